@@ -1,0 +1,196 @@
+//! The [`Adapter`] trait and what an adapter is given to run: a [`Sink`] into the hub's
+//! pipeline, the message [`Bus`] (the embedded broker), [`AdapterEvents`] for telemetry, a
+//! [`Clock`], and a cancellation token.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{Clock, Observation, Reject, RejectReason, TimeLimits};
+
+/// A boxed future, as returned by [`Adapter::run`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A protocol adapter: turns device traffic into canonical observations and hands them to
+/// the pipeline through [`AdapterContext::sink`].
+///
+/// `run` returns when `ctx.cancel` fires, after the adapter has stopped accepting input and
+/// handed everything it accepted to the sink. An error return means the adapter could not
+/// start or cannot go on (e.g. its listener could not bind); one bad message is never an error.
+pub trait Adapter: Send + 'static {
+    /// A short, stable name (`mqtt_json`, `hl7_mllp`): the `adapter` metric label.
+    fn name(&self) -> &'static str;
+
+    fn run(self: Box<Self>, ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>>;
+}
+
+/// Why an adapter stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("{adapter}: cannot listen on {addr}: {source}")]
+    Bind {
+        adapter: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{adapter}: message bus: {message}")]
+    Bus {
+        adapter: &'static str,
+        message: String,
+    },
+    #[error("{adapter}: the pipeline has stopped")]
+    PipelineClosed { adapter: &'static str },
+    #[error("{adapter}: {message}")]
+    Other {
+        adapter: &'static str,
+        message: String,
+    },
+}
+
+/// Everything an adapter needs from the hub.
+#[derive(Clone)]
+pub struct AdapterContext {
+    pub sink: Sink,
+    pub bus: Arc<dyn Bus>,
+    pub events: Arc<dyn AdapterEvents>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: TimeLimits,
+    pub cancel: CancellationToken,
+}
+
+impl fmt::Debug for AdapterContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdapterContext").finish_non_exhaustive()
+    }
+}
+
+/// One batch of observations handed to the pipeline.
+#[derive(Debug)]
+pub struct Ingest {
+    /// The adapter's [`Adapter::name`].
+    pub adapter: &'static str,
+    pub observations: Vec<Observation>,
+    /// When set, the pipeline answers once the batch is durable (flushed to disk) or refused.
+    pub reply: Option<oneshot::Sender<IngestReport>>,
+}
+
+/// The pipeline's answer to an [`Ingest`] with a reply channel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestReport {
+    /// Observations written and flushed.
+    pub stored: usize,
+    /// Observations refused by the pipeline, by index into the batch.
+    pub rejected: Vec<(usize, Reject)>,
+    /// Set when nothing could be stored (storage failure, shutdown): the sender must not
+    /// consider any of it durable.
+    pub failed: Option<String>,
+}
+
+/// The pipeline's input: a bounded channel. A full channel makes `submit` wait, which is how
+/// back-pressure reaches the adapters (and through them the devices).
+#[derive(Clone, Debug)]
+pub struct Sink {
+    tx: mpsc::Sender<Ingest>,
+}
+
+/// The pipeline has stopped.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the pipeline has stopped")]
+pub struct SinkClosed;
+
+impl Sink {
+    /// A sink and the receiving end for the pipeline, holding at most `capacity` batches.
+    pub fn channel(capacity: usize) -> (Sink, mpsc::Receiver<Ingest>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Sink { tx }, rx)
+    }
+
+    /// Hands a batch over without waiting for durability.
+    pub async fn submit(
+        &self,
+        adapter: &'static str,
+        observations: Vec<Observation>,
+    ) -> Result<(), SinkClosed> {
+        self.tx
+            .send(Ingest {
+                adapter,
+                observations,
+                reply: None,
+            })
+            .await
+            .map_err(|_| SinkClosed)
+    }
+
+    /// Hands a batch over and waits until it is durable or refused.
+    pub async fn submit_durable(
+        &self,
+        adapter: &'static str,
+        observations: Vec<Observation>,
+    ) -> Result<IngestReport, SinkClosed> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Ingest {
+                adapter,
+                observations,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| SinkClosed)?;
+        rx.await.map_err(|_| SinkClosed)
+    }
+}
+
+/// A message from the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusMessage {
+    pub topic: String,
+    pub payload: Bytes,
+}
+
+/// The hub's message bus (the embedded MQTT broker), as adapters see it.
+pub trait Bus: Send + Sync {
+    /// Messages on topics matching the MQTT `filter`, through a bounded channel.
+    fn subscribe(&self, filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError>;
+
+    /// Publishes a message (fire and forget; the bus may drop it when it is shutting down).
+    fn publish(&self, topic: String, payload: Bytes) -> Result<(), BusError>;
+}
+
+/// A failure of the bus.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("bus: {0}")]
+pub struct BusError(pub String);
+
+/// Telemetry an adapter reports. Every method has a no-op default, so tests can pass
+/// [`NoEvents`] and an implementation only overrides what it records.
+pub trait AdapterEvents: Send + Sync {
+    /// A message (an MQTT publish, an HL7 message) arrived, of `bytes` length.
+    fn message_received(&self, _adapter: &'static str, _bytes: usize) {}
+
+    /// An input or one observation of it was rejected. `device` is the device id when known
+    /// (never a patient identifier).
+    fn rejected(&self, _adapter: &'static str, _device: Option<&str>, _reject: &Reject) {}
+
+    /// A connection-oriented adapter accepted or closed a connection.
+    fn connection(&self, _adapter: &'static str, _open: bool) {}
+
+    /// Bytes skipped by a framer (garbage between frames).
+    fn skipped_bytes(&self, _adapter: &'static str, _bytes: usize) {}
+}
+
+/// [`AdapterEvents`] that records nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoEvents;
+
+impl AdapterEvents for NoEvents {}
+
+/// Shorthand for `Reject::new` used by adapters.
+pub fn reject(reason: RejectReason, detail: impl Into<String>) -> Reject {
+    Reject::new(reason, detail)
+}

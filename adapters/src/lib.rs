@@ -1,0 +1,27 @@
+//! # wardhub-adapters
+//!
+//! The canonical observation model of wardhub and the protocol adapters that produce it.
+//!
+//! Layout:
+//! - [`model`]: [`Observation`](model::Observation), metrics (IEEE 11073 MDC codes), units,
+//!   statuses, reject reasons, time helpers;
+//! - [`adapter`]: the [`Adapter`](adapter::Adapter) trait and its context (sink, bus, events);
+//! - [`mqtt_json`]: devices publishing JSON to `wardhub/v1/devices/{id}/obs`;
+//! - [`hl7`]: HL7 v2 ORU^R01 over MLLP (IHE PCD-01).
+//!
+//! Decoders are pure and synchronous; adapters are the async loops around them.
+//!
+//! ```
+//! use wardhub_adapters::model::metric_by_name;
+//! let spo2 = metric_by_name("MDC_PULS_OXIM_SAT_O2").unwrap();
+//! assert_eq!((spo2.code, spo2.unit), (150456, "%"));
+//! ```
+
+pub mod adapter;
+pub mod model;
+pub mod mqtt_json;
+
+pub use adapter::{
+    Adapter, AdapterContext, AdapterEvents, Bus, BusMessage, Ingest, IngestReport, Sink,
+};
+pub use model::{DeviceId, Metric, Observation, Reject, RejectReason, Status};

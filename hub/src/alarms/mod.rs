@@ -1,0 +1,1 @@
+//! Alarm engine (IEC 60601-1-8 vocabulary).

@@ -1,0 +1,1 @@
+//! ward-sim: a simulated ward.
