@@ -1,1 +1,62 @@
-//! Alarm engine (IEC 60601-1-8 vocabulary).
+//! Alarm engine (IEC 60601-1-8 vocabulary; DESIGN.md §5, issue 3).
+//!
+//! Layout:
+//! - [`rules`]: [`Rule`], [`RuleSet`] (adult preset, ward rules, per-bed overrides) and the
+//!   `[alarms]` configuration section [`AlarmsConfig`];
+//! - [`engine`]: [`AlarmEngine`], pure and deterministic: every call takes the hub time, nothing
+//!   reads a clock or does I/O; it returns the [`Transition`]s to store and announce;
+//! - [`record`]: the [`Alarm`] record and [`Transition`] (the JSON that is stored and announced);
+//! - [`status`]: the device status contract ([`DeviceStatus`]);
+//! - [`store`]: [`AlarmStore`], the sled audit log and open-alarm set that survive a restart.
+//!
+//! The hub's loop: for each accepted observation `engine.on_observation(&obs, now)`; once a
+//! second `engine.tick(now)`; commands `acknowledge` / `pause_audio`; then, for a non-empty
+//! result, `store.append(&transitions)`, `db.flush_async().await`, and only then publish the
+//! transitions with [`Transition::announce`]. At start-up:
+//! `AlarmEngine::restore(ward, cfg, restored.alarms, restored.next_id, now)` from
+//! [`AlarmStore::load`].
+//!
+//! ```
+//! use wardhub::alarms::{AlarmEngine, AlarmsConfig, Event, Priority};
+//! use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
+//!
+//! let mut engine = AlarmEngine::new("icu", AlarmsConfig::default()).unwrap();
+//! let obs = |value, t| Observation {
+//!     device_id: DeviceId::new("mon-1").unwrap(),
+//!     bed: Some("12".into()),
+//!     metric: metric_by_name("spo2").unwrap(),
+//!     value,
+//!     observed_at: t,
+//!     received_at: t,
+//!     status: Status::Valid,
+//! };
+//! // SpO2 < 90 must persist 15 s (adult preset) before the alarm exists.
+//! assert!(engine.on_observation(&obs(88.0, 0), 0).is_empty());
+//! let t = engine.on_observation(&obs(88.0, 15_000), 15_000);
+//! assert_eq!((t[0].event, t[0].alarm.priority), (Event::Raised, Priority::Medium));
+//! // Below 85 the same alarm becomes high priority.
+//! let t = engine.on_observation(&obs(84.0, 16_000), 16_000);
+//! assert_eq!((t[0].event, t[0].alarm.priority), (Event::PriorityChanged, Priority::High));
+//! ```
+
+pub mod engine;
+pub mod error;
+pub mod record;
+pub mod rules;
+pub mod status;
+pub mod store;
+
+pub use engine::AlarmEngine;
+pub use error::{AlarmError, Result};
+pub use record::{
+    AckReason, Alarm, AlarmId, AlarmState, Cause, Event, Kind, MetricRef, PauseTarget, Priority,
+    Side, Transition,
+};
+pub use rules::{
+    default_adult, AlarmsConfig, EscalationConfig, Preset, Rule, RuleSet, TechnicalConfig,
+};
+pub use status::DeviceStatus;
+pub use store::{AlarmStore, Restored};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1066 @@
+//! The pure, deterministic alarm engine.
+//!
+//! Every method takes the hub time `now` explicitly; nothing here reads a clock, spawns, or
+//! does I/O, so a test drives it with plain numbers. Iteration is over ordered maps, so the
+//! same inputs give the same transitions (and the same alarm ids) in the same order.
+//!
+//! # Conditions, delays and evidence
+//!
+//! Each (device, metric) has up to four tiers (low, extra low, high, extra high). A tier's
+//! condition *starts* when a usable value crosses its limit and *ends* only when a usable value
+//! is back past the limit by the hysteresis; values inside the clear margin leave it as it is.
+//! The hysteresis also applies while a condition is still within its delay, so a value
+//! wobbling around the limit does not restart the delay on every sample.
+//!
+//! A condition *persists* until evidence says it ended. Invalid / not-available data and
+//! silence are not evidence: a desaturation followed by the probe falling off, or by the
+//! device going quiet, still matures at `start + delay` (on [`AlarmEngine::tick`]) with the
+//! last usable value, next to the sensor-off / offline technical alarm. A true sustained
+//! event is never dropped because the data stopped; the price is that a condition whose
+//! recovery was never seen needs an acknowledgement or a usable value to go away.
+//!
+//! A condition that ends before its delay is recorded as a [`Event::Suppressed`] transition
+//! (audit only, not announced): every suppression is auditable.
+//!
+//! # Alarm life
+//!
+//! One open alarm per (device, cause, metric); the bed is the device's binding. Priority
+//! follows the most severe *matured* tier upward ([`Event::PriorityChanged`], same alarm; an
+//! acknowledged alarm becomes active again and an audio pause ends). While active it never
+//! falls, so a recovering value cannot quietly lower the urgency of an unanswered alarm; once
+//! acknowledged it follows the condition down as well (so a renewed worsening re-announces).
+//! A non-latching alarm clears when its condition ends, acknowledged or not; a latching one
+//! that is not acknowledged reports [`Event::ConditionEnded`] and clears on acknowledgement.
+//!
+//! Audio pause (per alarm or per bed) applies to active alarms; when it runs out and the alarm
+//! is still active it is re-announced. Pausing does not stop escalation: only an
+//! acknowledgement does. An active alarm escalates once its priority is older than the
+//! escalation time of its rule or priority; it can escalate again only at a higher priority or
+//! after an acknowledgement re-arms it.
+//!
+//! # Technical alarms
+//!
+//! - offline: a device that sent data or status (or was announced with
+//!   [`AlarmEngine::on_device_seen`]) is watched; silence longer than `offline_after`, or an
+//!   `{"online": false}` status (the MQTT last will), raises it; any sign of life clears it;
+//! - sensor off: invalid / not-available data of a metric for `sensor_off_delay`; a usable
+//!   value of that metric clears it;
+//! - battery low: `battery_pct` below the threshold and not charging, one alarm whose
+//!   priority rises below the critical threshold; clears 5 points above or when charging;
+//! - clock skew: `|observed_at - received_at|` (or a status `time` against hub time) above
+//!   `clock_skew_max` for `clock_skew_delay`; a delay because a backlog replayed after a
+//!   reconnect legitimately carries old times.
+//!
+//! Technical alarms never latch. Pending (not yet matured) conditions are not persisted: after
+//! a restart a still-present condition starts its delay again.
+//!
+//! # Cost
+//!
+//! [`AlarmEngine::on_observation`] allocates nothing unless a transition happens: an ordered map
+//! lookup of the device, a table lookup of the rule, and a few comparisons.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use wardhub_adapters::model::{DeviceId, Metric, Millis, Observation, METRICS};
+
+use super::error::{AlarmError, Result};
+use super::record::{
+    AckReason, Alarm, AlarmId, AlarmState, Cause, Event, MetricRef, PauseTarget, Priority, Side,
+    Transition,
+};
+use super::rules::{
+    metric_index, millis, AlarmsConfig, CompiledRules, RuleSet, Tier, EXTRA_LOW, HIGH, LOW, SLOTS,
+};
+use super::status::DeviceStatus;
+
+/// Percentage points above the low threshold a battery must reach to clear its alarm.
+const BATTERY_HYSTERESIS: f64 = 5.0;
+
+/// One condition tracker: per tier the start of its condition, and the open alarm.
+#[derive(Debug, Clone, Default)]
+struct Track {
+    since: [Option<Millis>; SLOTS],
+    alarm: Option<AlarmId>,
+    /// Latest usable value.
+    last: Option<f64>,
+    /// Most extreme value of the current episode.
+    worst: Option<f64>,
+}
+
+impl Track {
+    fn idle(&self) -> bool {
+        self.alarm.is_none() && self.since.iter().all(Option::is_none)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DeviceState {
+    id: DeviceId,
+    bed: Option<String>,
+    watched: bool,
+    last_seen: Millis,
+    limits: Vec<Track>,
+    sensor: Vec<Track>,
+    offline: Track,
+    battery: Track,
+    skew: Track,
+}
+
+impl DeviceState {
+    fn new(id: DeviceId, bed: Option<&str>, now: Millis) -> Self {
+        Self {
+            id,
+            bed: bed.map(str::to_owned),
+            watched: false,
+            last_seen: now,
+            limits: vec![Track::default(); METRICS.len()],
+            sensor: vec![Track::default(); METRICS.len()],
+            offline: Track::default(),
+            battery: Track::default(),
+            skew: Track::default(),
+        }
+    }
+
+    fn tracks_mut(&mut self) -> impl Iterator<Item = &mut Track> {
+        self.limits.iter_mut().chain(self.sensor.iter_mut()).chain([
+            &mut self.offline,
+            &mut self.battery,
+            &mut self.skew,
+        ])
+    }
+
+    fn track_mut(&mut self, cause: Cause, metric: Option<MetricRef>) -> &mut Track {
+        let i = metric.map_or(0, |m| metric_index(m.0));
+        match cause {
+            Cause::Limit => &mut self.limits[i],
+            Cause::SensorOff => &mut self.sensor[i],
+            Cause::Offline => &mut self.offline,
+            Cause::BatteryLow => &mut self.battery,
+            Cause::ClockSkew => &mut self.skew,
+        }
+    }
+}
+
+/// How a condition is evaluated: its tiers and whether it latches.
+#[derive(Debug, Clone, Copy)]
+struct Spec<'a> {
+    tiers: &'a [Option<Tier>; SLOTS],
+    latching: bool,
+}
+
+/// What a transition is about (borrowed; strings are made only when a transition happens).
+#[derive(Debug, Clone, Copy)]
+struct Ctx<'a> {
+    device: &'a DeviceId,
+    bed: Option<&'a str>,
+    cause: Cause,
+    metric: Option<Metric>,
+}
+
+/// The open alarms and the id counter.
+#[derive(Debug, Clone)]
+struct Book {
+    ward: String,
+    open: BTreeMap<AlarmId, Alarm>,
+    next_id: u64,
+}
+
+fn transition(
+    event: Event,
+    alarm: &Alarm,
+    now: Millis,
+    by: Option<&str>,
+    note: Option<String>,
+) -> Transition {
+    Transition {
+        event,
+        at: now,
+        by: by.map(str::to_owned),
+        note,
+        alarm: alarm.clone(),
+    }
+}
+
+impl Book {
+    fn new_alarm(&mut self, ctx: &Ctx<'_>, state: AlarmState, now: Millis) -> Alarm {
+        let id = AlarmId(self.next_id);
+        self.next_id += 1;
+        Alarm {
+            id,
+            ward: self.ward.clone(),
+            bed: ctx.bed.map(str::to_owned),
+            device_id: ctx.device.clone(),
+            kind: ctx.cause.kind(),
+            cause: ctx.cause,
+            metric: ctx.metric.map(MetricRef),
+            priority: Priority::Low,
+            state,
+            condition_present: true,
+            value: None,
+            limit: None,
+            side: None,
+            latching: false,
+            condition_since: now,
+            raised_at: now,
+            updated_at: now,
+            priority_since: now,
+            acknowledged_by: None,
+            acknowledged_at: None,
+            ack_reason: None,
+            ack_note: None,
+            audio_paused_until: None,
+            escalated_at: None,
+            escalated_priority: None,
+            cleared_at: None,
+        }
+    }
+
+    /// Clears an open alarm (the caller unlinks its track).
+    fn clear(
+        &mut self,
+        id: AlarmId,
+        now: Millis,
+        by: Option<&str>,
+        note: Option<String>,
+        out: &mut Vec<Transition>,
+    ) {
+        if let Some(mut a) = self.open.remove(&id) {
+            a.state = AlarmState::Cleared;
+            a.cleared_at = Some(now);
+            a.updated_at = now;
+            a.audio_paused_until = None;
+            out.push(transition(Event::Cleared, &a, now, by, note));
+        }
+    }
+}
+
+fn set_tier(alarm: &mut Alarm, tier: &Tier) {
+    alarm.priority = tier.priority;
+    alarm.limit = tier.limit.is_finite().then_some(tier.limit);
+    alarm.side = alarm
+        .limit
+        .map(|_| if tier.below { Side::Below } else { Side::Above });
+}
+
+/// Advances one condition tracker. `edges[i]`: `Some(true)` the tier's condition is present,
+/// `Some(false)` it is over, `None` no evidence either way.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    book: &mut Book,
+    track: &mut Track,
+    spec: Spec<'_>,
+    edges: [Option<bool>; SLOTS],
+    value: Option<f64>,
+    ctx: Ctx<'_>,
+    now: Millis,
+    out: &mut Vec<Transition>,
+) {
+    if track.idle() && !edges.contains(&Some(true)) {
+        if value.is_some() {
+            track.last = value;
+        }
+        return;
+    }
+    let before = track.since;
+    for (i, edge) in edges.iter().enumerate() {
+        match (spec.tiers[i], edge) {
+            (None, _) | (Some(_), Some(false)) => track.since[i] = None,
+            (Some(_), Some(true)) => {
+                track.since[i].get_or_insert(now);
+            }
+            (Some(_), None) => {}
+        }
+    }
+    let was_pending = before.iter().any(Option::is_some);
+    let present = track.since.iter().any(Option::is_some);
+    if let Some(v) = value {
+        track.last = Some(v);
+        if present {
+            let below = track.since[LOW].is_some() || track.since[EXTRA_LOW].is_some();
+            track.worst = Some(match (was_pending, track.worst) {
+                (true, Some(w)) if below => w.min(v),
+                (true, Some(w)) => w.max(v),
+                _ => v,
+            });
+        }
+    }
+    // The most severe matured tier.
+    let mut best: Option<&Tier> = None;
+    for (i, t) in spec.tiers.iter().enumerate() {
+        if let (Some(t), Some(s)) = (t, track.since[i]) {
+            if now.saturating_sub(s) >= t.delay_ms && best.is_none_or(|b| t.priority > b.priority) {
+                best = Some(t);
+            }
+        }
+    }
+    let Some(id) = track.alarm else {
+        if let Some(tier) = best {
+            let mut a = book.new_alarm(&ctx, AlarmState::Active, now);
+            set_tier(&mut a, tier);
+            a.value = track.last;
+            a.latching = spec.latching;
+            a.condition_since = track.since.iter().flatten().copied().min().unwrap_or(now);
+            track.alarm = Some(a.id);
+            out.push(transition(Event::Raised, &a, now, None, None));
+            book.open.insert(a.id, a);
+        } else if was_pending && !present {
+            // Ended within its delay: audit it.
+            let start = before.iter().flatten().copied().min().unwrap_or(now);
+            let tier = before
+                .iter()
+                .zip(spec.tiers.iter())
+                .filter_map(|(s, t)| s.and(t.as_ref()))
+                .max_by_key(|t| t.priority);
+            let mut a = book.new_alarm(&ctx, AlarmState::Suppressed, now);
+            if let Some(t) = tier {
+                set_tier(&mut a, t);
+            }
+            a.value = track.worst.or(track.last);
+            a.condition_present = false;
+            a.condition_since = start;
+            a.latching = spec.latching;
+            a.cleared_at = Some(now);
+            let note = format!(
+                "condition lasted {} ms, ended before its delay of {} ms",
+                now - start,
+                tier.map_or(0, |t| t.delay_ms)
+            );
+            out.push(transition(Event::Suppressed, &a, now, None, Some(note)));
+        }
+        return;
+    };
+    let Some(alarm) = book.open.get_mut(&id) else {
+        track.alarm = None;
+        return;
+    };
+    if present {
+        if !alarm.condition_present {
+            alarm.condition_present = true;
+            alarm.updated_at = now;
+            alarm.value = track.last;
+            out.push(transition(Event::ConditionReturned, alarm, now, None, None));
+        }
+        if let Some(tier) = best {
+            let up = tier.priority > alarm.priority;
+            let down = tier.priority < alarm.priority && alarm.state == AlarmState::Acknowledged;
+            if up || down {
+                set_tier(alarm, tier);
+                alarm.value = track.last;
+                alarm.updated_at = now;
+                alarm.priority_since = now;
+                let mut note = None;
+                if up && alarm.state == AlarmState::Acknowledged {
+                    // A worsening condition needs a new acknowledgement.
+                    alarm.state = AlarmState::Active;
+                    alarm.acknowledged_by = None;
+                    alarm.acknowledged_at = None;
+                    alarm.ack_reason = None;
+                    alarm.ack_note = None;
+                    note = Some("condition worsened after acknowledgement".to_owned());
+                }
+                if up {
+                    alarm.audio_paused_until = None;
+                }
+                out.push(transition(Event::PriorityChanged, alarm, now, None, note));
+            }
+        }
+    } else if alarm.condition_present {
+        alarm.condition_present = false;
+        alarm.updated_at = now;
+        alarm.value = track.last;
+        if spec.latching && alarm.latching && alarm.state == AlarmState::Active {
+            out.push(transition(Event::ConditionEnded, alarm, now, None, None));
+        } else {
+            track.alarm = None;
+            book.clear(id, now, None, None, out);
+        }
+    }
+}
+
+fn edges_of(tiers: &[Option<Tier>; SLOTS], v: f64, hysteresis: f64) -> [Option<bool>; SLOTS] {
+    let mut e = [None; SLOTS];
+    for (i, t) in tiers.iter().enumerate() {
+        e[i] = match t {
+            Some(t) => t.edge(v, hysteresis),
+            None => Some(false),
+        };
+    }
+    e
+}
+
+/// Technical alarm tiers, built from the configuration.
+#[derive(Debug, Clone)]
+struct TechTiers {
+    offline: [Option<Tier>; SLOTS],
+    sensor: [Option<Tier>; SLOTS],
+    battery: [Option<Tier>; SLOTS],
+    skew: [Option<Tier>; SLOTS],
+    offline_after_ms: i64,
+    skew_max_ms: i64,
+}
+
+impl TechTiers {
+    fn new(cfg: &AlarmsConfig) -> Self {
+        let t = &cfg.technical;
+        let one = |limit: f64, below, priority, delay: Duration| {
+            [
+                Some(Tier {
+                    limit,
+                    below,
+                    priority,
+                    delay_ms: millis(delay),
+                }),
+                None,
+                None,
+                None,
+            ]
+        };
+        let mut battery = one(t.battery_low_pct, true, t.battery_priority, Duration::ZERO);
+        battery[EXTRA_LOW] = Some(Tier {
+            limit: t.battery_critical_pct,
+            below: true,
+            priority: t.battery_critical_priority,
+            delay_ms: 0,
+        });
+        Self {
+            offline: one(
+                t.offline_after.as_secs_f64(),
+                false,
+                t.offline_priority,
+                Duration::ZERO,
+            ),
+            sensor: one(f64::NAN, true, t.sensor_off_priority, t.sensor_off_delay),
+            battery,
+            skew: one(
+                t.clock_skew_max.as_secs_f64(),
+                false,
+                t.clock_skew_priority,
+                t.clock_skew_delay,
+            ),
+            offline_after_ms: millis(t.offline_after),
+            skew_max_ms: millis(t.clock_skew_max),
+        }
+    }
+}
+
+fn flag(present: bool) -> [Option<bool>; SLOTS] {
+    [Some(present), Some(false), Some(false), Some(false)]
+}
+
+const HOLD: [Option<bool>; SLOTS] = [None; SLOTS];
+
+/// The alarm engine of one hub. See the module documentation for the semantics.
+#[derive(Debug, Clone)]
+pub struct AlarmEngine {
+    cfg: AlarmsConfig,
+    rule_set: RuleSet,
+    rules: CompiledRules,
+    tech: TechTiers,
+    devices: BTreeMap<String, DeviceState>,
+    book: Book,
+}
+
+impl AlarmEngine {
+    /// A fresh engine for `ward` (no open alarms, ids from 1).
+    pub fn new(ward: &str, cfg: AlarmsConfig) -> Result<Self> {
+        cfg.validate()?;
+        let rule_set = cfg.rule_set();
+        Ok(Self {
+            rules: rule_set.compile()?,
+            rule_set,
+            tech: TechTiers::new(&cfg),
+            cfg,
+            devices: BTreeMap::new(),
+            book: Book {
+                ward: ward.to_owned(),
+                open: BTreeMap::new(),
+                next_id: 1,
+            },
+        })
+    }
+
+    /// An engine continuing after a restart from the stored open alarms
+    /// ([`AlarmStore::load`](super::AlarmStore::load)). Devices with open alarms are watched
+    /// from `now` (so a device that never comes back goes offline after `offline_after`).
+    pub fn restore(
+        ward: &str,
+        cfg: AlarmsConfig,
+        alarms: Vec<Alarm>,
+        next_id: u64,
+        now: Millis,
+    ) -> Result<Self> {
+        let mut e = Self::new(ward, cfg)?;
+        e.book.next_id = next_id.max(1);
+        for a in alarms.into_iter().filter(|a| a.state.is_open()) {
+            e.book.next_id = e.book.next_id.max(a.id.0 + 1);
+            let dev = e
+                .devices
+                .entry(a.device_id.as_str().to_owned())
+                .or_insert_with(|| DeviceState::new(a.device_id.clone(), a.bed.as_deref(), now));
+            dev.watched = true;
+            let track = dev.track_mut(a.cause, a.metric);
+            track.alarm = Some(a.id);
+            track.last = a.value;
+            if a.condition_present {
+                let slot = if a.cause == Cause::Limit && a.side == Some(Side::Above) {
+                    HIGH
+                } else {
+                    LOW
+                };
+                track.since[slot] = Some(a.condition_since);
+            }
+            e.book.open.insert(a.id, a);
+        }
+        Ok(e)
+    }
+
+    /// Replaces the rules. Open alarms stay; the next evaluation applies the new limits (a
+    /// removed rule ends its alarms' conditions).
+    pub fn set_rules(&mut self, rules: RuleSet) -> Result<()> {
+        self.rules = rules.compile()?;
+        self.cfg.preset = rules.preset;
+        self.cfg.rules = rules.rules.clone();
+        self.cfg.beds = rules.beds.clone();
+        self.rule_set = rules;
+        Ok(())
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rule_set
+    }
+
+    pub fn config(&self) -> &AlarmsConfig {
+        &self.cfg
+    }
+
+    /// Open (active or acknowledged) alarms, by id.
+    pub fn open_alarms(&self) -> impl Iterator<Item = &Alarm> {
+        self.book.open.values()
+    }
+
+    pub fn alarm(&self, id: AlarmId) -> Option<&Alarm> {
+        self.book.open.get(&id)
+    }
+
+    /// The id the next alarm will get (persisted by the store).
+    pub fn next_id(&self) -> u64 {
+        self.book.next_id
+    }
+
+    /// Makes sure the device is tracked and bound to `bed`; a device bound to another bed
+    /// than before has its open alarms cleared (they belong to the previous patient).
+    fn device(&mut self, id: &DeviceId, bed: Option<&str>, now: Millis, out: &mut Vec<Transition>) {
+        match self.devices.get_mut(id.as_str()) {
+            Some(d) if d.bed.as_deref() == bed => {}
+            Some(d) => {
+                let note = format!("device {} bound to bed {}", d.id, bed.unwrap_or("(none)"));
+                for t in d.tracks_mut() {
+                    if let Some(a) = t.alarm {
+                        self.book.clear(a, now, None, Some(note.clone()), out);
+                    }
+                    *t = Track::default();
+                }
+                d.bed = bed.map(str::to_owned);
+            }
+            None => {
+                self.devices.insert(
+                    id.as_str().to_owned(),
+                    DeviceState::new(id.clone(), bed, now),
+                );
+            }
+        }
+    }
+
+    /// Evaluates one accepted observation (its `bed` is the registry binding).
+    pub fn on_observation(&mut self, obs: &Observation, now: Millis) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let bed = obs.bed.as_deref();
+        self.device(&obs.device_id, bed, now, &mut out);
+        let Self {
+            devices,
+            book,
+            rules,
+            tech,
+            ..
+        } = self;
+        let Some(dev) = devices.get_mut(obs.device_id.as_str()) else {
+            return out;
+        };
+        let ctx = |cause, metric| Ctx {
+            device: &obs.device_id,
+            bed,
+            cause,
+            metric,
+        };
+        alive(book, dev, tech, now, &mut out);
+        let skew = obs.observed_at.saturating_sub(obs.received_at);
+        step(
+            book,
+            &mut dev.skew,
+            Spec {
+                tiers: &tech.skew,
+                latching: false,
+            },
+            flag(skew.saturating_abs() > tech.skew_max_ms),
+            Some(skew as f64 / 1000.0),
+            ctx(Cause::ClockSkew, None),
+            now,
+            &mut out,
+        );
+        let i = metric_index(obs.metric);
+        let usable = obs.status.is_clinically_usable();
+        step(
+            book,
+            &mut dev.sensor[i],
+            Spec {
+                tiers: &tech.sensor,
+                latching: false,
+            },
+            flag(!usable),
+            None,
+            ctx(Cause::SensorOff, Some(obs.metric)),
+            now,
+            &mut out,
+        );
+        if usable {
+            let track = &mut dev.limits[i];
+            match rules.get(bed, i) {
+                Some(rule) => step(
+                    book,
+                    track,
+                    Spec {
+                        tiers: &rule.tiers,
+                        latching: rule.latching,
+                    },
+                    edges_of(&rule.tiers, obs.value, rule.hysteresis),
+                    Some(obs.value),
+                    ctx(Cause::Limit, Some(obs.metric)),
+                    now,
+                    &mut out,
+                ),
+                None => step(
+                    book,
+                    track,
+                    Spec {
+                        tiers: &[None; SLOTS],
+                        latching: false,
+                    },
+                    [Some(false); SLOTS],
+                    Some(obs.value),
+                    ctx(Cause::Limit, Some(obs.metric)),
+                    now,
+                    &mut out,
+                ),
+            }
+        }
+        out
+    }
+
+    /// A device status message (see [`DeviceStatus`]): sign of life (or, with
+    /// `online: false`, the last will), battery and clock.
+    pub fn on_device_status(
+        &mut self,
+        device: &DeviceId,
+        bed: Option<&str>,
+        status: &DeviceStatus,
+        now: Millis,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.device(device, bed, now, &mut out);
+        let Self {
+            devices,
+            book,
+            tech,
+            ..
+        } = self;
+        let Some(dev) = devices.get_mut(device.as_str()) else {
+            return out;
+        };
+        let ctx = |cause| Ctx {
+            device,
+            bed,
+            cause,
+            metric: None,
+        };
+        if status.online == Some(false) {
+            dev.watched = true;
+            step(
+                book,
+                &mut dev.offline,
+                Spec {
+                    tiers: &tech.offline,
+                    latching: false,
+                },
+                flag(true),
+                Some(now.saturating_sub(dev.last_seen) as f64 / 1000.0),
+                ctx(Cause::Offline),
+                now,
+                &mut out,
+            );
+            return out;
+        }
+        alive(book, dev, tech, now, &mut out);
+        if status.charging == Some(true) {
+            step(
+                book,
+                &mut dev.battery,
+                Spec {
+                    tiers: &tech.battery,
+                    latching: false,
+                },
+                [Some(false); SLOTS],
+                status.battery_pct,
+                ctx(Cause::BatteryLow),
+                now,
+                &mut out,
+            );
+        } else if let Some(pct) = status.battery_pct.filter(|p| p.is_finite()) {
+            step(
+                book,
+                &mut dev.battery,
+                Spec {
+                    tiers: &tech.battery,
+                    latching: false,
+                },
+                edges_of(&tech.battery, pct, BATTERY_HYSTERESIS),
+                Some(pct),
+                ctx(Cause::BatteryLow),
+                now,
+                &mut out,
+            );
+        }
+        if let Some(t) = status.time {
+            let skew = t.saturating_sub(now);
+            step(
+                book,
+                &mut dev.skew,
+                Spec {
+                    tiers: &tech.skew,
+                    latching: false,
+                },
+                flag(skew.saturating_abs() > tech.skew_max_ms),
+                Some(skew as f64 / 1000.0),
+                ctx(Cause::ClockSkew),
+                now,
+                &mut out,
+            );
+        }
+        out
+    }
+
+    /// The device is connected (MQTT connect, HL7 connection): watch it for silence from now.
+    pub fn on_device_seen(
+        &mut self,
+        device: &DeviceId,
+        bed: Option<&str>,
+        now: Millis,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.device(device, bed, now, &mut out);
+        if let Some(dev) = self.devices.get_mut(device.as_str()) {
+            alive(&mut self.book, dev, &self.tech, now, &mut out);
+        }
+        out
+    }
+
+    /// The device's MQTT last will arrived or its connection dropped: offline at once.
+    pub fn on_device_offline(
+        &mut self,
+        device: &DeviceId,
+        bed: Option<&str>,
+        now: Millis,
+    ) -> Vec<Transition> {
+        self.on_device_status(device, bed, &DeviceStatus::offline(), now)
+    }
+
+    /// The device was unbound or retired: clear its open alarms and stop watching it.
+    pub fn forget_device(&mut self, device: &DeviceId, now: Millis) -> Vec<Transition> {
+        let mut out = Vec::new();
+        if let Some(mut d) = self.devices.remove(device.as_str()) {
+            for t in d.tracks_mut() {
+                if let Some(a) = t.alarm {
+                    self.book
+                        .clear(a, now, None, Some("device unbound".to_owned()), &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Time-driven transitions: delays maturing without new data, offline detection, audio
+    /// pauses running out, escalations. Call it about once a second.
+    pub fn tick(&mut self, now: Millis) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let Self {
+            devices,
+            book,
+            rules,
+            tech,
+            cfg,
+            ..
+        } = self;
+        for dev in devices.values_mut() {
+            let bed = dev.bed.as_deref();
+            let ctx = |cause, metric| Ctx {
+                device: &dev.id,
+                bed,
+                cause,
+                metric,
+            };
+            if dev.watched {
+                let silence = now.saturating_sub(dev.last_seen);
+                let edge = if silence > tech.offline_after_ms {
+                    Some(true)
+                } else {
+                    None
+                };
+                step(
+                    book,
+                    &mut dev.offline,
+                    Spec {
+                        tiers: &tech.offline,
+                        latching: false,
+                    },
+                    [edge, None, None, None],
+                    Some(silence as f64 / 1000.0),
+                    ctx(Cause::Offline, None),
+                    now,
+                    &mut out,
+                );
+            }
+            for (i, m) in METRICS.iter().enumerate() {
+                if !dev.limits[i].idle() {
+                    let (tiers, latching) = match rules.get(bed, i) {
+                        Some(r) => (&r.tiers, r.latching),
+                        None => (&[None; SLOTS], false),
+                    };
+                    step(
+                        book,
+                        &mut dev.limits[i],
+                        Spec { tiers, latching },
+                        HOLD,
+                        None,
+                        ctx(Cause::Limit, Some(m)),
+                        now,
+                        &mut out,
+                    );
+                }
+                if !dev.sensor[i].idle() {
+                    step(
+                        book,
+                        &mut dev.sensor[i],
+                        Spec {
+                            tiers: &tech.sensor,
+                            latching: false,
+                        },
+                        HOLD,
+                        None,
+                        ctx(Cause::SensorOff, Some(m)),
+                        now,
+                        &mut out,
+                    );
+                }
+            }
+            for (track, tiers, cause) in [
+                (&mut dev.battery, &tech.battery, Cause::BatteryLow),
+                (&mut dev.skew, &tech.skew, Cause::ClockSkew),
+            ] {
+                if !track.idle() {
+                    step(
+                        book,
+                        track,
+                        Spec {
+                            tiers,
+                            latching: false,
+                        },
+                        HOLD,
+                        None,
+                        ctx(cause, None),
+                        now,
+                        &mut out,
+                    );
+                }
+            }
+        }
+        for alarm in book.open.values_mut() {
+            if alarm.state != AlarmState::Active {
+                continue;
+            }
+            if alarm.audio_paused_until.is_some_and(|u| now >= u) {
+                alarm.audio_paused_until = None;
+                alarm.updated_at = now;
+                out.push(transition(Event::Reannounced, alarm, now, None, None));
+            }
+            let after = (alarm.cause == Cause::Limit)
+                .then(|| {
+                    let i = alarm.metric.map(|m| metric_index(m.0))?;
+                    rules.get(alarm.bed.as_deref(), i)?.escalate_after_ms
+                })
+                .flatten()
+                .or_else(|| cfg.escalation.for_priority(alarm.priority).map(millis));
+            if let Some(after) = after {
+                let armed = alarm.escalated_priority.is_none_or(|p| p < alarm.priority);
+                if armed && now.saturating_sub(alarm.priority_since) >= after {
+                    alarm.escalated_at = Some(now);
+                    alarm.escalated_priority = Some(alarm.priority);
+                    alarm.updated_at = now;
+                    let note = format!(
+                        "unacknowledged for {} s",
+                        (now - alarm.priority_since) / 1000
+                    );
+                    out.push(transition(Event::Escalated, alarm, now, None, Some(note)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Acknowledges an open alarm. A latched alarm whose condition already ended clears too.
+    pub fn acknowledge(
+        &mut self,
+        id: AlarmId,
+        user: &str,
+        reason: Option<AckReason>,
+        note: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<Transition>> {
+        check_user(user)?;
+        if note.is_some_and(|n| n.chars().count() > 500) {
+            return Err(AlarmError::NoteTooLong);
+        }
+        let alarm = self
+            .book
+            .open
+            .get_mut(&id)
+            .ok_or(AlarmError::UnknownAlarm(id))?;
+        if alarm.state != AlarmState::Active {
+            return Err(AlarmError::InvalidState {
+                id,
+                state: alarm.state.as_str(),
+                action: "acknowledge",
+            });
+        }
+        alarm.state = AlarmState::Acknowledged;
+        alarm.acknowledged_by = Some(user.to_owned());
+        alarm.acknowledged_at = Some(now);
+        alarm.ack_reason = reason;
+        alarm.ack_note = note.map(str::to_owned);
+        alarm.audio_paused_until = None;
+        alarm.escalated_priority = None;
+        alarm.updated_at = now;
+        let mut out = vec![transition(
+            Event::Acknowledged,
+            alarm,
+            now,
+            Some(user),
+            None,
+        )];
+        if !alarm.condition_present {
+            let (device, cause, metric) = (alarm.device_id.clone(), alarm.cause, alarm.metric);
+            if let Some(dev) = self.devices.get_mut(device.as_str()) {
+                dev.track_mut(cause, metric).alarm = None;
+            }
+            self.book.clear(
+                id,
+                now,
+                Some(user),
+                Some("acknowledged after its condition ended".to_owned()),
+                &mut out,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Pauses the audio of one active alarm, or of every active alarm of a bed, for
+    /// `duration` (default: the configured audio pause).
+    pub fn pause_audio(
+        &mut self,
+        target: PauseTarget<'_>,
+        user: &str,
+        duration: Option<Duration>,
+        now: Millis,
+    ) -> Result<Vec<Transition>> {
+        check_user(user)?;
+        let d = duration.unwrap_or(self.cfg.audio_pause);
+        if d.is_zero() || d > self.cfg.audio_pause_max {
+            return Err(AlarmError::PauseTooLong {
+                requested_s: d.as_secs(),
+                max_s: self.cfg.audio_pause_max.as_secs(),
+            });
+        }
+        let until = now.saturating_add(millis(d));
+        let mut out = Vec::new();
+        let mut pause = |a: &mut Alarm| {
+            a.audio_paused_until = Some(until);
+            a.updated_at = now;
+            out.push(transition(Event::AudioPaused, a, now, Some(user), None));
+        };
+        match target {
+            PauseTarget::Alarm(id) => {
+                let a = self
+                    .book
+                    .open
+                    .get_mut(&id)
+                    .ok_or(AlarmError::UnknownAlarm(id))?;
+                if a.state != AlarmState::Active {
+                    return Err(AlarmError::InvalidState {
+                        id,
+                        state: a.state.as_str(),
+                        action: "pause audio",
+                    });
+                }
+                pause(a);
+            }
+            PauseTarget::Bed(bed) => {
+                for a in self.book.open.values_mut() {
+                    if a.state == AlarmState::Active && a.bed.as_deref() == Some(bed) {
+                        pause(a);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A sign of life: the device is watched and not offline.
+fn alive(
+    book: &mut Book,
+    dev: &mut DeviceState,
+    tech: &TechTiers,
+    now: Millis,
+    out: &mut Vec<Transition>,
+) {
+    dev.watched = true;
+    dev.last_seen = now;
+    if !dev.offline.idle() {
+        step(
+            book,
+            &mut dev.offline,
+            Spec {
+                tiers: &tech.offline,
+                latching: false,
+            },
+            flag(false),
+            Some(0.0),
+            Ctx {
+                device: &dev.id,
+                bed: dev.bed.as_deref(),
+                cause: Cause::Offline,
+                metric: None,
+            },
+            now,
+            out,
+        );
+    }
+}
+
+fn check_user(user: &str) -> Result<()> {
+    let n = user.chars().count();
+    if n == 0 || n > 64 || user.trim() != user || user.chars().any(char::is_control) {
+        return Err(AlarmError::InvalidUser);
+    }
+    Ok(())
+}

@@ -1,0 +1,828 @@
+//! Alarm rules and the alarm section of the hub configuration.
+//!
+//! One [`Rule`] per metric: a low and/or a high limit at a base priority, optionally an extra
+//! tier beyond each limit at a higher priority (SpO2 < 90 medium, < 85 high), a condition delay
+//! per tier, a hysteresis (clear margin), latching, and an escalation time.
+//! The tiers belong to ONE alarm: crossing the extra tier raises that alarm's priority, it never
+//! opens a second alarm.
+//!
+//! Rules resolve in three layers, each replacing the previous one metric by metric:
+//! the [`Preset`] (adult defaults of DESIGN.md §5), the ward `rules`, and the per-bed `beds`
+//! overrides. `enabled = false` switches a metric's alarm off at that layer (and is visible in
+//! the configuration, so the suppression is auditable).
+//!
+//! The same serde shape is used in the hub TOML and in the JSON API:
+//!
+//! ```toml
+//! [alarms]
+//! preset = "adult"
+//! audio_pause = "2m"
+//!
+//! [[alarms.rules]]
+//! metric = "spo2"            # short name, MDC reference id, or MDC code
+//! low = 90
+//! priority = "medium"
+//! delay = "15s"
+//! extra_low = 85
+//! extra_priority = "high"
+//! hysteresis = 1
+//!
+//! [[alarms.beds."12"]]       # bed 12 replaces the ward's HR rule
+//! metric = "hr"
+//! low = 45
+//! high = 130
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wardhub_adapters::model::{is_valid_id, metric_by_code, metric_by_name, Metric, METRICS};
+
+use super::error::{AlarmError, Result};
+use super::Priority;
+
+/// The longest condition delay a rule may have: a longer one would hide sustained events.
+pub const MAX_DELAY: Duration = Duration::from_secs(120);
+
+/// One metric's alarm rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Short name (`spo2`), MDC reference id, or MDC code.
+    #[serde(with = "metric_name")]
+    pub metric: Metric,
+    /// `false` switches this metric's alarm off at this layer.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// Alarm when the value is below this (strictly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    /// Alarm when the value is above this (strictly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    /// Priority of a `low`/`high` excursion.
+    #[serde(default = "medium")]
+    pub priority: Priority,
+    /// How long a `low`/`high` condition must persist before the alarm exists.
+    #[serde(default, with = "humane")]
+    pub delay: Duration,
+    /// A second, more severe tier below `low`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_low: Option<f64>,
+    /// A second, more severe tier above `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_high: Option<f64>,
+    /// Priority of an extra-tier excursion (default high).
+    #[serde(default = "high")]
+    pub extra_priority: Priority,
+    /// Condition delay of the extra tier (default 0: a high-priority condition is not delayed).
+    #[serde(default, with = "humane")]
+    pub extra_delay: Duration,
+    /// Clear margin: a condition below `low` ends only at `low + hysteresis` or above (and
+    /// symmetrically for `high`). Applies to every tier.
+    #[serde(default)]
+    pub hysteresis: f64,
+    /// A latching alarm stays after its condition ends until it is acknowledged.
+    #[serde(default)]
+    pub latching: bool,
+    /// Escalate an unacknowledged alarm of this rule after this long; default: the
+    /// per-priority escalation time of [`EscalationConfig`].
+    #[serde(default, with = "opt_humane", skip_serializing_if = "Option::is_none")]
+    pub escalate_after: Option<Duration>,
+}
+
+impl Rule {
+    /// A rule with only the metric set (no limits, medium priority, no delay).
+    pub fn new(metric: Metric) -> Self {
+        Self {
+            metric,
+            enabled: true,
+            low: None,
+            high: None,
+            priority: Priority::Medium,
+            delay: Duration::ZERO,
+            extra_low: None,
+            extra_high: None,
+            extra_priority: Priority::High,
+            extra_delay: Duration::ZERO,
+            hysteresis: 0.0,
+            latching: false,
+            escalate_after: None,
+        }
+    }
+
+    fn limits(mut self, low: Option<f64>, high: Option<f64>) -> Self {
+        self.low = low;
+        self.high = high;
+        self
+    }
+
+    fn validate(&self, scope: &str) -> Result<()> {
+        let err = |reason: String| AlarmError::InvalidRule {
+            scope: scope.to_owned(),
+            metric: self.metric.name.to_owned(),
+            reason,
+        };
+        if !self.enabled {
+            return Ok(());
+        }
+        let m = self.metric;
+        for (name, v) in [
+            ("low", self.low),
+            ("high", self.high),
+            ("extra_low", self.extra_low),
+            ("extra_high", self.extra_high),
+        ] {
+            if let Some(v) = v {
+                if !v.is_finite() || v < m.min || v > m.max {
+                    return Err(err(format!(
+                        "{name} = {v} is outside the possible range {}..{} {}",
+                        m.min, m.max, m.unit
+                    )));
+                }
+            }
+        }
+        if self.low.is_none() && self.high.is_none() {
+            return Err(err("an enabled rule needs `low` and/or `high`".into()));
+        }
+        if let (Some(l), Some(h)) = (self.low, self.high) {
+            if l >= h {
+                return Err(err(format!("low ({l}) must be below high ({h})")));
+            }
+            if self.hysteresis >= h - l {
+                return Err(err(format!(
+                    "hysteresis ({}) must be smaller than high - low ({})",
+                    self.hysteresis,
+                    h - l
+                )));
+            }
+        }
+        match (self.extra_low, self.low) {
+            (Some(_), None) => return Err(err("`extra_low` needs `low`".into())),
+            (Some(x), Some(l)) if x >= l => {
+                return Err(err(format!("extra_low ({x}) must be below low ({l})")))
+            }
+            _ => {}
+        }
+        match (self.extra_high, self.high) {
+            (Some(_), None) => return Err(err("`extra_high` needs `high`".into())),
+            (Some(x), Some(h)) if x <= h => {
+                return Err(err(format!("extra_high ({x}) must be above high ({h})")))
+            }
+            _ => {}
+        }
+        if !(self.hysteresis.is_finite() && self.hysteresis >= 0.0) {
+            return Err(err(format!(
+                "hysteresis must be a number >= 0, not {}",
+                self.hysteresis
+            )));
+        }
+        // A clear margin that reaches past the possible range would make the alarm uncleareable.
+        if self.low.is_some_and(|l| l + self.hysteresis > m.max)
+            || self.high.is_some_and(|h| h - self.hysteresis < m.min)
+        {
+            return Err(err("hysteresis reaches past the possible range".into()));
+        }
+        if (self.extra_low.is_some() || self.extra_high.is_some())
+            && self.extra_priority < self.priority
+        {
+            return Err(err("extra_priority must not be lower than priority".into()));
+        }
+        for (name, d) in [("delay", self.delay), ("extra_delay", self.extra_delay)] {
+            if d > MAX_DELAY {
+                return Err(err(format!(
+                    "{name} of {} s exceeds the maximum of {} s (a long delay hides sustained events)",
+                    d.as_secs(),
+                    MAX_DELAY.as_secs()
+                )));
+            }
+        }
+        if self.escalate_after == Some(Duration::ZERO) {
+            return Err(err("escalate_after must be longer than 0 s".into()));
+        }
+        Ok(())
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn medium() -> Priority {
+    Priority::Medium
+}
+fn high() -> Priority {
+    Priority::High
+}
+
+/// Built-in default rules that the ward rules refine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Adult defaults of DESIGN.md §5 (see [`default_adult`]).
+    #[default]
+    Adult,
+    /// No built-in rules: only the configured ones.
+    None,
+}
+
+/// The rules of a ward: a preset, ward rules, and per-bed overrides. This is the shape the
+/// API serves and accepts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleSet {
+    pub preset: Preset,
+    /// Ward rules; each replaces the preset's rule for its metric.
+    pub rules: Vec<Rule>,
+    /// Per-bed rules; each replaces the ward rule for its metric on that bed.
+    pub beds: BTreeMap<String, Vec<Rule>>,
+}
+
+/// The adult defaults seen on common monitors (DESIGN.md §5).
+///
+/// HR 50–120 (pulse rate from the oximeter uses the same limits), SpO2 < 90 medium with a 15 s
+/// delay and < 85 high with none (one alarm), NIBP sys 90–160 / dia 50–90 / mean 60–110,
+/// RR 8–30, temperature 35–39 °C, etCO2 15–50 mmHg. All medium priority, non-latching.
+pub fn default_adult() -> Vec<Rule> {
+    let m = |name: &str| metric_by_name(name).expect("metric of the built-in table");
+    let hyst = |mut r: Rule, h: f64| {
+        r.hysteresis = h;
+        r
+    };
+    let mut spo2 = Rule::new(m("spo2")).limits(Some(90.0), None);
+    spo2.delay = Duration::from_secs(15);
+    spo2.extra_low = Some(85.0);
+    spo2.hysteresis = 1.0;
+    vec![
+        hyst(Rule::new(m("hr")).limits(Some(50.0), Some(120.0)), 2.0),
+        hyst(Rule::new(m("pr")).limits(Some(50.0), Some(120.0)), 2.0),
+        spo2,
+        Rule::new(m("nibp_sys")).limits(Some(90.0), Some(160.0)),
+        Rule::new(m("nibp_dia")).limits(Some(50.0), Some(90.0)),
+        Rule::new(m("nibp_mean")).limits(Some(60.0), Some(110.0)),
+        hyst(Rule::new(m("rr")).limits(Some(8.0), Some(30.0)), 1.0),
+        hyst(Rule::new(m("temp")).limits(Some(35.0), Some(39.0)), 0.1),
+        hyst(Rule::new(m("etco2")).limits(Some(15.0), Some(50.0)), 1.0),
+    ]
+}
+
+impl RuleSet {
+    /// The adult preset with no ward rules or bed overrides.
+    pub fn default_adult() -> Self {
+        Self::default()
+    }
+
+    /// Checks every rule: limits ordered and possible, hysteresis ≥ 0 and not too wide, delays
+    /// bounded, one rule per metric per layer, valid bed ids.
+    pub fn validate(&self) -> Result<()> {
+        check_layer(&self.rules, "ward")?;
+        for (bed, rules) in &self.beds {
+            if !is_valid_id(bed) {
+                return Err(AlarmError::InvalidConfig(format!(
+                    "bed id {bed:?} must be 1-64 characters of [A-Za-z0-9._-]"
+                )));
+            }
+            check_layer(rules, &format!("bed {bed}"))?;
+        }
+        Ok(())
+    }
+
+    /// The effective rules of the ward (`bed = None`) or of one bed, one per metric, in the
+    /// order of the metric table. Disabled metrics are left out.
+    pub fn effective(&self, bed: Option<&str>) -> Vec<Rule> {
+        let mut table: Vec<Option<Rule>> = vec![None; METRICS.len()];
+        let preset = match self.preset {
+            Preset::Adult => default_adult(),
+            Preset::None => Vec::new(),
+        };
+        let bed_rules = bed.and_then(|b| self.beds.get(b));
+        for r in preset
+            .iter()
+            .chain(&self.rules)
+            .chain(bed_rules.into_iter().flatten())
+        {
+            table[metric_index(r.metric)] = r.enabled.then(|| r.clone());
+        }
+        table.into_iter().flatten().collect()
+    }
+
+    pub(crate) fn compile(&self) -> Result<CompiledRules> {
+        self.validate()?;
+        let table = |bed: Option<&str>| {
+            let mut t: Vec<Option<CompiledRule>> = vec![None; METRICS.len()];
+            for r in self.effective(bed) {
+                t[metric_index(r.metric)] = Some(CompiledRule::from(&r));
+            }
+            t
+        };
+        Ok(CompiledRules {
+            ward: table(None),
+            beds: self
+                .beds
+                .keys()
+                .map(|b| (b.clone(), table(Some(b))))
+                .collect(),
+        })
+    }
+}
+
+fn check_layer(rules: &[Rule], scope: &str) -> Result<()> {
+    let mut seen = vec![false; METRICS.len()];
+    for r in rules {
+        let i = metric_index(r.metric);
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(AlarmError::InvalidRule {
+                scope: scope.to_owned(),
+                metric: r.metric.name.to_owned(),
+                reason: "more than one rule for this metric (use extra_low/extra_high for a \
+                         second tier)"
+                    .into(),
+            });
+        }
+        r.validate(scope)?;
+    }
+    Ok(())
+}
+
+/// The position of a metric in the metric table.
+pub(crate) fn metric_index(m: Metric) -> usize {
+    METRICS
+        .iter()
+        .position(|x| std::ptr::eq(x, m) || x.code == m.code)
+        // Every Metric is a row of METRICS (it is only obtainable from that table).
+        .unwrap_or(0)
+}
+
+/// Tier slots of a compiled rule.
+pub(crate) const LOW: usize = 0;
+pub(crate) const EXTRA_LOW: usize = 1;
+pub(crate) const HIGH: usize = 2;
+pub(crate) const SLOTS: usize = 4;
+
+/// One threshold of a compiled rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Tier {
+    pub limit: f64,
+    pub below: bool,
+    pub priority: Priority,
+    pub delay_ms: i64,
+}
+
+impl Tier {
+    /// Whether `v` starts (`Some(true)`), ends (`Some(false)`) or does not change (`None`) this
+    /// tier's condition, given the clear margin.
+    pub fn edge(&self, v: f64, hysteresis: f64) -> Option<bool> {
+        if self.below {
+            if v < self.limit {
+                Some(true)
+            } else if v >= self.limit + hysteresis {
+                Some(false)
+            } else {
+                None
+            }
+        } else if v > self.limit {
+            Some(true)
+        } else if v <= self.limit - hysteresis {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// A rule prepared for evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CompiledRule {
+    pub tiers: [Option<Tier>; SLOTS],
+    pub hysteresis: f64,
+    pub latching: bool,
+    pub escalate_after_ms: Option<i64>,
+}
+
+impl From<&Rule> for CompiledRule {
+    fn from(r: &Rule) -> Self {
+        let tier = |limit: Option<f64>, below, priority, delay: Duration| {
+            limit.map(|limit| Tier {
+                limit,
+                below,
+                priority,
+                delay_ms: millis(delay),
+            })
+        };
+        Self {
+            tiers: [
+                tier(r.low, true, r.priority, r.delay),
+                tier(r.extra_low, true, r.extra_priority, r.extra_delay),
+                tier(r.high, false, r.priority, r.delay),
+                tier(r.extra_high, false, r.extra_priority, r.extra_delay),
+            ],
+            hysteresis: r.hysteresis,
+            latching: r.latching,
+            escalate_after_ms: r.escalate_after.map(millis),
+        }
+    }
+}
+
+/// Rules by metric index, for the ward and for each bed with overrides (already merged).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompiledRules {
+    pub ward: Vec<Option<CompiledRule>>,
+    pub beds: HashMap<String, Vec<Option<CompiledRule>>>,
+}
+
+impl CompiledRules {
+    /// The rule for a bed and metric index; no allocation.
+    pub fn get(&self, bed: Option<&str>, metric: usize) -> Option<&CompiledRule> {
+        let table = bed.and_then(|b| self.beds.get(b)).unwrap_or(&self.ward);
+        table.get(metric).and_then(Option::as_ref)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Escalation times per priority; `"off"` disables escalation of that priority.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    #[serde(with = "opt_humane")]
+    pub high: Option<Duration>,
+    #[serde(with = "opt_humane")]
+    pub medium: Option<Duration>,
+    #[serde(with = "opt_humane")]
+    pub low: Option<Duration>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            high: Some(Duration::from_secs(60)),
+            medium: None,
+            low: None,
+        }
+    }
+}
+
+impl EscalationConfig {
+    pub fn for_priority(&self, p: Priority) -> Option<Duration> {
+        match p {
+            Priority::High => self.high,
+            Priority::Medium => self.medium,
+            Priority::Low => self.low,
+        }
+    }
+}
+
+/// Technical alarm settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TechnicalConfig {
+    /// A watched device that sent nothing for this long is offline.
+    #[serde(with = "humane")]
+    pub offline_after: Duration,
+    pub offline_priority: Priority,
+    /// Invalid / not-available data for this long raises "sensor off".
+    #[serde(with = "humane")]
+    pub sensor_off_delay: Duration,
+    pub sensor_off_priority: Priority,
+    /// Battery below this percentage (and not charging) raises "battery low".
+    pub battery_low_pct: f64,
+    pub battery_priority: Priority,
+    /// Below this percentage the same alarm goes to `battery_critical_priority`.
+    pub battery_critical_pct: f64,
+    pub battery_critical_priority: Priority,
+    /// Device time further than this from hub time is a clock skew.
+    #[serde(with = "humane")]
+    pub clock_skew_max: Duration,
+    /// A skew must persist this long (a replayed backlog after a reconnect is not a skew).
+    #[serde(with = "humane")]
+    pub clock_skew_delay: Duration,
+    pub clock_skew_priority: Priority,
+}
+
+impl Default for TechnicalConfig {
+    fn default() -> Self {
+        Self {
+            offline_after: Duration::from_secs(30),
+            offline_priority: Priority::Medium,
+            sensor_off_delay: Duration::from_secs(10),
+            sensor_off_priority: Priority::Low,
+            battery_low_pct: 20.0,
+            battery_priority: Priority::Low,
+            battery_critical_pct: 10.0,
+            battery_critical_priority: Priority::Medium,
+            clock_skew_max: Duration::from_secs(30),
+            clock_skew_delay: Duration::from_secs(30),
+            clock_skew_priority: Priority::Low,
+        }
+    }
+}
+
+/// The `[alarms]` section of the hub configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmsConfig {
+    pub preset: Preset,
+    pub rules: Vec<Rule>,
+    pub beds: BTreeMap<String, Vec<Rule>>,
+    pub technical: TechnicalConfig,
+    pub escalation: EscalationConfig,
+    /// Default length of an audio pause.
+    #[serde(with = "humane")]
+    pub audio_pause: Duration,
+    /// Longest audio pause anyone may set.
+    #[serde(with = "humane")]
+    pub audio_pause_max: Duration,
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        Self {
+            preset: Preset::Adult,
+            rules: Vec::new(),
+            beds: BTreeMap::new(),
+            technical: TechnicalConfig::default(),
+            escalation: EscalationConfig::default(),
+            audio_pause: Duration::from_secs(120),
+            audio_pause_max: Duration::from_secs(600),
+        }
+    }
+}
+
+impl AlarmsConfig {
+    /// The rule part of the configuration.
+    pub fn rule_set(&self) -> RuleSet {
+        RuleSet {
+            preset: self.preset,
+            rules: self.rules.clone(),
+            beds: self.beds.clone(),
+        }
+    }
+
+    /// Validates rules and settings.
+    pub fn validate(&self) -> Result<()> {
+        self.rule_set().validate()?;
+        let t = &self.technical;
+        let bad = |s: &str| Err(AlarmError::InvalidConfig(s.to_owned()));
+        if t.offline_after < Duration::from_secs(1) {
+            return bad("technical.offline_after must be at least 1 s");
+        }
+        if !(0.0..=100.0).contains(&t.battery_low_pct)
+            || !(0.0..=100.0).contains(&t.battery_critical_pct)
+            || t.battery_critical_pct > t.battery_low_pct
+        {
+            return bad("technical battery thresholds must satisfy 0 <= critical <= low <= 100");
+        }
+        if t.battery_critical_priority < t.battery_priority {
+            return bad("technical.battery_critical_priority must not be below battery_priority");
+        }
+        if t.sensor_off_delay > MAX_DELAY || t.clock_skew_delay > Duration::from_secs(3600) {
+            return bad("technical delays are too long");
+        }
+        if t.clock_skew_max < Duration::from_secs(1) {
+            return bad("technical.clock_skew_max must be at least 1 s");
+        }
+        let e = &self.escalation;
+        if [e.high, e.medium, e.low].contains(&Some(Duration::ZERO)) {
+            return bad("escalation times must be longer than 0 s (use \"off\")");
+        }
+        if self.audio_pause.is_zero() || self.audio_pause > self.audio_pause_max {
+            return bad("audio_pause must be > 0 and <= audio_pause_max");
+        }
+        Ok(())
+    }
+}
+
+/// Serde of a metric as its short name; accepts a name, reference id or MDC code.
+mod metric_name {
+    use super::*;
+    use serde::de::Error;
+
+    pub fn serialize<S: serde::Serializer>(m: &Metric, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.name)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NameOrCode {
+        Code(u32),
+        Name(String),
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Metric, D::Error> {
+        match NameOrCode::deserialize(d)? {
+            NameOrCode::Code(c) => {
+                metric_by_code(c).ok_or_else(|| D::Error::custom(format!("unknown metric {c}")))
+            }
+            NameOrCode::Name(n) => metric_by_name(&n)
+                .or_else(|| n.parse().ok().and_then(metric_by_code))
+                .ok_or_else(|| D::Error::custom(format!("unknown metric {n:?}"))),
+        }
+    }
+}
+
+/// Serde of a duration as a humane string (`"15s"`, `"2m"`, `"1m 30s"`); an integer is seconds.
+pub mod humane {
+    use super::*;
+    use serde::de::Error;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+
+    pub(super) fn parse<E: Error>(raw: Raw) -> Result<Duration, E> {
+        match raw {
+            Raw::Secs(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => humantime::parse_duration(t.trim())
+                .map_err(|e| E::custom(format!("duration {t:?}: {e} (e.g. \"15s\", \"2m\")"))),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        parse(Raw::deserialize(d)?)
+    }
+}
+
+/// Like [`humane`], for optional durations; `"off"` / `"never"` mean none.
+pub mod opt_humane {
+    use super::humane::{parse, Raw};
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Text(t) if matches!(t.trim(), "off" | "never" | "none") => Ok(None),
+            raw => parse(raw).map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adult_defaults_validate_and_cover_design() {
+        let rs = RuleSet::default_adult();
+        rs.validate().unwrap();
+        let eff = rs.effective(None);
+        let get = |n: &str| eff.iter().find(|r| r.metric.name == n).unwrap();
+        assert_eq!((get("hr").low, get("hr").high), (Some(50.0), Some(120.0)));
+        let spo2 = get("spo2");
+        assert_eq!((spo2.low, spo2.extra_low), (Some(90.0), Some(85.0)));
+        assert_eq!(spo2.extra_priority, Priority::High);
+        assert_eq!(spo2.delay, Duration::from_secs(15));
+        assert_eq!(get("nibp_mean").high, Some(110.0));
+        assert_eq!(get("temp").low, Some(35.0));
+        assert_eq!(get("etco2").high, Some(50.0));
+        assert_eq!(eff.len(), 9);
+    }
+
+    #[test]
+    fn toml_shape_with_bed_overrides() {
+        let cfg: AlarmsConfig = toml::from_str(
+            r#"
+            audio_pause = "90s"
+            [technical]
+            offline_after = "45s"
+            [escalation]
+            high = "1m"
+            medium = "5m"
+            [[rules]]
+            metric = "MDC_PULS_OXIM_SAT_O2"
+            low = 92
+            delay = "10s"
+            extra_low = 86
+            hysteresis = 1
+            latching = true
+            [[rules]]
+            metric = 151708
+            enabled = false
+            [[beds."12"]]
+            metric = "hr"
+            low = 40
+            high = 130
+            priority = "high"
+            escalate_after = "30s"
+            "#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.audio_pause, Duration::from_secs(90));
+        assert_eq!(cfg.escalation.medium, Some(Duration::from_secs(300)));
+        let rs = cfg.rule_set();
+        let ward = rs.effective(None);
+        assert!(ward.iter().all(|r| r.metric.name != "etco2"));
+        let spo2 = ward.iter().find(|r| r.metric.name == "spo2").unwrap();
+        assert_eq!(spo2.low, Some(92.0));
+        assert!(spo2.latching);
+        let bed = rs.effective(Some("12"));
+        let hr = bed.iter().find(|r| r.metric.name == "hr").unwrap();
+        assert_eq!((hr.low, hr.priority), (Some(40.0), Priority::High));
+        assert_eq!(hr.escalate_after, Some(Duration::from_secs(30)));
+        // Other beds keep the ward rule.
+        let other = rs.effective(Some("13"));
+        assert_eq!(
+            other.iter().find(|r| r.metric.name == "hr").unwrap().low,
+            Some(50.0)
+        );
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let mut rs = RuleSet::default_adult();
+        rs.rules = default_adult();
+        rs.beds.insert("3".into(), vec![default_adult()[0].clone()]);
+        let json = serde_json::to_string(&rs).unwrap();
+        assert!(json.contains(r#""delay":"15s""#), "{json}");
+        let back: RuleSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rs);
+        let cfg = AlarmsConfig::default();
+        let back: AlarmsConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
+        let toml_text = toml::to_string(&cfg).unwrap();
+        assert_eq!(toml::from_str::<AlarmsConfig>(&toml_text).unwrap(), cfg);
+    }
+
+    #[test]
+    fn validation_errors() {
+        let parse = |s: &str| serde_json::from_str::<RuleSet>(s);
+        let invalid = |s: &str| {
+            let e = parse(s).unwrap().validate().unwrap_err().to_string();
+            assert!(e.contains("alarm rule") || e.contains("bed id"), "{e}");
+            e
+        };
+        assert!(invalid(r#"{"rules":[{"metric":"hr","low":120,"high":50}]}"#).contains("below"));
+        assert!(
+            invalid(r#"{"rules":[{"metric":"hr","low":50,"hysteresis":-1}]}"#)
+                .contains("hysteresis")
+        );
+        assert!(invalid(r#"{"rules":[{"metric":"hr"}]}"#).contains("low"));
+        assert!(
+            invalid(r#"{"rules":[{"metric":"spo2","low":90,"extra_low":95}]}"#)
+                .contains("extra_low")
+        );
+        assert!(invalid(r#"{"rules":[{"metric":"spo2","extra_low":80}]}"#).contains("needs"));
+        assert!(invalid(r#"{"rules":[{"metric":"spo2","low":190}]}"#).contains("range"));
+        assert!(
+            invalid(r#"{"rules":[{"metric":"spo2","low":90,"delay":"10m"}]}"#).contains("maximum")
+        );
+        assert!(
+            invalid(r#"{"rules":[{"metric":"hr","low":50},{"metric":"hr","high":9}]}"#)
+                .contains("more than one")
+        );
+        assert!(invalid(r#"{"beds":{"bad bed":[]}}"#).contains("bed id"));
+        assert!(invalid(
+            r#"{"rules":[{"metric":"hr","high":100,"extra_high":150,"priority":"high","extra_priority":"low"}]}"#
+        )
+        .contains("extra_priority"));
+        // Serde-level errors: unknown metric, unknown field, bad duration.
+        assert!(parse(r#"{"rules":[{"metric":"glucose","low":1}]}"#).is_err());
+        assert!(parse(r#"{"rules":[{"metric":"hr","low":1,"lo":2}]}"#).is_err());
+        assert!(parse(r#"{"rules":[{"metric":"hr","low":1,"delay":"soon"}]}"#).is_err());
+        assert!(parse(r#"{"rule":[]}"#).is_err());
+    }
+
+    #[test]
+    fn tier_edges_apply_hysteresis() {
+        let low = Tier {
+            limit: 90.0,
+            below: true,
+            priority: Priority::Medium,
+            delay_ms: 0,
+        };
+        assert_eq!(low.edge(89.9, 1.0), Some(true));
+        assert_eq!(low.edge(90.0, 1.0), None);
+        assert_eq!(low.edge(90.9, 1.0), None);
+        assert_eq!(low.edge(91.0, 1.0), Some(false));
+        assert_eq!(low.edge(90.0, 0.0), Some(false));
+        let high = Tier {
+            below: false,
+            limit: 120.0,
+            ..low
+        };
+        assert_eq!(high.edge(121.0, 2.0), Some(true));
+        assert_eq!(high.edge(119.0, 2.0), None);
+        assert_eq!(high.edge(118.0, 2.0), Some(false));
+    }
+}

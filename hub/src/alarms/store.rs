@@ -1,0 +1,199 @@
+//! Durable alarm state: the audit log of every transition and the set of open alarms.
+//!
+//! Two sled trees:
+//! - `alarms_audit`: key = hub time (8 bytes, big-endian, sign bit flipped so negative times
+//!   sort first) + sequence number (8 bytes, big-endian); value = the [`Transition`] as JSON.
+//!   Range scans by time are key-range scans.
+//! - `alarms_state`: `a` + alarm id (8 bytes, big-endian) → the open [`Alarm`] as JSON, plus
+//!   the counters `meta/next_id` and `meta/next_seq`.
+//!
+//! [`AlarmStore::append`] writes the audit records and the state changes of a batch of
+//! transitions in one sled transaction: after a crash either all of them are there or none.
+//! The caller flushes (`Db::flush_async`) before announcing.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use wardhub_adapters::model::Millis;
+
+use super::error::{AlarmError, Result};
+use super::record::{Alarm, Transition};
+
+const NEXT_ID: &[u8] = b"meta/next_id";
+const NEXT_SEQ: &[u8] = b"meta/next_seq";
+
+/// What a restarted hub needs to rebuild its engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// Open (active or acknowledged) alarms, by id.
+    pub alarms: Vec<Alarm>,
+    /// The first alarm id never used.
+    pub next_id: u64,
+}
+
+/// The alarm store over the hub's sled database.
+#[derive(Debug)]
+pub struct AlarmStore {
+    state: sled::Tree,
+    audit: sled::Tree,
+    /// Serializes appends and holds the next audit sequence number.
+    next_seq: Mutex<u64>,
+}
+
+fn alarm_key(id: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'a';
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn audit_key(at: Millis, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&((at as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn read_u64(v: Option<sled::IVec>) -> Result<u64> {
+    match v {
+        None => Ok(0),
+        Some(v) => <[u8; 8]>::try_from(v.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| AlarmError::Corrupt("alarms_state")),
+    }
+}
+
+impl AlarmStore {
+    /// Opens (creating if needed) the trees `alarms_state` and `alarms_audit`.
+    pub fn open(db: &sled::Db) -> Result<Self> {
+        let state = db.open_tree("alarms_state")?;
+        let audit = db.open_tree("alarms_audit")?;
+        let next_seq = read_u64(state.get(NEXT_SEQ)?)?;
+        Ok(Self {
+            state,
+            audit,
+            next_seq: Mutex::new(next_seq),
+        })
+    }
+
+    /// Appends transitions (in order) to the audit log and applies them to the open-alarm set,
+    /// atomically. Cleared and suppressed alarms leave the open set.
+    pub fn append(&self, transitions: &[Transition]) -> Result<()> {
+        if transitions.is_empty() {
+            return Ok(());
+        }
+        // A poisoned lock only means another append panicked; the counter is still valid.
+        let mut seq_guard = self.next_seq.lock().unwrap_or_else(|e| e.into_inner());
+        let seq0 = *seq_guard;
+        let mut audit = Vec::with_capacity(transitions.len());
+        let mut state: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
+        let mut max_id = 0;
+        for (i, t) in transitions.iter().enumerate() {
+            audit.push((audit_key(t.at, seq0 + i as u64), serde_json::to_vec(t)?));
+            let id = t.alarm.id.0;
+            max_id = max_id.max(id);
+            let v = if t.alarm.state.is_open() {
+                Some(serde_json::to_vec(&t.alarm)?)
+            } else {
+                None
+            };
+            state.insert(id, v);
+        }
+        let next_seq = seq0 + transitions.len() as u64;
+        (&self.state, &self.audit)
+            .transaction(|(s, a)| {
+                for (k, v) in &audit {
+                    a.insert(&k[..], v.as_slice())?;
+                }
+                for (id, v) in &state {
+                    match v {
+                        Some(v) => s.insert(&alarm_key(*id)[..], v.as_slice())?,
+                        None => s.remove(&alarm_key(*id)[..])?,
+                    };
+                }
+                let stored = read_u64(s.get(NEXT_ID)?)
+                    .map_err(|_| ConflictableTransactionError::Abort(()))?;
+                s.insert(NEXT_ID, &stored.max(max_id + 1).to_be_bytes()[..])?;
+                s.insert(NEXT_SEQ, &next_seq.to_be_bytes()[..])?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => AlarmError::Store(e),
+                TransactionError::Abort(()) => AlarmError::Corrupt("alarms_state"),
+            })?;
+        *seq_guard = next_seq;
+        Ok(())
+    }
+
+    /// The open alarms, by id.
+    pub fn load_active(&self) -> Result<Vec<Alarm>> {
+        self.state
+            .scan_prefix(b"a")
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    /// Open alarms and the id counter, for [`AlarmEngine::restore`](super::AlarmEngine::restore).
+    pub fn load(&self) -> Result<Restored> {
+        let alarms = self.load_active()?;
+        let stored = read_u64(self.state.get(NEXT_ID)?)?;
+        let next_id = alarms
+            .iter()
+            .map(|a| a.id.0 + 1)
+            .fold(stored.max(1), u64::max);
+        Ok(Restored { alarms, next_id })
+    }
+
+    /// Audit records with `from <= at < to`, oldest first, at most `limit`, optionally of one
+    /// bed only. Page on by passing the last record's `at` (+1 ms if it was the last of its
+    /// millisecond) as the next `from`.
+    pub fn history(
+        &self,
+        from: Millis,
+        to: Millis,
+        bed: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Transition>> {
+        let mut out = Vec::new();
+        if from >= to || limit == 0 {
+            return Ok(out);
+        }
+        for v in self
+            .audit
+            .range(audit_key(from, 0)..audit_key(to, 0))
+            .values()
+        {
+            let t: Transition = serde_json::from_slice(&v?)?;
+            if bed.is_none() || t.alarm.bed.as_deref() == bed {
+                out.push(t);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every audit record of one alarm, oldest first (a scan of the time range given).
+    pub fn alarm_history(
+        &self,
+        id: super::AlarmId,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Transition>> {
+        let mut out = Vec::new();
+        for v in self
+            .audit
+            .range(audit_key(from, 0)..audit_key(to, 0))
+            .values()
+        {
+            let t: Transition = serde_json::from_slice(&v?)?;
+            if t.alarm.id == id {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}
