@@ -182,6 +182,12 @@ pub trait AdapterEvents: Send + Sync {
 
     /// Bytes skipped by a framer (garbage between frames).
     fn skipped_bytes(&self, _adapter: &'static str, _bytes: usize) {}
+
+    /// A message placed `device` at a location (HL7 PV1-3: point of care, bed; either may be
+    /// empty). The bed comes from the registry binding, never from this claim: the hub
+    /// compares the two and logs and counts a mismatch.
+    fn bed_claimed(&self, _adapter: &'static str, _device: &str, _point_of_care: &str, _bed: &str) {
+    }
 }
 
 /// [`AdapterEvents`] that records nothing.
