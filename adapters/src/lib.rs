@@ -18,6 +18,7 @@
 //! ```
 
 pub mod adapter;
+pub mod hl7;
 pub mod model;
 pub mod mqtt_json;
 

@@ -1,0 +1,28 @@
+//! HL7 v2 ORU^R01 (IHE PCD-01) over MLLP.
+//!
+//! Layout, one file per component:
+//! - [`mllp`]: the pure MLLP framer (check → parse → advance);
+//! - [`message`]: the HL7 v2 parser (delimiters, segments, fields, repetitions, components,
+//!   escapes) and the ACK builder;
+//! - [`oru`]: ORU^R01 → canonical observations, per-OBX rejects, the PV1-3 bed claim;
+//! - [`config`]: listen address and limits;
+//! - [`adapter`]: [`Hl7MllpAdapter`], the TCP listener.
+//!
+//! ```
+//! use wardhub_adapters::hl7::oru::{decode, OruOptions};
+//! let msg = b"MSH|^~\\&|MON-7||||20261120100000+0000||ORU^R01|42|P|2.6\r\
+//!             OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|97|262688^MDC_DIM_PERCENT^MDC|||||F";
+//! let now = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+//! let d = decode(msg, now, &OruOptions::default()).unwrap();
+//! assert_eq!(d.observations[0].device_id.as_str(), "MON-7");
+//! assert_eq!((d.observations[0].metric.name, d.observations[0].value), ("spo2", 97.0));
+//! ```
+
+pub mod adapter;
+pub mod config;
+pub mod message;
+pub mod mllp;
+pub mod oru;
+
+pub use adapter::{Hl7MllpAdapter, NAME};
+pub use config::Hl7Config;

@@ -1,0 +1,543 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::hl7::message::escape;
+use crate::model::METRICS;
+
+const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+
+macro_rules! fixture {
+    ($name:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/hl7/",
+            $name
+        ))
+    };
+}
+
+fn ok(bytes: &[u8]) -> DecodedOru {
+    decode(bytes, NOW, &OruOptions::default()).unwrap()
+}
+
+fn err(bytes: &[u8]) -> OruError {
+    decode(bytes, NOW, &OruOptions::default()).unwrap_err()
+}
+
+type Row = (String, &'static str, f64, Millis, Status);
+
+fn rows(d: &DecodedOru) -> Vec<Row> {
+    d.observations
+        .iter()
+        .map(|o| {
+            assert_eq!(o.bed, None);
+            assert_eq!(o.received_at, NOW);
+            (
+                o.device_id.to_string(),
+                o.metric.name,
+                (o.value * 1e6).round() / 1e6,
+                o.observed_at,
+                o.status,
+            )
+        })
+        .collect()
+}
+
+fn row(dev: &str, m: &'static str, v: f64, at: Millis, s: Status) -> Row {
+    (dev.to_owned(), m, v, at, s)
+}
+
+const SEC: i64 = 1000;
+const V: Status = Status::Valid;
+const NA: Status = Status::NotAvailable;
+
+#[test]
+fn fixture_ihe_pcd01() {
+    let d = ok(fixture!("ihe_pcd01_spo2.hl7"));
+    let dev = "0012345678ABCDEF";
+    let t = NOW - 3 * SEC;
+    assert_eq!(
+        rows(&d),
+        [row(dev, "spo2", 97.0, t, V), row(dev, "pr", 72.0, t, V)]
+    );
+    assert_eq!(d.obx_of, [4, 5]);
+    assert!(d.rejects.is_empty());
+    assert_eq!((d.header_rows, d.ignored_rows), (3, 1));
+    assert_eq!(d.header.control_id, "MSG00001");
+    assert_eq!(d.header.version, "2.6");
+    assert_eq!(
+        d.bed_claim,
+        Some(BedClaim {
+            point_of_care: "ICU".into(),
+            room: String::new(),
+            bed: "Bed-07".into()
+        })
+    );
+}
+
+#[test]
+fn fixture_ge_like() {
+    let d = ok(fixture!("ge_like_vitals.hl7"));
+    let dev = "GEB450-0142";
+    let t = NOW - 30 * SEC;
+    assert_eq!(
+        rows(&d),
+        [
+            row(dev, "hr", 88.0, t, V),
+            row(dev, "rr", 16.0, t, V),
+            row(dev, "etco2", 38.0, t, V),
+            // No OBX-14: the OBR-7 time.
+            row(dev, "temp", 37.2, t, V),
+        ]
+    );
+    assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+    assert_eq!(d.ignored_rows, 1);
+    assert_eq!(d.header.version, "2.4");
+    assert_eq!(d.bed_claim.as_ref().unwrap().bed, "B");
+    assert_eq!(d.bed_claim.as_ref().unwrap().room, "312");
+    // The string row's escapes and repetitions, through the parser.
+    let bytes = fixture!("ge_like_vitals.hl7");
+    let m = Message::parse(bytes).unwrap();
+    let st = m
+        .segments()
+        .iter()
+        .filter(|s| s.name() == "OBX")
+        .nth(4)
+        .unwrap()
+        .field(5);
+    assert_eq!(st.rep(1).text(), "Sinus & regular");
+    assert_eq!(st.rep(2).text(), "Paced");
+    assert_eq!(
+        m.segment("NTE").unwrap().field(3).text(),
+        "Lead II | filter-on"
+    );
+}
+
+#[test]
+fn fixture_ge_like_with_local_time_offset() {
+    // The same feed from a gateway configured for UTC+1.
+    let opts = OruOptions {
+        default_utc_offset_minutes: 60,
+        ..OruOptions::default()
+    };
+    let d = decode(fixture!("ge_like_vitals.hl7"), NOW, &opts).unwrap();
+    assert!(d
+        .observations
+        .iter()
+        .all(|o| o.observed_at == NOW - 30 * SEC - 3_600_000));
+}
+
+#[test]
+fn fixture_mindray_like() {
+    let d = ok(fixture!("mindray_like_nibp.hl7"));
+    let dev = "00A037FEEDC0FFEE";
+    let nibp = NOW - 29 * SEC;
+    let t = NOW - 20 * SEC;
+    assert_eq!(
+        rows(&d),
+        [
+            row(dev, "nibp_sys", 121.0, nibp, V),
+            row(dev, "nibp_dia", 79.0, nibp, V),
+            row(dev, "nibp_mean", 93.0, nibp, V),
+            row(dev, "temp", 36.8, t, V),
+            row(dev, "rr", MDC_NOT_AVAILABLE, t, NA),
+        ]
+    );
+    // Cuff codes are stored under the NIBP metrics.
+    assert_eq!(d.observations[0].metric.code, 150021);
+    assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+    // NIBP pulse rate and the body position are not wardhub metrics.
+    assert_eq!(d.ignored_rows, 2);
+    assert_eq!(d.bed_claim.as_ref().unwrap().bed, "24");
+    assert_eq!(d.obx_of, [1, 2, 3, 5, 6]);
+}
+
+#[test]
+fn fixture_philips_like() {
+    let d = ok(fixture!("philips_like_headers.hl7"));
+    // The MDS row's id is not a valid device id; the VMD row's serial encloses both rows.
+    let dev = "XW25200213";
+    let t = NOW - 9_504;
+    assert_eq!(
+        rows(&d),
+        [row(dev, "hr", 60.0, t, V), row(dev, "rr", 14.0, t, V)]
+    );
+    assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+    assert_eq!((d.header_rows, d.ignored_rows), (3, 2));
+    assert_eq!(
+        d.bed_claim,
+        Some(BedClaim {
+            point_of_care: "My Unit".into(),
+            room: String::new(),
+            bed: "Bed1".into()
+        })
+    );
+}
+
+#[test]
+fn fixture_multi_obx_with_headers() {
+    let d = ok(fixture!("multi_obx_headers.hl7"));
+    let dev = "mon-a17";
+    let nibp = NOW - 120 * SEC;
+    let t = NOW - 2 * SEC;
+    assert_eq!(
+        rows(&d),
+        [
+            row(dev, "nibp_sys", 118.0, nibp, V),
+            row(dev, "nibp_dia", 76.0, nibp, V),
+            row(dev, "nibp_mean", MDC_NOT_AVAILABLE, nibp, NA),
+            row(dev, "spo2", 94.0, t, Status::Questionable),
+            row(dev, "pr", 0.0, t, NA),
+            row(dev, "temp", 37.0, t, V),
+        ]
+    );
+    let rejects: Vec<_> = d
+        .rejects
+        .iter()
+        .map(|r| {
+            (
+                r.obx,
+                r.field,
+                r.reject.reason,
+                r.device.as_ref().map(|d| d.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejects,
+        [
+            (10, 5, RejectReason::OutOfRange, Some(dev.to_owned())),
+            (11, 6, RejectReason::UnitMismatch, Some(dev.to_owned())),
+        ]
+    );
+    assert!(d.rejects[0].reject.detail.starts_with("OBX 10: "));
+    assert_eq!(d.header_rows, 3);
+}
+
+#[test]
+fn fixture_malformed_and_unsupported() {
+    let e = err(fixture!("malformed_missing_msh.hl7"));
+    assert_eq!(
+        (e.ack, e.reject.reason, e.error.code),
+        (AckCode::Error, RejectReason::Malformed, 100)
+    );
+    assert!(e.header.is_none());
+
+    let e = err(fixture!("malformed_bad_delimiters.hl7"));
+    assert_eq!(
+        (e.ack, e.reject.reason),
+        (AckCode::Error, RejectReason::Malformed)
+    );
+    assert!(e.header.is_none());
+
+    let e = err(fixture!("malformed_truncated.hl7"));
+    assert_eq!(
+        (e.ack, e.reject.reason, e.error.code),
+        (AckCode::Reject, RejectReason::Unsupported, 200)
+    );
+    assert_eq!(e.header.unwrap().sending_application, ["MON-1"]);
+
+    let e = err(fixture!("unsupported_adt_a01.hl7"));
+    assert_eq!(
+        (e.ack, e.reject.reason, e.error.code),
+        (AckCode::Reject, RejectReason::Unsupported, 200)
+    );
+    assert_eq!(e.header.unwrap().control_id, "ADT-0001");
+
+    let e = err(fixture!("binary_garbage.bin"));
+    assert_eq!(
+        (e.ack, e.reject.reason),
+        (AckCode::Error, RejectReason::Malformed)
+    );
+}
+
+#[test]
+fn every_fixture_decodes_or_fails_cleanly() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hl7");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let _ = decode(&bytes, NOW, &OruOptions::default());
+        n += 1;
+    }
+    assert!(n >= 8, "only {n} fixtures");
+}
+
+fn msg(obx: &[&str]) -> String {
+    let mut s = String::from("MSH|^~\\&|MON-9||||20261120095959+0000||ORU^R01|C-1|P|2.6\r");
+    for o in obx {
+        s.push_str(o);
+        s.push('\r');
+    }
+    s
+}
+
+#[test]
+fn header_checks() {
+    let e = |m: &str| err(m.as_bytes());
+    let r = e("MSH|^~\\&|A||||||ORU^R30|1|P|2.6");
+    assert_eq!((r.ack, r.error.code), (AckCode::Reject, 201));
+    let r = e("MSH|^~\\&|A||||||ORU^R01|1|P|2.7");
+    assert_eq!((r.ack, r.error.code), (AckCode::Reject, 203));
+    let r = e("MSH|^~\\&|A||||||ORU^R01|1|P|2.2");
+    assert_eq!((r.ack, r.error.code), (AckCode::Reject, 203));
+    let r = e("MSH|^~\\&|A||||||ORU^R01||P|2.6");
+    assert_eq!(
+        (r.ack, r.error.code, r.reject.reason),
+        (AckCode::Error, 101, RejectReason::Schema)
+    );
+    for v in ["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", ""] {
+        assert!(
+            decode(
+                format!("MSH|^~\\&|A||||||ORU^R01|1|P|{v}").as_bytes(),
+                NOW,
+                &OruOptions::default()
+            )
+            .is_ok(),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn row_variants() {
+    let one = |obx: &str| {
+        let d = ok(msg(&[obx]).as_bytes());
+        (
+            rows(&d),
+            d.rejects
+                .iter()
+                .map(|r| (r.field, r.reject.reason))
+                .collect::<Vec<_>>(),
+            d.ignored_rows,
+        )
+    };
+    let t = NOW - SEC;
+    // Refid only (private code first), UCUM unit, OBX-8 flags.
+    let (r, _, _) = one("OBX|1|NM|1.2.3^MDC_PULS_OXIM_SAT_O2^MDC||96|%|||||F");
+    assert_eq!(r, [row("MON-9", "spo2", 96.0, t, V)]);
+    let (r, _, _) = one("OBX|1|NM|MDC_ECG_HEART_RATE||70|bpm");
+    assert_eq!(r, [row("MON-9", "hr", 70.0, t, V)]);
+    let (r, _, _) = one("OBX|1|NM|147842^HR^MDC||70|/min||H~OFF");
+    assert_eq!(r[0].4, NA);
+    let (r, _, _) = one("OBX|1|NM|147842^HR^MDC||70|/min||DEMO");
+    assert_eq!(r[0].4, Status::Invalid);
+    let (r, _, _) = one("OBX|1|NM|147842^HR^MDC||70|/min||HH");
+    assert_eq!(r[0].4, V);
+    // Status X with a value: cannot be obtained.
+    let (r, _, _) = one("OBX|1|NM|147842^HR^MDC||70|/min|||||X");
+    assert_eq!(r[0].4, NA);
+    // Own OBX-18 EUI-64 with only the universal id.
+    let (r, _, _) = one("OBX|1|NM|147842^^MDC||70||||||F|||||||^^0012345678ABCDEF^EUI-64");
+    assert_eq!(r[0].0, "0012345678ABCDEF");
+    // Deleted or wrong-patient rows, unknown metrics, rows without a value, private systems.
+    for obx in [
+        "OBX|1|NM|147842^HR^MDC||70|/min|||||D",
+        "OBX|1|NM|147842^HR^MDC||70|/min|||||W",
+        "OBX|1|NM|999999^MDC_FOO^MDC||70",
+        "OBX|1|NM|147842^HR^MDC|||/min",
+        "OBX|1|NM|147842^LOCAL^99VENDOR||70",
+    ] {
+        let (r, rej, ignored) = one(obx);
+        assert!(r.is_empty() && rej.is_empty() && ignored == 1, "{obx}");
+    }
+    // Refusals name their field.
+    for (obx, field, reason) in [
+        (
+            "OBX|1|NM|147842^HR^MDC||seventy|/min",
+            5,
+            RejectReason::Schema,
+        ),
+        ("OBX|1|NM|147842^HR^MDC||NaN|/min", 5, RejectReason::Schema),
+        ("OBX|1|NM|147842^HR^MDC||inf|/min", 5, RejectReason::Schema),
+        (
+            "OBX|1|NM|147842^HR^MDC||1e999|/min",
+            5,
+            RejectReason::NonFinite,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||400|/min",
+            5,
+            RejectReason::OutOfRange,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||70|266016^MDC_DIM_MMHG^MDC",
+            6,
+            RejectReason::UnitMismatch,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||70|999999^MDC_DIM_FOO^MDC",
+            6,
+            RejectReason::UnitMismatch,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||70|/min|||||F|||tomorrow",
+            14,
+            RejectReason::Schema,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||70|/min|||||F|||20261120110000+0000",
+            14,
+            RejectReason::FutureTime,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||70|/min|||||F|||20201120110000+0000",
+            14,
+            RejectReason::TooOld,
+        ),
+        (
+            "OBX|1|NM|147842^HR^MDC||70|/min|||||F|||||||bad id^^^",
+            18,
+            RejectReason::BadDeviceId,
+        ),
+    ] {
+        let (r, rej, _) = one(obx);
+        assert!(r.is_empty(), "{obx}");
+        assert_eq!(rej, [(field, reason)], "{obx}");
+    }
+}
+
+#[test]
+fn ambiguous_devices_are_refused_not_guessed() {
+    let d = ok(msg(&[
+        "OBX|1|NM|147842^HR^MDC|1.2.1.1|70|/min|||||F|||||||dev-a",
+        "OBX|2|NM|150456^SPO2^MDC|1.3.1.1|97|%|||||F|||||||dev-b",
+        "OBX|3|NM|151562^RR^MDC|1.4.1.1|12|/min|||||F",
+    ])
+    .as_bytes());
+    let devs: Vec<_> = d
+        .observations
+        .iter()
+        .map(|o| o.device_id.to_string())
+        .collect();
+    assert_eq!(devs, ["dev-a", "dev-b"]);
+    assert_eq!(d.rejects.len(), 1);
+    assert_eq!(
+        (d.rejects[0].obx, d.rejects[0].reject.reason),
+        (3, RejectReason::BadDeviceId)
+    );
+
+    // With one device named anywhere, rows without OBX-18 are that device's.
+    let d = ok(msg(&[
+        "OBX|1|NM|147842^HR^MDC|1.2.1.1|70|/min|||||F|||||||dev-a",
+        "OBX|2|NM|151562^RR^MDC|1.4.1.1|12|/min|||||F",
+    ])
+    .as_bytes());
+    assert!(d
+        .observations
+        .iter()
+        .all(|o| o.device_id.as_str() == "dev-a"));
+
+    // Header rows scope their ids by OBX-4 path.
+    let d = ok(msg(&[
+        "OBX|1||69965^MDS^MDC|1.0.0.0|||||||X|||||||mon-1",
+        "OBX|2||69965^MDS^MDC|2.0.0.0|||||||X|||||||pump-2",
+        "OBX|3|NM|147842^HR^MDC|1.2.1.147842|70|/min|||||F",
+        "OBX|4|NM|150456^SPO2^MDC|2.3.1.150456|97|%|||||F",
+    ])
+    .as_bytes());
+    let devs: Vec<_> = d
+        .observations
+        .iter()
+        .map(|o| o.device_id.to_string())
+        .collect();
+    assert_eq!(devs, ["mon-1", "pump-2"]);
+}
+
+#[test]
+fn no_device_anywhere_is_refused() {
+    let d = ok(b"MSH|^~\\&|||||||ORU^R01|1|P|2.6\rOBX|1|NM|147842^HR^MDC||70|/min");
+    assert_eq!(d.rejects[0].reject.reason, RejectReason::BadDeviceId);
+    // MSH-4 when MSH-3 is empty.
+    let d = ok(b"MSH|^~\\&||FAC-MON-2|||||ORU^R01|1|P|2.6\rOBX|1|NM|147842^HR^MDC||70|/min");
+    assert_eq!(d.observations[0].device_id.as_str(), "FAC-MON-2");
+}
+
+#[test]
+fn details_never_echo_patient_data() {
+    // PID content must not surface anywhere in what the decoder returns for logs.
+    let secret = "DOE_JANE_HOSP123456";
+    let bytes = format!(
+        "MSH|^~\\&|MON-9||||20261120095959||ORU^R01|1|P|2.6\rPID|||{secret}||{secret}\r\
+         OBX|1|NM|147842^HR^MDC||{secret}|/min\rOBX|2|NM|147842^HR^MDC||70|{secret}\r\
+         OBX|3|NM|147842^HR^MDC||70|/min|||||F|||{secret}"
+    );
+    let d = ok(bytes.as_bytes());
+    assert_eq!(d.rejects.len(), 3);
+    for r in &d.rejects {
+        assert!(!r.reject.detail.contains(secret), "{}", r.reject.detail);
+    }
+}
+
+fn arb_obx() -> impl Strategy<Value = (String, Option<(u32, f64, Millis, Status)>)> {
+    (
+        0..METRICS.len(),
+        0.0..=1.0f64,
+        0..72 * 3600i64,
+        0..3usize,
+        any::<bool>(),
+        prop::sample::select(vec!["", "NAV", "questionable", "invalid", "H"]),
+    )
+        .prop_map(|(m, frac, age_s, unit_form, with_time, flag)| {
+            let metric = &METRICS[m];
+            // Two decimals, as monitors send them.
+            let value = ((metric.min + frac * (metric.max - metric.min)) * 100.0).round() / 100.0;
+            let value = value.clamp(metric.min, metric.max);
+            let unit = match unit_form {
+                0 => String::new(),
+                1 => format!("{}^^UCUM", escape(metric.unit)),
+                _ => {
+                    let (code, refid, _) = MDC_DIMENSIONS
+                        .iter()
+                        .find(|(_, _, u)| *u == metric.unit)
+                        .unwrap();
+                    format!("{code}^{refid}^MDC")
+                }
+            };
+            let at = NOW - age_s * 1000;
+            let time = if with_time {
+                crate::hl7::message::format_hl7_time(at)
+            } else {
+                String::new()
+            };
+            let status = match flag {
+                "NAV" => Status::NotAvailable,
+                "questionable" => Status::Questionable,
+                "invalid" => Status::Invalid,
+                _ => Status::Valid,
+            };
+            let obx = format!(
+                "OBX|1|NM|{}^{}^MDC|1.1.1.{}|{}|{}||{}|||R|||{}",
+                metric.code, metric.refid, metric.code, value, unit, flag, time
+            );
+            let obs_time = if with_time { at } else { NOW - SEC };
+            (obx, Some((metric.code, value, obs_time, status)))
+        })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = decode(&bytes, NOW, &OruOptions::default());
+    }
+
+    #[test]
+    fn arbitrary_obx_fields_never_panic(fields in proptest::collection::vec("[ -~]{0,20}", 0..20)) {
+        let obx = format!("OBX|{}", fields.join("|"));
+        let _ = decode(msg(&[&obx, "PV1||I|a^b^c&d"]).as_bytes(), NOW, &OruOptions::default());
+    }
+
+    #[test]
+    fn generated_messages_round_trip(obx in proptest::collection::vec(arb_obx(), 1..15)) {
+        let segs: Vec<&str> = obx.iter().map(|(s, _)| s.as_str()).collect();
+        let d = ok(msg(&segs).as_bytes());
+        prop_assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+        let got: Vec<_> = d
+            .observations
+            .iter()
+            .map(|o| (o.metric.code, o.value, o.observed_at, o.status))
+            .collect();
+        let want: Vec<_> = obx.iter().filter_map(|(_, e)| *e).collect();
+        prop_assert_eq!(got, want);
+    }
+}
