@@ -1,1 +1,222 @@
-//! Shared helpers of the end-to-end tests.
+//! Shared helpers of the end-to-end tests: a [`TestServer`] (a real hub on loopback port 0
+//! with a temporary data directory) and small MQTT/HTTP clients.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use wardhub::config::{Config, StaticDevice};
+use wardhub::server::Hub;
+
+/// A hub for one test.
+pub struct TestServer {
+    pub hub: Option<Hub>,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+impl TestServer {
+    /// A hub with these devices bound to beds (`(device, bed)`), config overlay applied.
+    pub async fn start_with(devices: &[(&str, &str)], overlay: &str) -> TestServer {
+        init_logging();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::merged(overlay, "test overlay").expect("test config");
+        config.hub.data_dir = dir.path().join("data");
+        config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+        config.http.listen = "127.0.0.1:0".parse().unwrap();
+        config
+            .devices
+            .extend(devices.iter().map(|(id, bed)| StaticDevice {
+                id: (*id).into(),
+                bed: (*bed).into(),
+                ward: None,
+            }));
+        let hub = Hub::start(config.clone()).await.expect("hub starts");
+        TestServer {
+            hub: Some(hub),
+            dir,
+            config,
+        }
+    }
+
+    pub async fn start(devices: &[(&str, &str)]) -> TestServer {
+        Self::start_with(devices, "").await
+    }
+
+    pub fn hub(&self) -> &Hub {
+        self.hub.as_ref().expect("hub running")
+    }
+
+    pub fn mqtt(&self) -> SocketAddr {
+        self.hub().addresses.mqtt
+    }
+
+    pub fn http(&self) -> SocketAddr {
+        self.hub().addresses.http
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.hub.data_dir.clone()
+    }
+
+    /// Stops the hub (drain, flush) and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        if let Some(h) = self.hub.take() {
+            h.shutdown().await;
+        }
+        self.hub = Some(Hub::start(self.config.clone()).await.expect("hub restarts"));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(h) = self.hub.take() {
+            h.shutdown().await;
+        }
+    }
+
+    /// GET a path of the API as JSON; returns the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = reqwest::get(format!("http://{}{}", self.http(), path))
+            .await
+            .expect("HTTP request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    /// The Prometheus text of the hub.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.http()))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// The value of one sample line (`name{labels}`) in the metrics, 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// Polls `f` until it returns true or `timeout` passes.
+    pub async fn eventually<F, Fut>(&self, timeout: Duration, mut f: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if f().await {
+                return true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A connected MQTT device client whose event loop is polled in the background; `publish`
+/// returns once the broker acknowledged (QoS 1).
+pub struct Device {
+    pub client: AsyncClient,
+    acks: tokio::sync::mpsc::UnboundedReceiver<Packet>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Device {
+    pub async fn connect(addr: SocketAddr, id: &str) -> Device {
+        let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_max_packet_size(1 << 22, 1 << 22);
+        let (client, eventloop) = AsyncClient::new(opts, 100);
+        let (tx, acks) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(poll(eventloop, tx));
+        let mut d = Device { client, acks, task };
+        // Wait for the CONNACK.
+        match tokio::time::timeout(Duration::from_secs(10), d.acks.recv()).await {
+            Ok(Some(Packet::ConnAck(_))) => {}
+            other => panic!("{id}: no CONNACK: {other:?}"),
+        }
+        d
+    }
+
+    /// Publishes at QoS 1 and waits for the PUBACK.
+    pub async fn publish(&mut self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .expect("publish queued");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await {
+                Ok(Some(Packet::PubAck(_))) => return,
+                Ok(Some(_)) => continue,
+                other => panic!("no PUBACK: {other:?}"),
+            }
+        }
+    }
+
+    /// Publishes an observation document on this device's own topic.
+    pub async fn publish_obs(&mut self, id: &str, doc: &str) {
+        self.publish(&format!("wardhub/v1/devices/{id}/obs"), doc)
+            .await;
+    }
+
+    /// Whether the connection has been closed (the event loop reported an error).
+    pub async fn closed(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(100), self.acks.recv()).await {
+                Ok(None) => return true,
+                Ok(Some(Packet::Disconnect)) => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn poll(mut eventloop: EventLoop, tx: tokio::sync::mpsc::UnboundedSender<Packet>) {
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(p)) => {
+                if tx.send(p).is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Outgoing(_)) => {}
+            // The connection is gone: report it by closing the channel.
+            Err(_) => return,
+        }
+    }
+}
+
+/// Current epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Logs to the test output (`WARDHUB_TEST_LOG=debug cargo test …`).
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var("WARDHUB_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}

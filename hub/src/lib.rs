@@ -1,5 +1,37 @@
 //! # wardhub
 //!
-//! The hub: embedded MQTT broker, ingest pipeline, sled store, alarm engine, HTTP API.
+//! A single-binary hub for the bedside devices of a hospital ward.
+//!
+//! Layout:
+//! - [`config`]: the TOML configuration (embedded default `deploy/hub.toml`);
+//! - [`broker`]: the embedded rumqttd broker, the public MQTT edge, the bus;
+//! - [`pipeline`]: from adapters to the store (registry binding, batching, durability);
+//! - [`store`]: the sled time-series store (raw, latest, rollups, retention);
+//! - [`alarms`]: the alarm engine;
+//! - [`http`]: the REST API;
+//! - [`server`]: starting and stopping a whole [`Hub`](server::Hub);
+//! - [`cli`]: the `wardhub` command line.
+//!
+//! ```no_run
+//! # async fn f() -> anyhow::Result<()> {
+//! let mut config = wardhub::config::Config::default();
+//! config.mqtt.listen = "127.0.0.1:0".parse()?;
+//! config.http.listen = "127.0.0.1:0".parse()?;
+//! let hub = wardhub::server::Hub::start(config).await?;
+//! println!("MQTT on {}", hub.addresses.mqtt);
+//! hub.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 pub mod alarms;
+pub mod bench;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod pipeline;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod telemetry;

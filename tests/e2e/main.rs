@@ -1,1 +1,5 @@
+//! End-to-end tests: real hubs on loopback port 0, real clients (rumqttc, Debian's
+//! mosquitto_pub, HTTP).
 
+mod bad_input;
+mod ingest;

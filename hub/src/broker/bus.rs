@@ -1,0 +1,174 @@
+//! The broker as the hub's bus: subscriptions and publishing through rumqttd local links.
+//!
+//! rumqttd's local links block (`LinkBuilder::build`, `LinkTx::publish`), so links are built
+//! in `spawn_blocking` and publishing happens on a dedicated thread fed by a bounded channel.
+//! A link whose outgoing buffer fills is unscheduled by the router and must answer
+//! `Notification::Unschedule` with `wake()`, or delivery stalls.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttd::Notification;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wardhub_adapters::adapter::{Bus, BusError, BusMessage};
+
+use super::LinkFactory;
+
+/// How long a draining subscription waits for more messages before it closes.
+const DRAIN_QUIET: Duration = Duration::from_millis(300);
+
+/// The [`Bus`] over the embedded broker.
+pub struct BrokerBus {
+    links: LinkFactory,
+    publisher: Mutex<Option<std::sync::mpsc::SyncSender<(String, Bytes)>>>,
+    drain: CancellationToken,
+    tracker: TaskTracker,
+    capacity: usize,
+    /// Subscriptions asked for but not yet active at the router.
+    pending: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl std::fmt::Debug for BrokerBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerBus").finish_non_exhaustive()
+    }
+}
+
+impl BrokerBus {
+    /// A bus over `links`; subscriptions deliver through channels of `capacity` messages.
+    pub fn start(links: LinkFactory, capacity: usize) -> Result<Arc<BrokerBus>, BusError> {
+        let (link_tx, mut link_rx) =
+            (links)("wardhub-publisher").map_err(|e| BusError(e.to_string()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Bytes)>(capacity);
+        std::thread::Builder::new()
+            .name("bus-publisher".into())
+            .spawn(move || {
+                let mut link_tx = link_tx;
+                while let Ok((topic, payload)) = rx.recv() {
+                    if let Err(e) = link_tx.publish(topic, payload) {
+                        tracing::error!(error = %e, "bus publish failed");
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| BusError(e.to_string()))?;
+        let bus = Arc::new(BrokerBus {
+            links,
+            publisher: Mutex::new(Some(tx)),
+            drain: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            capacity,
+            pending: Arc::new(tokio::sync::watch::channel(0).0),
+        });
+        // The publisher's own link receives nothing it needs, but must keep being scheduled.
+        bus.tracker.spawn(async move {
+            while let Ok(n) = link_rx.next().await {
+                if matches!(n, Some(Notification::Unschedule)) && link_rx.wake().await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(bus)
+    }
+
+    /// Waits until every subscription asked for so far is active, so that nothing a device
+    /// publishes after this returns can be missed.
+    pub async fn wait_subscribed(&self) {
+        let mut rx = self.pending.subscribe();
+        let _ = rx.wait_for(|p| *p == 0).await;
+    }
+
+    /// Lets every subscription deliver what the router still holds, then closes them (their
+    /// receivers see the end of the stream). Call after devices have been disconnected.
+    pub async fn drain(&self) {
+        self.drain.cancel();
+        if let Ok(mut p) = self.publisher.lock() {
+            p.take();
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Bus for BrokerBus {
+    fn subscribe(&self, filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let links = self.links.clone();
+        let filter = filter.to_owned();
+        let drain = self.drain.clone();
+        let pending = self.pending.clone();
+        pending.send_modify(|p| *p += 1);
+        self.tracker.spawn(async move {
+            let name = format!("wardhub-sub-{}", filter.replace(['/', '+', '#'], "_"));
+            let built = tokio::task::spawn_blocking(move || {
+                let (mut link_tx, link_rx) = (links)(&name)?;
+                link_tx.subscribe(filter.clone())?;
+                Ok::<_, rumqttd::local::LinkError>((link_tx, link_rx))
+            })
+            .await;
+            pending.send_modify(|p| *p -= 1);
+            let (_link_tx, mut link_rx) = match built {
+                Ok(Ok(l)) => l,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "bus subscription failed");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "bus subscription task failed");
+                    return;
+                }
+            };
+            loop {
+                let next = if drain.is_cancelled() {
+                    match tokio::time::timeout(DRAIN_QUIET, link_rx.next()).await {
+                        Ok(n) => n,
+                        Err(_) => break,
+                    }
+                } else {
+                    tokio::select! {
+                        n = link_rx.next() => n,
+                        _ = drain.cancelled() => continue,
+                    }
+                };
+                match next {
+                    Ok(Some(Notification::Forward(f))) => {
+                        let msg = BusMessage {
+                            topic: String::from_utf8_lossy(&f.publish.topic).into_owned(),
+                            payload: f.publish.payload,
+                        };
+                        if tx.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Some(Notification::Unschedule)) => {
+                        if link_rx.wake().await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "bus link closed");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    fn publish(&self, topic: String, payload: Bytes) -> Result<(), BusError> {
+        let guard = self
+            .publisher
+            .lock()
+            .map_err(|_| BusError("bus poisoned".into()))?;
+        match guard.as_ref() {
+            Some(tx) => tx
+                .try_send((topic, payload))
+                .map_err(|e| BusError(format!("publish queue: {e}"))),
+            None => Err(BusError("the bus is shutting down".into())),
+        }
+    }
+}

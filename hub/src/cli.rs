@@ -1,0 +1,204 @@
+//! The `wardhub` command line. `main` only calls [`main`] here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use crate::server::{Hub, StartError};
+
+/// Exit code for a bad configuration (sysexits EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit code for a listener that cannot bind or a data directory that cannot be used.
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wardhub",
+    version,
+    about = "A hub for the bedside devices of a hospital ward"
+)]
+pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info`, `wardhub=debug`.
+    #[arg(long, global = true, env = "WARDHUB_LOG", default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: MQTT broker, adapters, store, alarms, HTTP API.
+    Serve(ServeArgs),
+    /// Run the hub with a simulated ward (data in a temporary directory unless --data-dir).
+    Demo(ServeArgs),
+    /// Print the default configuration (the embedded deploy/hub.toml).
+    GenerateConfig,
+    /// Benchmarks (results go to BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+/// Settings of `serve` and `demo`; each flag wins over the config file.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// A TOML file merged over the embedded default configuration.
+    #[arg(long, env = "WARDHUB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the database lives.
+    #[arg(long, env = "WARDHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// MQTT listen address (3.1.1 and 5).
+    #[arg(long, env = "WARDHUB_MQTT_LISTEN")]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// HTTP listen address (API and dashboard).
+    #[arg(long, env = "WARDHUB_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    /// The configuration these arguments describe.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut c = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            c.hub.data_dir = d.clone();
+        }
+        if let Some(a) = self.mqtt_listen {
+            c.mqtt.listen = a;
+        }
+        if let Some(a) = self.http_listen {
+            c.http.listen = a;
+        }
+        Ok(c)
+    }
+}
+
+/// Parses the command line, runs the command, and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wardhub: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rumqttd logs ordinary disconnects of its internal connections as errors; the edge logs
+    // what devices do, so rumqttd stays quiet unless the filter names it.
+    let filter = if filter.to_string().contains("rumqttd") {
+        filter
+    } else {
+        filter.add_directive("rumqttd=off".parse().expect("static directive"))
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::GenerateConfig => {
+            print!("{DEFAULT_CONFIG}");
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => serve(args, false).await,
+        Command::Demo(args) => serve(args, true).await,
+        Command::Bench(b) => match crate::bench::run(b).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wardhub bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
+    let mut config = match args.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wardhub: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // The demo keeps its data in a temporary directory unless told otherwise.
+    let _tmp = if demo && args.data_dir.is_none() {
+        match tempfile::Builder::new().prefix("wardhub-demo-").tempdir() {
+            Ok(t) => {
+                config.hub.data_dir = t.path().to_owned();
+                Some(t)
+            }
+            Err(e) => {
+                eprintln!("wardhub: cannot create a temporary data directory: {e}");
+                return ExitCode::from(EXIT_UNAVAILABLE);
+            }
+        }
+    } else {
+        None
+    };
+    let hub = match Hub::start(config.clone()).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("wardhub: {e}");
+            return ExitCode::from(match e {
+                StartError::Bind { .. } | StartError::Store(_) => EXIT_UNAVAILABLE,
+                _ => 1,
+            });
+        }
+    };
+    let a = hub.addresses;
+    println!("wardhub {} is running", env!("CARGO_PKG_VERSION"));
+    println!("  MQTT       mqtt://{}", a.mqtt);
+    println!("  HTTP API   http://{}/api/v1", a.http);
+    println!("  dashboard  http://{}/", a.http);
+    println!("  metrics    http://{}/metrics", a.http);
+    println!("  data       {}", hub.data_dir.display());
+    println!("Stop with Ctrl-C.");
+    let demo_task = if demo {
+        Some(crate::demo::start(&hub, &config))
+    } else {
+        None
+    };
+    wait_for_signal().await;
+    eprintln!("wardhub: stopping (draining and flushing)…");
+    if let Some(t) = demo_task {
+        t.stop().await;
+    }
+    hub.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

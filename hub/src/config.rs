@@ -1,0 +1,269 @@
+//! Hub configuration: serde structs over `deploy/hub.toml`, which is embedded and is the
+//! default. A user file is merged over it (tables merge, arrays replace), so a file needs only
+//! the keys it changes; unknown keys are an error. Command-line flags and `WARDHUB_…`
+//! environment variables win over both (applied by the CLI).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The embedded default configuration, printed by `wardhub generate-config`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/hub.toml");
+
+/// A configuration error: always names the file and the key or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub hub: HubConfig,
+    pub mqtt: MqttConfig,
+    pub http: HttpConfig,
+    pub ingest: IngestConfig,
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub devices: Vec<StaticDevice>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    pub data_dir: PathBuf,
+    pub ward: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    pub listen: SocketAddr,
+    pub max_packet_bytes: usize,
+    #[serde(with = "humane")]
+    pub connect_timeout: Duration,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_payload_bytes: usize,
+    pub max_observations_per_message: usize,
+    #[serde(with = "humane")]
+    pub max_future_skew: Duration,
+    pub queue_capacity: usize,
+    pub allow_unregistered_devices: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(with = "humane")]
+    pub flush_interval: Duration,
+    #[serde(with = "humane")]
+    pub raw_retention: Duration,
+    #[serde(with = "humane")]
+    pub rollup_retention: Duration,
+    #[serde(with = "humane")]
+    pub retention_interval: Duration,
+    pub cache_capacity_bytes: u64,
+}
+
+/// A device bound to a bed in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticDevice {
+    pub id: String,
+    pub bed: String,
+    #[serde(default)]
+    pub ward: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded file is checked by a unit test, so this cannot fail in a built binary.
+        Config::from_toml(DEFAULT_CONFIG, "embedded default").expect("embedded default config")
+    }
+}
+
+impl Config {
+    /// The embedded default merged with `path` (when given).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Ok(Config::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Config::merged(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    /// The embedded default with `overlay` (TOML text) merged over it.
+    pub fn merged(overlay: &str, origin: &str) -> Result<Config, ConfigError> {
+        let parse = |text: &str, origin: &str| {
+            text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+                origin: origin.to_owned(),
+                message: e.to_string(),
+            })
+        };
+        let mut base = parse(DEFAULT_CONFIG, "embedded default")?;
+        merge(&mut base, parse(overlay, origin)?);
+        let text = toml::to_string(&base).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        Config::from_toml(&text, origin)
+    }
+
+    fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges and ids.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !wardhub_adapters::model::is_valid_id(&self.hub.ward) {
+            return bad(format!(
+                "hub.ward {:?} must be 1-64 characters of [A-Za-z0-9._-]",
+                self.hub.ward
+            ));
+        }
+        if self.mqtt.max_packet_bytes < 1024 || self.mqtt.max_packet_bytes > 256 * 1024 * 1024 {
+            return bad("mqtt.max_packet_bytes must be between 1024 and 268435456".into());
+        }
+        if self.ingest.max_payload_bytes == 0 {
+            return bad("ingest.max_payload_bytes must be positive".into());
+        }
+        if self.ingest.max_observations_per_message == 0 {
+            return bad("ingest.max_observations_per_message must be positive".into());
+        }
+        if self.ingest.queue_capacity == 0 {
+            return bad("ingest.queue_capacity must be positive".into());
+        }
+        if self.store.flush_interval.is_zero() || self.store.flush_interval > Duration::from_secs(5)
+        {
+            return bad("store.flush_interval must be between 1ms and 5s".into());
+        }
+        if self.store.raw_retention < Duration::from_secs(3600) {
+            return bad("store.raw_retention must be at least 1h".into());
+        }
+        if self.store.rollup_retention < self.store.raw_retention {
+            return bad(
+                "store.rollup_retention must not be shorter than store.raw_retention".into(),
+            );
+        }
+        if self.store.retention_interval < Duration::from_secs(1) {
+            return bad("store.retention_interval must be at least 1s".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.devices {
+            if !wardhub_adapters::model::is_valid_id(&d.id) {
+                return bad(format!(
+                    "devices: id {:?} must be 1-64 characters of [A-Za-z0-9._-]",
+                    d.id
+                ));
+            }
+            if !wardhub_adapters::model::is_valid_id(&d.bed) {
+                return bad(format!(
+                    "devices: bed {:?} of {} must be 1-64 characters of [A-Za-z0-9._-]",
+                    d.bed, d.id
+                ));
+            }
+            if !seen.insert(d.id.as_str()) {
+                return bad(format!("devices: {} is listed twice", d.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Durations as humane strings (`"200ms"`, `"72h"`, `"30days"`).
+pub mod humane {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = Config::default();
+        assert_eq!(c.mqtt.listen.port(), 1883);
+        assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.store.raw_retention, Duration::from_secs(72 * 3600));
+        assert!(!c.ingest.allow_unregistered_devices);
+    }
+
+    #[test]
+    fn overlay_merges_and_arrays_replace() {
+        let c = Config::merged(
+            "[store]\nflush_interval = \"50ms\"\n[[devices]]\nid = \"mon-1\"\nbed = \"bed-01\"\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(c.store.flush_interval, Duration::from_millis(50));
+        assert_eq!(c.store.raw_retention, Duration::from_secs(72 * 3600));
+        assert_eq!(c.devices.len(), 1);
+    }
+
+    #[test]
+    fn bad_config_is_a_clear_error() {
+        let e = Config::merged("[store]\nflush_intervall = \"50ms\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("flush_intervall"), "{e}");
+        let e = Config::merged("[store]\nflush_interval = \"soon\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("bad duration"), "{e}");
+        let e = Config::merged("[mqtt]\nlisten = \"nowhere\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("x.toml"), "{e}");
+        let e = Config::merged("[[devices]]\nid = \"a/b\"\nbed = \"1\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("a/b"), "{e}");
+        let e = Config::merged("[store]\nflush_interval = \"0s\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("flush_interval"), "{e}");
+    }
+}

@@ -1,0 +1,376 @@
+//! Starting and stopping a whole hub: store, broker, adapters, pipeline, HTTP.
+//!
+//! [`Hub::start`] binds every listener first (so a taken port or an unusable data directory
+//! fails start-up with a clear error), then starts the components. [`Hub::shutdown`] stops
+//! them in the order that loses nothing: device connections close (no new data is
+//! acknowledged), the bus delivers what the broker still holds, the adapters hand over what
+//! they have, the pipeline drains, the store flushes, and the HTTP server stops last.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use wardhub_adapters::adapter::{Adapter, AdapterContext, AdapterEvents, Sink};
+use wardhub_adapters::model::{Clock, SystemClock, TimeLimits};
+use wardhub_adapters::mqtt_json::MqttJsonAdapter;
+
+use crate::broker::bus::BrokerBus;
+use crate::broker::{edge, Broker};
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::pipeline::Pipeline;
+use crate::registry::{Registry, StaticRegistry};
+use crate::store::{Retention, SledStore};
+use crate::telemetry::Telemetry;
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "cannot listen for {what} on {addr}: {source} (is another wardhub or service using it?)"
+    )]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+    #[error("message bus: {0}")]
+    Bus(String),
+    #[error("start-up task failed: {0}")]
+    Task(String),
+}
+
+/// The addresses a running hub listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    pub mqtt: SocketAddr,
+    pub http: SocketAddr,
+}
+
+/// A running hub.
+pub struct Hub {
+    pub addresses: Addresses,
+    pub data_dir: PathBuf,
+    pub store: Arc<SledStore>,
+    pub telemetry: Arc<Telemetry>,
+    edge_cancel: CancellationToken,
+    edge_task: JoinHandle<()>,
+    bus: Arc<BrokerBus>,
+    adapters_cancel: CancellationToken,
+    adapter_tasks: Vec<(&'static str, JoinHandle<()>)>,
+    sink: Option<Sink>,
+    pipeline_task: JoinHandle<()>,
+    flusher_cancel: CancellationToken,
+    flusher_task: JoinHandle<()>,
+    background_cancel: CancellationToken,
+    http_cancel: CancellationToken,
+    http_task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("addresses", &self.addresses)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+impl Hub {
+    /// Starts a hub with `config`; returns once every listener is bound and serving.
+    pub async fn start(config: Config) -> Result<Hub, StartError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let telemetry = Arc::new(Telemetry::new());
+        let retention = Retention {
+            raw: config.store.raw_retention,
+            rollup: config.store.rollup_retention,
+        };
+        let data_dir = config.hub.data_dir.clone();
+        let store = {
+            let dir = data_dir.clone();
+            let cache = config.store.cache_capacity_bytes;
+            tokio::task::spawn_blocking(move || SledStore::open(&dir, cache, retention))
+                .await
+                .map_err(|e| StartError::Task(e.to_string()))??
+        };
+
+        let http_listener = bind("HTTP", config.http.listen).await?;
+        let mqtt_listener = bind("MQTT", config.mqtt.listen).await?;
+        let addresses = Addresses {
+            mqtt: mqtt_listener
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    what: "MQTT",
+                    addr: config.mqtt.listen,
+                    source,
+                })?,
+            http: http_listener
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    what: "HTTP",
+                    addr: config.http.listen,
+                    source,
+                })?,
+        };
+
+        let mqtt_cfg = config.mqtt.clone();
+        let broker = tokio::task::spawn_blocking(move || Broker::start(&mqtt_cfg))
+            .await
+            .map_err(|e| StartError::Task(e.to_string()))??;
+        let bus = {
+            let links = broker.links.clone();
+            tokio::task::spawn_blocking(move || BrokerBus::start(links, 4096))
+                .await
+                .map_err(|e| StartError::Task(e.to_string()))?
+                .map_err(|e| StartError::Bus(e.to_string()))?
+        };
+
+        if config.ingest.allow_unregistered_devices {
+            tracing::warn!(
+                "ingest.allow_unregistered_devices is ON: data from any device is accepted \
+                 (without a bed). This is for lab setups only."
+            );
+        }
+        let registry: Arc<dyn Registry> = Arc::new(StaticRegistry::from_config(&config));
+
+        // Pipeline and flusher.
+        let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
+        let pipeline = Pipeline {
+            store: store.clone(),
+            registry: registry.clone(),
+            telemetry: telemetry.clone(),
+            clock: clock.clone(),
+            observers: Vec::new(),
+        };
+        let pipeline_task = tokio::spawn(pipeline.run(rx));
+        let flusher_cancel = CancellationToken::new();
+        let flusher_task = {
+            let t = telemetry.clone();
+            tokio::spawn(store.clone().run_flusher(
+                config.store.flush_interval,
+                flusher_cancel.clone(),
+                move |r| match r {
+                    Ok(took) => t.observe_flush(took),
+                    Err(e) => {
+                        t.store_errors.inc();
+                        tracing::error!(error = %e, "flush failed");
+                    }
+                },
+            ))
+        };
+        let background_cancel = CancellationToken::new();
+        spawn_retention(
+            store.clone(),
+            telemetry.clone(),
+            clock.clone(),
+            config.store.retention_interval,
+            background_cancel.clone(),
+        );
+
+        // Adapters.
+        let adapters_cancel = CancellationToken::new();
+        let ctx = AdapterContext {
+            sink: sink.clone(),
+            bus: bus.clone(),
+            events: telemetry.clone() as Arc<dyn AdapterEvents>,
+            clock: clock.clone(),
+            limits: TimeLimits {
+                max_future_ms: i64::try_from(config.ingest.max_future_skew.as_millis())
+                    .unwrap_or(i64::MAX),
+                max_age_ms: i64::try_from(config.store.raw_retention.as_millis())
+                    .unwrap_or(i64::MAX),
+            },
+            cancel: adapters_cancel.clone(),
+        };
+        let adapters: Vec<Box<dyn Adapter>> = vec![Box::new(MqttJsonAdapter {
+            max_payload_bytes: config.ingest.max_payload_bytes,
+            max_observations: config.ingest.max_observations_per_message,
+        })];
+        let mut adapter_tasks = Vec::new();
+        for adapter in adapters {
+            let name = adapter.name();
+            let ctx = ctx.clone();
+            let cancel = adapters_cancel.clone();
+            adapter_tasks.push((
+                name,
+                tokio::spawn(async move {
+                    match adapter.run(ctx).await {
+                        Ok(()) => tracing::debug!(adapter = name, "adapter stopped"),
+                        Err(e) if cancel.is_cancelled() => {
+                            tracing::debug!(adapter = name, error = %e, "adapter stopped")
+                        }
+                        Err(e) => tracing::error!(adapter = name, error = %e, "adapter failed"),
+                    }
+                }),
+            ));
+        }
+        drop(ctx);
+        // Nothing a device publishes once the listener is open may be missed.
+        bus.wait_subscribed().await;
+
+        let edge_cancel = CancellationToken::new();
+        let edge_task = tokio::spawn(edge::run(
+            mqtt_listener,
+            edge::EdgeConfig {
+                internal_v4: broker.internal_v4,
+                internal_v5: broker.internal_v5,
+                max_packet_bytes: config.mqtt.max_packet_bytes,
+                connect_timeout: config.mqtt.connect_timeout,
+                max_connections: config.mqtt.max_connections,
+            },
+            telemetry.clone(),
+            edge_cancel.clone(),
+        ));
+
+        let http_cancel = CancellationToken::new();
+        let app = http::router(AppState {
+            store: store.clone(),
+            registry,
+            telemetry: telemetry.clone(),
+            clock,
+            ward: config.hub.ward.clone(),
+        });
+        let http_task = {
+            let cancel = http_cancel.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(http_listener, app)
+                    .with_graceful_shutdown(async move { cancel.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            })
+        };
+
+        Ok(Hub {
+            addresses,
+            data_dir,
+            store,
+            telemetry,
+            edge_cancel,
+            edge_task,
+            bus,
+            adapters_cancel,
+            adapter_tasks,
+            sink: Some(sink),
+            pipeline_task,
+            flusher_cancel,
+            flusher_task,
+            background_cancel,
+            http_cancel,
+            http_task,
+        })
+    }
+
+    /// Stops the hub without losing acknowledged data (see the module docs for the order).
+    pub async fn shutdown(mut self) {
+        const STEP: Duration = Duration::from_secs(10);
+        let step = |what: &'static str, r: Result<(), tokio::time::error::Elapsed>| {
+            if r.is_err() {
+                tracing::warn!("shutdown: {what} did not finish within {STEP:?}");
+            }
+        };
+        self.edge_cancel.cancel();
+        step(
+            "device connections",
+            tokio::time::timeout(STEP, async {
+                let _ = (&mut self.edge_task).await;
+            })
+            .await,
+        );
+        step(
+            "bus drain",
+            tokio::time::timeout(STEP, self.bus.drain()).await,
+        );
+        self.adapters_cancel.cancel();
+        for (name, task) in self.adapter_tasks.drain(..) {
+            if tokio::time::timeout(STEP, task).await.is_err() {
+                tracing::warn!(adapter = name, "shutdown: adapter did not stop in time");
+            }
+        }
+        self.sink.take();
+        step(
+            "pipeline drain",
+            tokio::time::timeout(STEP, async {
+                let _ = (&mut self.pipeline_task).await;
+            })
+            .await,
+        );
+        self.background_cancel.cancel();
+        self.flusher_cancel.cancel();
+        step(
+            "final flush",
+            tokio::time::timeout(STEP, async {
+                let _ = (&mut self.flusher_task).await;
+            })
+            .await,
+        );
+        self.http_cancel.cancel();
+        step(
+            "HTTP server",
+            tokio::time::timeout(STEP, async {
+                let _ = (&mut self.http_task).await;
+            })
+            .await,
+        );
+        tracing::info!("wardhub stopped; data flushed");
+    }
+}
+
+fn spawn_retention(
+    store: Arc<SledStore>,
+    telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            let store = store.clone();
+            let now = clock.now_ms();
+            let size = store.size_on_disk();
+            telemetry
+                .db_size_bytes
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
+            match tokio::task::spawn_blocking(move || store.enforce_retention(now)).await {
+                Ok(Ok(r)) => {
+                    telemetry
+                        .retention_deleted
+                        .with_label_values(&["raw"])
+                        .inc_by(r.raw_deleted);
+                    telemetry
+                        .retention_deleted
+                        .with_label_values(&["rollup"])
+                        .inc_by(r.rollups_deleted);
+                    if r.raw_deleted + r.rollups_deleted > 0 {
+                        tracing::info!(
+                            raw = r.raw_deleted,
+                            rollups = r.rollups_deleted,
+                            "retention"
+                        );
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
+                Err(e) => tracing::error!(error = %e, "retention task failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,268 @@
+//! Telemetry: one struct owning the Prometheus registry and every metric, with methods that
+//! log and count together. Labels are bounded: adapter names, reject reasons, event kinds —
+//! never device ids or anything about a patient.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+use wardhub_adapters::model::{Reject, RejectReason, SystemClock};
+use wardhub_adapters::{adapter::AdapterEvents, model::Clock};
+
+/// All of the hub's metrics.
+pub struct Telemetry {
+    pub registry: Registry,
+    pub messages_received: IntCounterVec,
+    pub message_bytes: IntCounterVec,
+    pub rejects: IntCounterVec,
+    pub observations_stored: IntCounter,
+    pub store_write_seconds: Histogram,
+    pub store_flush_seconds: Histogram,
+    pub store_errors: IntCounter,
+    pub retention_deleted: IntCounterVec,
+    pub db_size_bytes: IntGauge,
+    pub mqtt_connections: IntGauge,
+    pub mqtt_connects: IntCounter,
+    pub mqtt_disconnects: IntCounter,
+    pub mqtt_refused: IntCounterVec,
+    pub adapter_connections: prometheus::IntGaugeVec,
+    pub framing_skipped_bytes: IntCounterVec,
+    pub pipeline_batch_size: Histogram,
+    pub ingest_latency_seconds: HistogramVec,
+    pub uptime_start: std::time::Instant,
+    /// Last time a reject was logged, per reason, for rate-limiting the log.
+    reject_log_at: Vec<AtomicI64>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric");
+    r.register(Box::new(h.clone())).expect("unique metric");
+    h
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    // Metric names and help texts are constants, so registration cannot fail; the
+    // `expect`s above only guard against a duplicate name introduced by an edit.
+    pub fn new() -> Telemetry {
+        let r = Registry::new();
+        let rejects = counter_vec(
+            &r,
+            "wardhub_ingest_rejects_total",
+            "Inputs or observations rejected, by adapter and reason.",
+            &["adapter", "reason"],
+        );
+        for adapter in ["mqtt_json", "hl7_mllp"] {
+            for reason in RejectReason::ALL {
+                rejects.with_label_values(&[adapter, reason.as_str()]);
+            }
+        }
+        let adapter_connections = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "wardhub_adapter_connections",
+                "Open connections of connection-oriented adapters.",
+            ),
+            &["adapter"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(adapter_connections.clone()))
+            .expect("unique metric");
+        let ingest_latency_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "wardhub_ingest_latency_seconds",
+                "From hub receipt of an observation to its write being applied.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["adapter"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(ingest_latency_seconds.clone()))
+            .expect("unique metric");
+        Telemetry {
+            messages_received: counter_vec(
+                &r,
+                "wardhub_messages_received_total",
+                "Messages received, by adapter.",
+                &["adapter"],
+            ),
+            message_bytes: counter_vec(
+                &r,
+                "wardhub_message_bytes_total",
+                "Bytes of messages received, by adapter.",
+                &["adapter"],
+            ),
+            rejects,
+            observations_stored: counter(
+                &r,
+                "wardhub_observations_stored_total",
+                "Observations written to the store.",
+            ),
+            store_write_seconds: histogram(
+                &r,
+                "wardhub_store_write_seconds",
+                "Time to apply one write batch.",
+                LATENCY_BUCKETS.to_vec(),
+            ),
+            store_flush_seconds: histogram(
+                &r,
+                "wardhub_store_flush_seconds",
+                "Time of one flush to disk.",
+                LATENCY_BUCKETS.to_vec(),
+            ),
+            store_errors: counter(
+                &r,
+                "wardhub_store_errors_total",
+                "Failed writes or flushes.",
+            ),
+            retention_deleted: counter_vec(
+                &r,
+                "wardhub_retention_deleted_total",
+                "Entries deleted by retention, by kind (raw, rollup).",
+                &["kind"],
+            ),
+            db_size_bytes: gauge(&r, "wardhub_db_size_bytes", "Size of the database on disk."),
+            mqtt_connections: gauge(&r, "wardhub_mqtt_connections", "Open MQTT connections."),
+            mqtt_connects: counter(
+                &r,
+                "wardhub_mqtt_connects_total",
+                "MQTT connections accepted.",
+            ),
+            mqtt_disconnects: counter(
+                &r,
+                "wardhub_mqtt_disconnects_total",
+                "MQTT connections closed.",
+            ),
+            mqtt_refused: counter_vec(
+                &r,
+                "wardhub_mqtt_refused_total",
+                "MQTT connections refused or closed by the hub, by reason.",
+                &["reason"],
+            ),
+            adapter_connections,
+            framing_skipped_bytes: counter_vec(
+                &r,
+                "wardhub_framing_skipped_bytes_total",
+                "Bytes skipped between frames, by adapter.",
+                &["adapter"],
+            ),
+            pipeline_batch_size: histogram(
+                &r,
+                "wardhub_pipeline_batch_observations",
+                "Observations per store write.",
+                vec![1.0, 10.0, 100.0, 1000.0, 10000.0],
+            ),
+            ingest_latency_seconds,
+            registry: r,
+            uptime_start: std::time::Instant::now(),
+            reject_log_at: RejectReason::ALL
+                .iter()
+                .map(|_| AtomicI64::new(0))
+                .collect(),
+        }
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = prometheus::Encoder::encode(&encoder, &self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn observe_flush(&self, took: Duration) {
+        self.store_flush_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Logs a reject at most once a second per reason (a flood of bad input must not flood
+    /// the log); every reject is counted.
+    fn log_reject(&self, adapter: &'static str, device: Option<&str>, reject: &Reject) {
+        let idx = RejectReason::ALL
+            .iter()
+            .position(|r| *r == reject.reason)
+            .unwrap_or(0);
+        let now = SystemClock.now_ms();
+        let last = self.reject_log_at[idx].load(Ordering::Relaxed);
+        if now - last >= 1000
+            && self.reject_log_at[idx]
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                adapter,
+                device = device.unwrap_or("-"),
+                reason = reject.reason.as_str(),
+                detail = %reject.detail,
+                "rejected input (further rejects for this reason within 1 s are counted, not logged)"
+            );
+        }
+    }
+}
+
+impl AdapterEvents for Telemetry {
+    fn message_received(&self, adapter: &'static str, bytes: usize) {
+        self.messages_received.with_label_values(&[adapter]).inc();
+        self.message_bytes
+            .with_label_values(&[adapter])
+            .inc_by(bytes as u64);
+    }
+
+    fn rejected(&self, adapter: &'static str, device: Option<&str>, reject: &Reject) {
+        self.rejects
+            .with_label_values(&[adapter, reject.reason.as_str()])
+            .inc();
+        self.log_reject(adapter, device, reject);
+    }
+
+    fn connection(&self, adapter: &'static str, open: bool) {
+        let g = self.adapter_connections.with_label_values(&[adapter]);
+        if open {
+            g.inc();
+        } else {
+            g.dec();
+        }
+    }
+
+    fn skipped_bytes(&self, adapter: &'static str, bytes: usize) {
+        self.framing_skipped_bytes
+            .with_label_values(&[adapter])
+            .inc_by(bytes as u64);
+    }
+}
