@@ -37,3 +37,26 @@ fn mqtt_json_decode_throughput() {
         rounds as f64 / secs
     );
 }
+
+#[test]
+#[ignore = "a measurement, run in release by hand"]
+fn hl7_oru_decode_throughput() {
+    use wardhub_adapters::hl7::oru::{decode, OruOptions};
+    let now = 1_795_168_800_000_i64;
+    let msg = include_bytes!("../../tests/fixtures/hl7/multi_obx_headers.hl7");
+    let rounds = 50_000;
+    let start = Instant::now();
+    let mut n = 0;
+    for _ in 0..rounds {
+        n += decode(msg, now, &OruOptions::default())
+            .unwrap()
+            .observations
+            .len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "hl7 ORU: {:.0} observations/s ({:.0} messages/s)",
+        n as f64 / secs,
+        rounds as f64 / secs
+    );
+}
