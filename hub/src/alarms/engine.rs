@@ -503,12 +503,23 @@ impl AlarmEngine {
             track.alarm = Some(a.id);
             track.last = a.value;
             if a.condition_present {
-                let slot = if a.cause == Cause::Limit && a.side == Some(Side::Above) {
+                let base = if a.cause == Cause::Limit && a.side == Some(Side::Above) {
                     HIGH
                 } else {
                     LOW
                 };
-                track.since[slot] = Some(a.condition_since);
+                track.since[base] = Some(a.condition_since);
+                // The extra tier too, when the stored value is beyond it: otherwise a restored
+                // acknowledged high alarm would drop to the base priority on the first tick.
+                let extra = base + 1;
+                let rule = a
+                    .metric
+                    .and_then(|m| e.rules.get(a.bed.as_deref(), metric_index(m.0)));
+                if let (Some(rule), Some(v)) = (rule.filter(|_| a.cause == Cause::Limit), a.value) {
+                    if rule.tiers[extra].is_some_and(|t| t.edge(v, rule.hysteresis) == Some(true)) {
+                        track.since[extra] = Some(a.condition_since);
+                    }
+                }
             }
             e.book.open.insert(a.id, a);
         }

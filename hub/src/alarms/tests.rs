@@ -859,3 +859,53 @@ proptest! {
         prop_assert!(e.open_alarms().count() <= 1);
     }
 }
+
+/// Rough per-observation cost on the no-transition path (run with `--release --ignored`).
+#[test]
+#[ignore]
+fn throughput() {
+    let mut e = engine("");
+    let devices: Vec<String> = (0..2000).map(|i| format!("mon-{i:04}")).collect();
+    let metrics = ["hr", "spo2", "rr", "nibp_sys", "temp", "pr"];
+    let values = [70.0, 97.0, 14.0, 120.0, 37.0, 70.0];
+    let mut batch = Vec::new();
+    for d in &devices {
+        for (m, v) in metrics.iter().zip(values) {
+            batch.push(obs(d, d, m, v, Status::Valid, 0));
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    let mut transitions = 0;
+    for round in 0..50i64 {
+        let now = round * S;
+        for o in &batch {
+            transitions += e.on_observation(o, now).len();
+            n += 1;
+        }
+        transitions += e.tick(now).len();
+    }
+    let el = start.elapsed();
+    assert_eq!(transitions, 0);
+    eprintln!(
+        "{n} observations + 50 ticks over 2000 devices in {el:?}: {:.0} obs/s",
+        n as f64 / el.as_secs_f64()
+    );
+}
+
+#[test]
+fn restored_acknowledged_desat_keeps_its_priority() {
+    let mut e = engine("");
+    let t = e.on_observation(&obs("m", "b", "spo2", 80.0, Status::Valid, 0), 0);
+    e.acknowledge(t[0].alarm.id, "n", None, None, S).unwrap();
+    let open: Vec<Alarm> = e.open_alarms().cloned().collect();
+    let mut e2 =
+        AlarmEngine::restore("icu", e.config().clone(), open.clone(), e.next_id(), 2 * S).unwrap();
+    assert!(e2.tick(20 * S).is_empty());
+    assert_eq!(e2.open_alarms().cloned().collect::<Vec<_>>(), open);
+    let t = e2.on_observation(&obs("m", "b", "spo2", 97.0, Status::Valid, 21 * S), 21 * S);
+    assert_eq!(
+        (t[0].event, t[0].alarm.priority),
+        (Event::Cleared, Priority::High)
+    );
+}
