@@ -54,6 +54,23 @@
 //! Technical alarms never latch. Pending (not yet matured) conditions are not persisted: after
 //! a restart a still-present condition starts its delay again.
 //!
+//! # Time
+//!
+//! Conditions are timed in hub time (`now`), never in device time: a device with a wrong clock
+//! must not delay or hide an alarm. The other side of that choice: a backlog replayed after a
+//! reconnect is evaluated as if it were current (it can raise, and clear, alarms for a few
+//! seconds); the clock-skew alarm's delay keeps such a replay from raising a skew alarm.
+//!
+//! # Other choices
+//!
+//! - A bed audio pause applies to the alarms active at that moment; an alarm raised later on
+//!   that bed announces normally, as does one whose priority rises.
+//! - A latched alarm still active when its audio pause runs out is re-announced even if its
+//!   condition has ended: it is still waiting for someone to look.
+//! - A device bound to another bed has its open alarms cleared (they concern the previous
+//!   patient), with a note in the audit record.
+//! - One engine serves one ward; `ward` is a label on every record.
+//!
 //! # Cost
 //!
 //! [`AlarmEngine::on_observation`] allocates nothing unless a transition happens: an ordered map

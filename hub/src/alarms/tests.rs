@@ -126,6 +126,11 @@ fn run(name: &str, e: &mut AlarmEngine, steps: &[(Millis, In, &[Exp])]) {
         for tr in &got {
             assert_eq!(tr.at, t);
             assert_eq!(tr.alarm.kind, tr.alarm.cause.kind());
+            assert_eq!(tr.announce(), tr.event != Event::Suppressed);
+            // Every record survives the JSON of the audit log and the announcement.
+            let back: Transition =
+                serde_json::from_slice(&serde_json::to_vec(tr).unwrap()).unwrap();
+            assert_eq!(&back, tr);
         }
     }
 }
@@ -139,7 +144,8 @@ use Priority::{High, Low, Medium};
 fn transitions_table() {
     // (name, alarms config JSON ("" = defaults), steps)
     #[allow(clippy::type_complexity)]
-    let scenarios: Vec<(&str, &str, Vec<(Millis, In, &[Exp])>)> = vec![
+    let scenarios: Vec<(&str, &str, Vec<(Millis, In, &[Exp])>)> =
+        vec![
         (
             "spo2 low matures after 15 s, desat raises the same alarm, clears with hysteresis",
             "",
@@ -307,6 +313,14 @@ fn transitions_table() {
                     In::V("spo2", 97.0),
                     &[(Suppressed, SensorOff, Low, Sup)],
                 ),
+            ],
+        ),
+        (
+            "questionable data is clinically usable: it raises and it clears",
+            "",
+            vec![
+                (0, In::St("hr", 150.0, Status::Questionable), &[(Raised, Limit, Medium, Active)]),
+                (S, In::St("hr", 80.0, Status::Questionable), &[(Cleared, Limit, Medium, Clr)]),
             ],
         ),
         (
@@ -481,6 +495,7 @@ fn transitions_table() {
         ),
     ];
     for (name, rules, steps) in scenarios {
+        assert!(!name.is_empty() && !steps.is_empty());
         run(name, &mut engine(rules), &steps);
     }
 }
@@ -779,6 +794,30 @@ fn count(ts: &[Transition], ev: Event) -> usize {
 }
 
 proptest! {
+    /// Invalid / not-available data never raises (or touches) a physiological alarm, whatever
+    /// its value; it raises sensor-off instead.
+    #[test]
+    fn unusable_data_never_raises_physiological(
+        samples in prop::collection::vec(
+            (0usize..9, -10.0f64..9e6, prop::bool::ANY, 0i64..3000),
+            1..200,
+        ),
+    ) {
+        let mut e = engine("");
+        let mut t = 0;
+        let mut ts = Vec::new();
+        for (m, v, na, dt) in samples {
+            t += dt;
+            let status = if na { Status::NotAvailable } else { Status::Invalid };
+            let metric = wardhub_adapters::model::METRICS[m].name;
+            ts.extend(e.on_observation(&obs("m", "b", metric, v, status, t), t));
+            ts.extend(e.tick(t));
+        }
+        ts.extend(e.tick(t + 60 * S));
+        prop_assert!(ts.iter().all(|t| t.alarm.cause == Cause::SensorOff), "{:#?}", ts);
+        prop_assert!(ts.iter().any(|t| t.event == Event::Raised));
+    }
+
     /// A condition sustained at least its delay raises exactly one alarm; a shorter one raises
     /// none (and is audited as suppressed). Samples and ticks arrive every second; `silent`
     /// makes the data stop (probe off) after the first sample instead.
