@@ -182,6 +182,7 @@ impl Hub {
         );
 
         // Adapters.
+        let edge_cancel = CancellationToken::new();
         let adapters_cancel = CancellationToken::new();
         let ctx = AdapterContext {
             sink: sink.clone(),
@@ -204,7 +205,9 @@ impl Hub {
         for adapter in adapters {
             let name = adapter.name();
             let ctx = ctx.clone();
-            let cancel = adapters_cancel.clone();
+            // The bus ends its subscriptions while draining, before the adapters are
+            // cancelled: an adapter stopping then is part of the shutdown, not a failure.
+            let cancel = edge_cancel.clone();
             adapter_tasks.push((
                 name,
                 tokio::spawn(async move {
@@ -222,7 +225,6 @@ impl Hub {
         // Nothing a device publishes once the listener is open may be missed.
         bus.wait_subscribed().await;
 
-        let edge_cancel = CancellationToken::new();
         let edge_task = tokio::spawn(edge::run(
             mqtt_listener,
             edge::EdgeConfig {

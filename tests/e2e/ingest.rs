@@ -56,7 +56,7 @@ async fn fifty_devices_every_observation_stored() {
         let (_, body) = server.get(&path).await;
         let first = &body["observations"][0];
         assert_eq!(first["bed"], beds[i].as_str());
-        assert_eq!(first["unit"].as_str().is_some(), true);
+        assert!(first["unit"].as_str().is_some());
     }
     // By bed: two devices per bed, 40 observations.
     let (status, body) = server

@@ -40,8 +40,7 @@ impl std::fmt::Debug for BrokerBus {
 impl BrokerBus {
     /// A bus over `links`; subscriptions deliver through channels of `capacity` messages.
     pub fn start(links: LinkFactory, capacity: usize) -> Result<Arc<BrokerBus>, BusError> {
-        let (link_tx, mut link_rx) =
-            (links)("wardhub-publisher").map_err(|e| BusError(e.to_string()))?;
+        let (link_tx, mut link_rx) = (links)("wardhub-publisher").map_err(BusError)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Bytes)>(capacity);
         std::thread::Builder::new()
             .name("bus-publisher".into())
@@ -64,10 +63,21 @@ impl BrokerBus {
             pending: Arc::new(tokio::sync::watch::channel(0).0),
         });
         // The publisher's own link receives nothing it needs, but must keep being scheduled.
+        let drain = bus.drain.clone();
         bus.tracker.spawn(async move {
-            while let Ok(n) = link_rx.next().await {
-                if matches!(n, Some(Notification::Unschedule)) && link_rx.wake().await.is_err() {
-                    break;
+            loop {
+                let n = tokio::select! {
+                    n = link_rx.next() => n,
+                    _ = drain.cancelled() => break,
+                };
+                match n {
+                    Ok(Some(Notification::Unschedule)) => {
+                        if link_rx.wake().await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
                 }
             }
         });
@@ -105,8 +115,10 @@ impl Bus for BrokerBus {
             let name = format!("wardhub-sub-{}", filter.replace(['/', '+', '#'], "_"));
             let built = tokio::task::spawn_blocking(move || {
                 let (mut link_tx, link_rx) = (links)(&name)?;
-                link_tx.subscribe(filter.clone())?;
-                Ok::<_, rumqttd::local::LinkError>((link_tx, link_rx))
+                link_tx
+                    .subscribe(filter.clone())
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((link_tx, link_rx))
             })
             .await;
             pending.send_modify(|p| *p -= 1);

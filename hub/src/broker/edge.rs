@@ -405,7 +405,7 @@ mod tests {
         let task = tokio::spawn(relay_up(dev_side, broker_side, BytesMut::new(), 100));
         // One packet split in two writes arrives whole.
         dev.write_all(&[0x30, 4, 0, 1]).await.unwrap();
-        dev.write_all(&[b't', b'x']).await.unwrap();
+        dev.write_all(b"tx").await.unwrap();
         let mut got = [0u8; 6];
         broker.read_exact(&mut got).await.unwrap();
         assert_eq!(got, [0x30, 4, 0, 1, b't', b'x']);

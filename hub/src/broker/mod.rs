@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttd::local::{LinkBuilder, LinkError, LinkRx, LinkTx};
+use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
 use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
 
 use crate::config::MqttConfig;
@@ -22,7 +22,7 @@ use crate::config::MqttConfig;
 /// Creates local links to the router (type-erased: the router's channel type is private to
 /// rumqttd).
 pub type LinkFactory =
-    Arc<dyn Fn(&str) -> Result<(LinkTx, LinkRx), LinkError> + Send + Sync + 'static>;
+    Arc<dyn Fn(&str) -> Result<(LinkTx, LinkRx), String> + Send + Sync + 'static>;
 
 /// A failure to start the broker.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +195,7 @@ impl Broker {
             LinkBuilder::new(client_id, router_tx.clone())
                 .build()
                 .map(|(tx, rx, _ack)| (tx, rx))
+                .map_err(|e| e.to_string())
         });
         Ok(Broker {
             links,

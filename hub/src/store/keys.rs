@@ -205,8 +205,9 @@ impl Agg {
     }
 }
 
+/// The start of the minute `t` falls in (`t` itself at the very bottom of the time range).
 pub fn minute_of(t: Millis) -> Millis {
-    t.div_euclid(60_000) * 60_000
+    t.checked_sub(t.rem_euclid(60_000)).unwrap_or(t)
 }
 
 #[cfg(test)]

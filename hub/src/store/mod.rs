@@ -588,3 +588,6 @@ fn rollup(device_id: DeviceId, metric: Metric, minute: Millis, agg: Agg) -> Roll
         count: agg.count,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,224 @@
+//! The `wardhub` binary as a user runs it: exit codes, messages, signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+fn wardhub() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wardhub"));
+    c.env_remove("WARDHUB_CONFIG")
+        .env_remove("WARDHUB_DATA_DIR")
+        .env_remove("WARDHUB_MQTT_LISTEN")
+        .env_remove("WARDHUB_HTTP_LISTEN");
+    c
+}
+
+#[test]
+fn generate_config_prints_the_embedded_default() {
+    let out = wardhub().arg("generate-config").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[store]") && text.contains("raw_retention"));
+    // What it prints is a valid config file.
+    wardhub::config::Config::merged(&text, "generated").unwrap();
+}
+
+#[test]
+fn bad_config_exits_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hub.toml");
+    std::fs::write(&file, "[store]\nflush_intervall = \"1s\"\n").unwrap();
+    let out = wardhub()
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flush_intervall") && err.contains("hub.toml"),
+        "{err}"
+    );
+    let out = wardhub()
+        .args(["serve", "--config", "/nonexistent/hub.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn taken_port_exits_69_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = wardhub()
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            &addr,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MQTT") && err.contains(&addr), "{err}");
+}
+
+#[test]
+fn unusable_data_dir_exits_69() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = wardhub()
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data directory"), "{err}");
+}
+
+struct Running {
+    child: Child,
+    mqtt: String,
+    http: String,
+}
+
+fn start(config: &std::path::Path, data: &std::path::Path) -> Running {
+    let mut child = wardhub()
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("WARDHUB_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut mqtt = String::new();
+    let mut http = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(a) = line.trim().strip_prefix("MQTT       mqtt://") {
+            mqtt = a.to_owned();
+        }
+        if let Some(a) = line.trim().strip_prefix("HTTP API   http://") {
+            http = a.trim_end_matches("/api/v1").to_owned();
+        }
+        if line.starts_with("Stop with") {
+            break;
+        }
+    }
+    assert!(
+        !mqtt.is_empty() && !http.is_empty(),
+        "addresses not printed"
+    );
+    Running { child, mqtt, http }
+}
+
+fn sigterm(child: &mut Child) -> Option<i32> {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    child.wait().unwrap().code()
+}
+
+/// SIGTERM stops accepting, drains and flushes, exits 0; acknowledged data is there after a
+/// restart.
+#[test]
+fn sigterm_drains_flushes_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, "[[devices]]\nid = \"mon-s\"\nbed = \"bed-01\"\n").unwrap();
+    let data = dir.path().join("data");
+    let mut hub = start(&config, &data);
+
+    let (host, port) = hub.mqtt.rsplit_once(':').unwrap();
+    let opts = MqttOptions::new("mon-s", host, port.parse().unwrap());
+    let (client, mut conn) = Client::new(opts, 1000);
+    let t0 = 1_700_000_000_000i64.max(now_ms() - 3_600_000);
+    let n = 300;
+    for k in 0..n {
+        client
+            .publish(
+                "wardhub/v1/devices/mon-s/obs",
+                QoS::AtLeastOnce,
+                false,
+                format!(r#"{{"metric":"spo2","value":97,"time":{}}}"#, t0 + k),
+            )
+            .unwrap();
+    }
+    let mut acks = 0;
+    for ev in conn.iter() {
+        if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
+            acks += 1;
+            if acks == n {
+                break;
+            }
+        }
+    }
+    // Signal at once: everything acknowledged must still be stored.
+    assert_eq!(sigterm(&mut hub.child), Some(0));
+
+    let hub2 = start(&config, &data);
+    let url = format!(
+        "http://{}/api/v1/devices/mon-s/observations?from={t0}&to={}&resolution=raw",
+        hub2.http,
+        t0 + n
+    );
+    let body: serde_json::Value = reqwest::blocking_get(&url);
+    assert_eq!(
+        body["observations"].as_array().map(Vec::len),
+        Some(n as usize),
+        "{body}"
+    );
+    let mut child = hub2.child;
+    assert_eq!(sigterm(&mut child), Some(0));
+    let _ = hub.http;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+mod reqwest {
+    /// A GET on a fresh runtime (the test itself is synchronous).
+    pub fn blocking_get(url: &str) -> serde_json::Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+}
+
+#[allow(dead_code)]
+const _TIMEOUT: Duration = Duration::from_secs(30);
