@@ -36,9 +36,33 @@ pub enum Command {
     Demo(ServeArgs),
     /// Print the default configuration (the embedded deploy/hub.toml).
     GenerateConfig,
+    /// API users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Print a new bearer token for a user and the `[[users]]` entry for the config.
+    Token {
+        /// The user's name (recorded on every acknowledgement and change).
+        name: String,
+        /// nurse, biomed or admin.
+        #[arg(value_parser = parse_role)]
+        role: crate::auth::Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<crate::auth::Role, String> {
+    match s {
+        "nurse" => Ok(crate::auth::Role::Nurse),
+        "biomed" => Ok(crate::auth::Role::Biomed),
+        "admin" => Ok(crate::auth::Role::Admin),
+        _ => Err("role must be nurse, biomed or admin".into()),
+    }
 }
 
 /// Settings of `serve` and `demo`; each flag wins over the config file.
@@ -112,6 +136,19 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::GenerateConfig => {
             print!("{DEFAULT_CONFIG}");
+            ExitCode::SUCCESS
+        }
+        Command::User(UserCommand::Token { name, role }) => {
+            let token = crate::auth::new_secret();
+            println!("token for {name} (shown once; give it to the user):\n  {token}\n");
+            println!(
+                "add to the hub config:\n[[users]]\nname = {name:?}\nrole = \"{}\"",
+                role.as_str()
+            );
+            println!(
+                "token_sha256 = \"{}\"",
+                crate::auth::hex(&crate::auth::sha256(token.as_bytes()))
+            );
             ExitCode::SUCCESS
         }
         Command::Serve(args) => serve(args, false).await,

@@ -37,6 +37,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub devices: Vec<StaticDevice>,
+    #[serde(default)]
+    pub users: Vec<crate::auth::UserConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +180,8 @@ impl Config {
         if self.store.retention_interval < Duration::from_secs(1) {
             return bad("store.retention_interval must be at least 1s".into());
         }
+        crate::auth::Users::from_config(&self.users)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut seen = std::collections::HashSet::new();
         for d in &self.devices {
             if !wardhub_adapters::model::is_valid_id(&d.id) {

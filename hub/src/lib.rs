@@ -24,6 +24,7 @@
 //! ```
 
 pub mod alarms;
+pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod cli;

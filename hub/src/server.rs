@@ -93,6 +93,15 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl Hub {
     /// Starts a hub with `config`; returns once every listener is bound and serving.
     pub async fn start(config: Config) -> Result<Hub, StartError> {
+        Self::start_with_users(config, Vec::new()).await
+    }
+
+    /// Starts a hub that also accepts these `(name, role, plain token)` users (the demo and
+    /// tests make their tokens at start).
+    pub async fn start_with_users(
+        config: Config,
+        extra_users: Vec<(String, crate::auth::Role, String)>,
+    ) -> Result<Hub, StartError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let telemetry = Arc::new(Telemetry::new());
         let retention = Retention {
@@ -146,6 +155,11 @@ impl Hub {
             );
         }
         let registry: Arc<dyn Registry> = Arc::new(StaticRegistry::from_config(&config));
+        let mut users = crate::auth::Users::from_config(&config.users)
+            .map_err(|e| StartError::Task(e.to_string()))?;
+        for (name, role, token) in &extra_users {
+            users.add(name, *role, token);
+        }
 
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
@@ -245,6 +259,7 @@ impl Hub {
             telemetry: telemetry.clone(),
             clock,
             ward: config.hub.ward.clone(),
+            users: Arc::new(users),
         });
         let http_task = {
             let cancel = http_cancel.clone();

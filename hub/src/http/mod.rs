@@ -29,6 +29,13 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     pub clock: Arc<dyn Clock>,
     pub ward: String,
+    pub users: Arc<crate::auth::Users>,
+}
+
+impl crate::auth::HasUsers for AppState {
+    fn users(&self) -> &crate::auth::Users {
+        &self.users
+    }
 }
 
 /// An API error: a status and a message for the client.
