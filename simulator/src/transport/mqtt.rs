@@ -1,0 +1,160 @@
+//! One simulated device on MQTT: client id and username = device id, password = its secret,
+//! QoS 1, last will `{"online":false}` on its status topic.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Command, Stats};
+use crate::encode::{topic, LAST_WILL};
+
+/// Messages a device may have queued in its client before new ones are dropped.
+const CLIENT_QUEUE: usize = 256;
+
+struct Connection {
+    client: AsyncClient,
+    poller: JoinHandle<()>,
+    inflight: Arc<AtomicUsize>,
+}
+
+fn connect(id: &str, secret: &str, addr: SocketAddr, stats: &Arc<Stats>) -> Connection {
+    let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_credentials(id, secret);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_clean_session(true);
+    opts.set_inflight(100);
+    opts.set_last_will(LastWill::new(
+        topic(id, "status"),
+        LAST_WILL.to_vec(),
+        QoS::AtLeastOnce,
+        false,
+    ));
+    let (client, eventloop) = AsyncClient::new(opts, CLIENT_QUEUE);
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let poller = tokio::spawn(poll(
+        id.to_owned(),
+        eventloop,
+        stats.clone(),
+        inflight.clone(),
+    ));
+    Connection {
+        client,
+        poller,
+        inflight,
+    }
+}
+
+async fn poll(id: String, mut eventloop: EventLoop, stats: Arc<Stats>, inflight: Arc<AtomicUsize>) {
+    let mut sent_at: HashMap<u16, Instant> = HashMap::new();
+    let mut failures = 0u32;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                sent_at.insert(pkid, Instant::now());
+                inflight.store(sent_at.len(), Ordering::Relaxed);
+                Stats::add(&stats.sent, 1);
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                if let Some(t0) = sent_at.remove(&ack.pkid) {
+                    stats.mqtt_latency.record(t0.elapsed());
+                    Stats::add(&stats.acked, 1);
+                }
+                inflight.store(sent_at.len(), Ordering::Relaxed);
+            }
+            Ok(Event::Incoming(Packet::ConnAck(_))) => failures = 0,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(_) => {}
+            Err(ConnectionError::ConnectionRefused(code)) => {
+                Stats::add(&stats.refused, 1);
+                tracing::warn!(device = %id, ?code, "the hub refused the MQTT connection");
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+            }
+            Err(e) => {
+                Stats::add(&stats.errors, 1);
+                tracing::debug!(device = %id, error = %e, "MQTT connection error");
+                // Unacknowledged publishes are resent by rumqttc after it reconnects.
+                sent_at.clear();
+                inflight.store(0, Ordering::Relaxed);
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+            }
+        }
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(200 * u64::from(failures.min(10)))
+}
+
+/// Runs one device until its command channel closes; then waits (up to `grace`) for the
+/// outstanding acknowledgements and disconnects cleanly.
+pub async fn run_device(
+    id: String,
+    secret: String,
+    addr: SocketAddr,
+    mut rx: mpsc::Receiver<Command>,
+    stats: Arc<Stats>,
+    grace: Duration,
+) {
+    let mut conn = Some(connect(&id, &secret, addr, &stats));
+    let topics = [
+        ("obs", topic(&id, "obs")),
+        ("status", topic(&id, "status")),
+        ("event", topic(&id, "event")),
+    ];
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            Command::Send { channel, payload } => {
+                let Some(c) = &conn else {
+                    Stats::add(&stats.dropped, 1);
+                    continue;
+                };
+                let t = topics
+                    .iter()
+                    .find(|(ch, _)| *ch == channel)
+                    .map_or(&topics[0].1, |(_, t)| t);
+                if c.client
+                    .try_publish(t, QoS::AtLeastOnce, false, payload)
+                    .is_err()
+                {
+                    Stats::add(&stats.dropped, 1);
+                }
+            }
+            Command::Drop => {
+                if let Some(c) = conn.take() {
+                    // Dropping the event loop closes the socket without DISCONNECT: the broker
+                    // publishes the last will.
+                    c.poller.abort();
+                }
+            }
+            Command::Reconnect => {
+                if conn.is_none() {
+                    conn = Some(connect(&id, &secret, addr, &stats));
+                }
+            }
+        }
+    }
+    if let Some(c) = conn {
+        let deadline = Instant::now() + grace;
+        while c.inflight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = c.client.try_disconnect();
+        let abort = c.poller.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(1), c.poller)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
