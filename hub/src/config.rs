@@ -39,6 +39,8 @@ pub struct Config {
     pub devices: Vec<StaticDevice>,
     #[serde(default)]
     pub users: Vec<crate::auth::UserConfig>,
+    #[serde(default)]
+    pub alarms: crate::alarms::AlarmsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,31 @@ pub struct MqttConfig {
     #[serde(with = "humane")]
     pub connect_timeout: Duration,
     pub max_connections: usize,
+    /// A second, TLS-only listener (`[mqtt.tls]`).
+    #[serde(default)]
+    pub tls: Option<MqttTlsConfig>,
+    /// Integrations (pagers, EMR bridges) that subscribe but never publish.
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccount>,
+}
+
+/// MQTT over TLS (rustls): PEM certificate chain and private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTlsConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// An MQTT login for an integration: user name `name`, password whose SHA-256 is given; it may
+/// subscribe to filters within `subscribe` and may not publish.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccount {
+    pub name: String,
+    pub password_sha256: String,
+    pub subscribe: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +124,12 @@ pub struct StaticDevice {
     pub bed: String,
     #[serde(default)]
     pub ward: Option<String>,
+    /// One of the registry's kinds; without it the device holds no slot of the bed.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Hex SHA-256 of the device's MQTT password; without it the device connects by id alone.
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
 }
 
 impl Default for Config {
@@ -180,6 +213,8 @@ impl Config {
         if self.store.retention_interval < Duration::from_secs(1) {
             return bad("store.retention_interval must be at least 1s".into());
         }
+        crate::alarms::AlarmEngine::new(&self.hub.ward, self.alarms.clone())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         crate::auth::Users::from_config(&self.users)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut seen = std::collections::HashSet::new();
@@ -198,6 +233,38 @@ impl Config {
             }
             if !seen.insert(d.id.as_str()) {
                 return bad(format!("devices: {} is listed twice", d.id));
+            }
+            if let Some(k) = &d.kind {
+                crate::registry::model::check_kind(k)
+                    .or_else(|e| bad(format!("devices: {}: {e}", d.id)))?;
+            }
+            if let Some(h) = &d.secret_sha256 {
+                if crate::auth::parse_hex32(h).is_none() {
+                    return bad(format!(
+                        "devices: secret_sha256 of {} must be 64 hex digits",
+                        d.id
+                    ));
+                }
+            }
+        }
+        for a in &self.mqtt.service_accounts {
+            if a.name.is_empty() || a.name.len() > 64 || a.name.chars().any(char::is_control) {
+                return bad(format!(
+                    "mqtt.service_accounts: name {:?} must be 1-64 printable characters",
+                    a.name
+                ));
+            }
+            if crate::auth::parse_hex32(&a.password_sha256).is_none() {
+                return bad(format!(
+                    "mqtt.service_accounts: password_sha256 of {} must be 64 hex digits",
+                    a.name
+                ));
+            }
+            if a.subscribe.iter().any(|f| f.is_empty() || f.starts_with('$')) {
+                return bad(format!(
+                    "mqtt.service_accounts: {} has an empty or $-topic filter",
+                    a.name
+                ));
             }
         }
         Ok(())

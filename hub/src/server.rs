@@ -18,6 +18,7 @@ use wardhub_adapters::adapter::{Adapter, AdapterContext, AdapterEvents, Sink};
 use wardhub_adapters::model::{Clock, SystemClock, TimeLimits};
 use wardhub_adapters::mqtt_json::MqttJsonAdapter;
 
+use crate::alarms::{AlarmService, DeviceStatus};
 use crate::broker::bus::BrokerBus;
 use crate::broker::{edge, Broker};
 use crate::config::Config;
@@ -62,6 +63,8 @@ pub struct Hub {
     pub data_dir: PathBuf,
     pub store: Arc<SledStore>,
     pub telemetry: Arc<Telemetry>,
+    pub alarms: Arc<AlarmService>,
+    announcer_task: JoinHandle<()>,
     edge_cancel: CancellationToken,
     edge_task: JoinHandle<()>,
     bus: Arc<BrokerBus>,
@@ -140,13 +143,8 @@ impl Hub {
         let broker = tokio::task::spawn_blocking(move || Broker::start(&mqtt_cfg))
             .await
             .map_err(|e| StartError::Task(e.to_string()))??;
-        let bus = {
-            let links = broker.links.clone();
-            tokio::task::spawn_blocking(move || BrokerBus::start(links, 4096))
-                .await
-                .map_err(|e| StartError::Task(e.to_string()))?
-                .map_err(|e| StartError::Bus(e.to_string()))?
-        };
+        let bus = BrokerBus::start(broker.links.clone(), broker.internal_v4, 4096)
+            .map_err(|e| StartError::Bus(e.to_string()))?;
 
         if config.ingest.allow_unregistered_devices {
             tracing::warn!(
@@ -161,6 +159,21 @@ impl Hub {
             users.add(name, *role, token);
         }
 
+        // Alarms: restored before any data arrives.
+        let (alarms, announcer_task) = AlarmService::start(
+            store.db(),
+            &config.hub.ward,
+            config.alarms.clone(),
+            bus.clone(),
+            clock.clone(),
+            telemetry.clone(),
+        )
+        .map_err(|e| StartError::Task(format!("alarms: {e}")))?;
+        let background_cancel = CancellationToken::new();
+        tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
+        spawn_status_listener(bus.clone(), alarms.clone(), registry.clone(), telemetry.clone())
+            .map_err(|e| StartError::Bus(e.to_string()))?;
+
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
         let pipeline = Pipeline {
@@ -168,7 +181,7 @@ impl Hub {
             registry: registry.clone(),
             telemetry: telemetry.clone(),
             clock: clock.clone(),
-            observers: Vec::new(),
+            observers: vec![alarms.clone() as Arc<dyn crate::pipeline::StoredObserver>],
         };
         let pipeline_task = tokio::spawn(pipeline.run(rx));
         let flusher_cancel = CancellationToken::new();
@@ -186,7 +199,6 @@ impl Hub {
                 },
             ))
         };
-        let background_cancel = CancellationToken::new();
         spawn_retention(
             store.clone(),
             telemetry.clone(),
@@ -239,6 +251,7 @@ impl Hub {
         // Nothing a device publishes once the listener is open may be missed.
         bus.wait_subscribed().await;
 
+        let http_cancel = CancellationToken::new();
         let edge_task = tokio::spawn(edge::run(
             mqtt_listener,
             edge::EdgeConfig {
@@ -252,7 +265,6 @@ impl Hub {
             edge_cancel.clone(),
         ));
 
-        let http_cancel = CancellationToken::new();
         let app = http::router(AppState {
             store: store.clone(),
             registry,
@@ -260,6 +272,8 @@ impl Hub {
             clock,
             ward: config.hub.ward.clone(),
             users: Arc::new(users),
+            alarms: alarms.clone(),
+            shutdown: http_cancel.clone(),
         });
         let http_task = {
             let cancel = http_cancel.clone();
@@ -278,6 +292,8 @@ impl Hub {
             data_dir,
             store,
             telemetry,
+            alarms,
+            announcer_task,
             edge_cancel,
             edge_task,
             bus,
@@ -328,6 +344,7 @@ impl Hub {
             .await,
         );
         self.background_cancel.cancel();
+        step("alarm announcements", tokio::time::timeout(STEP, self.alarms.announced()).await);
         self.flusher_cancel.cancel();
         step(
             "final flush",
@@ -336,6 +353,8 @@ impl Hub {
             })
             .await,
         );
+        self.bus.close().await;
+        self.announcer_task.abort();
         self.http_cancel.cancel();
         step(
             "HTTP server",
@@ -390,4 +409,46 @@ fn spawn_retention(
             }
         }
     });
+}
+
+/// Device status messages (`wardhub/v1/devices/{id}/status`: battery, online, clock) go to the
+/// alarm engine with the device's bed from the registry.
+fn spawn_status_listener(
+    bus: Arc<BrokerBus>,
+    alarms: Arc<AlarmService>,
+    registry: Arc<dyn Registry>,
+    telemetry: Arc<Telemetry>,
+) -> Result<(), wardhub_adapters::adapter::BusError> {
+    use wardhub_adapters::adapter::Bus;
+    use wardhub_adapters::model::{Reject, RejectReason};
+    use wardhub_adapters::mqtt_json::{parse_topic, Topic};
+    let mut rx = bus.subscribe("wardhub/v1/devices/+/status")?;
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let device = match parse_topic(&msg.topic) {
+                Ok(Topic::Status(d)) => d,
+                _ => continue,
+            };
+            let bed = match registry.resolve(device.as_str()) {
+                crate::registry::Resolution::Bound { bed, .. } => Some(bed),
+                crate::registry::Resolution::Unbound => None,
+                crate::registry::Resolution::Refused => continue,
+            };
+            match DeviceStatus::from_json(&msg.payload) {
+                Ok(status) => {
+                    let alarms = alarms.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        alarms.device_status(&device, bed.as_deref(), &status)
+                    })
+                    .await;
+                }
+                Err(e) => telemetry.rejected(
+                    "mqtt_json",
+                    Some(device.as_str()),
+                    &Reject::new(RejectReason::Schema, e.to_string()),
+                ),
+            }
+        }
+    });
+    Ok(())
 }

@@ -31,6 +31,13 @@ pub struct Telemetry {
     pub framing_skipped_bytes: IntCounterVec,
     pub pipeline_batch_size: Histogram,
     pub ingest_latency_seconds: HistogramVec,
+    pub alarms_raised: IntCounterVec,
+    pub alarms_active: prometheus::IntGaugeVec,
+    pub alarms_suppressed: IntCounter,
+    pub alarm_escalations: IntCounter,
+    pub alarm_time_to_ack_seconds: HistogramVec,
+    pub alarm_latency_seconds: Histogram,
+    pub live_clients: IntGauge,
     pub uptime_start: std::time::Instant,
     /// Last time a reject was logged, per reason, for rate-limiting the log.
     reject_log_at: Vec<AtomicI64>,
@@ -114,7 +121,44 @@ impl Telemetry {
         .expect("valid metric");
         r.register(Box::new(ingest_latency_seconds.clone()))
             .expect("unique metric");
+        let alarms_active = prometheus::IntGaugeVec::new(
+            Opts::new("wardhub_alarms_active", "Active (unacknowledged) alarms, by priority."),
+            &["priority"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(alarms_active.clone())).expect("unique metric");
+        let alarm_time_to_ack_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "wardhub_alarm_time_to_acknowledge_seconds",
+                "From an alarm being raised to its acknowledgement, by priority.",
+            )
+            .buckets(vec![5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
+            &["priority"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(alarm_time_to_ack_seconds.clone())).expect("unique metric");
         Telemetry {
+            alarms_raised: counter_vec(
+                &r,
+                "wardhub_alarms_raised_total",
+                "Alarms raised, by priority and kind.",
+                &["priority", "kind"],
+            ),
+            alarms_active,
+            alarms_suppressed: counter(
+                &r,
+                "wardhub_alarm_conditions_suppressed_total",
+                "Alarm conditions that ended before their condition delay (audited, not announced).",
+            ),
+            alarm_escalations: counter(&r, "wardhub_alarm_escalations_total", "Alarms escalated."),
+            alarm_time_to_ack_seconds,
+            alarm_latency_seconds: histogram(
+                &r,
+                "wardhub_alarm_pipeline_latency_seconds",
+                "From hub receipt of an observation to the announcement of the alarm transition it caused.",
+                LATENCY_BUCKETS.to_vec(),
+            ),
+            live_clients: gauge(&r, "wardhub_live_clients", "Connected live (SSE) clients."),
             messages_received: counter_vec(
                 &r,
                 "wardhub_messages_received_total",

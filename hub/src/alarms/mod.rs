@@ -43,6 +43,7 @@ pub mod engine;
 pub mod error;
 pub mod record;
 pub mod rules;
+pub mod service;
 pub mod status;
 pub mod store;
 
@@ -56,6 +57,7 @@ pub use rules::{
     default_adult, AlarmsConfig, EscalationConfig, Preset, Rule, RuleSet, TechnicalConfig,
 };
 pub use status::DeviceStatus;
+pub use service::AlarmService;
 pub use store::{AlarmStore, Restored};
 
 #[cfg(test)]

@@ -23,7 +23,9 @@ const DRAIN_QUIET: Duration = Duration::from_millis(300);
 /// The [`Bus`] over the embedded broker.
 pub struct BrokerBus {
     links: LinkFactory,
-    publisher: Mutex<Option<std::sync::mpsc::SyncSender<(String, Bytes)>>>,
+    publisher: Mutex<Option<rumqttc::AsyncClient>>,
+    publisher_stop: CancellationToken,
+    publisher_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     drain: CancellationToken,
     tracker: TaskTracker,
     capacity: usize,
@@ -38,50 +40,58 @@ impl std::fmt::Debug for BrokerBus {
 }
 
 impl BrokerBus {
-    /// A bus over `links`; subscriptions deliver through channels of `capacity` messages.
-    pub fn start(links: LinkFactory, capacity: usize) -> Result<Arc<BrokerBus>, BusError> {
-        let (link_tx, mut link_rx) = (links)("wardhub-publisher").map_err(BusError)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Bytes)>(capacity);
-        std::thread::Builder::new()
-            .name("bus-publisher".into())
-            .spawn(move || {
-                let mut link_tx = link_tx;
-                while let Ok((topic, payload)) = rx.recv() {
-                    if let Err(e) = link_tx.publish(topic, payload) {
-                        tracing::error!(error = %e, "bus publish failed");
+    /// A bus over `links` for subscriptions, publishing through an MQTT client connected to
+    /// the internal listener at `internal` (rumqttd's local links can only publish at QoS 0;
+    /// announcements go out at QoS 1). Subscriptions deliver through channels of `capacity`.
+    pub fn start(
+        links: LinkFactory,
+        internal: std::net::SocketAddr,
+        capacity: usize,
+    ) -> Result<Arc<BrokerBus>, BusError> {
+        let mut opts = rumqttc::MqttOptions::new("wardhub-hub", internal.ip().to_string(), internal.port());
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_clean_session(false);
+        opts.set_max_packet_size(16 << 20, 16 << 20);
+        opts.set_inflight(1000);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, capacity);
+        let publisher_stop = CancellationToken::new();
+        let stop = publisher_stop.clone();
+        let publisher_task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                let ev = tokio::select! {
+                    ev = eventloop.poll() => ev,
+                    _ = stop.cancelled() => break,
+                };
+                match ev {
+                    Ok(_) => backoff = Duration::from_millis(50),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "hub publisher connection to the broker failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+            // Give queued publishes a moment to leave.
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                while let Ok(ev) = eventloop.poll().await {
+                    if matches!(ev, rumqttc::Event::Outgoing(rumqttc::Outgoing::PingReq)) {
                         break;
                     }
                 }
             })
-            .map_err(|e| BusError(e.to_string()))?;
-        let bus = Arc::new(BrokerBus {
+            .await;
+        });
+        Ok(Arc::new(BrokerBus {
             links,
-            publisher: Mutex::new(Some(tx)),
+            publisher: Mutex::new(Some(client)),
+            publisher_stop,
+            publisher_task: Mutex::new(Some(publisher_task)),
             drain: CancellationToken::new(),
             tracker: TaskTracker::new(),
             capacity,
             pending: Arc::new(tokio::sync::watch::channel(0).0),
-        });
-        // The publisher's own link receives nothing it needs, but must keep being scheduled.
-        let drain = bus.drain.clone();
-        bus.tracker.spawn(async move {
-            loop {
-                let n = tokio::select! {
-                    n = link_rx.next() => n,
-                    _ = drain.cancelled() => break,
-                };
-                match n {
-                    Ok(Some(Notification::Unschedule)) => {
-                        if link_rx.wake().await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-        });
-        Ok(bus)
+        }))
     }
 
     /// Waits until every subscription asked for so far is active, so that nothing a device
@@ -93,13 +103,23 @@ impl BrokerBus {
 
     /// Lets every subscription deliver what the router still holds, then closes them (their
     /// receivers see the end of the stream). Call after devices have been disconnected.
+    /// Publishing still works until [`BrokerBus::close`].
     pub async fn drain(&self) {
         self.drain.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    /// Stops publishing (after a short grace for queued messages).
+    pub async fn close(&self) {
         if let Ok(mut p) = self.publisher.lock() {
             p.take();
         }
-        self.tracker.close();
-        self.tracker.wait().await;
+        self.publisher_stop.cancel();
+        let task = self.publisher_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = task {
+            let _ = t.await;
+        }
     }
 }
 
@@ -177,8 +197,8 @@ impl Bus for BrokerBus {
             .lock()
             .map_err(|_| BusError("bus poisoned".into()))?;
         match guard.as_ref() {
-            Some(tx) => tx
-                .try_send((topic, payload))
+            Some(client) => client
+                .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
                 .map_err(|e| BusError(format!("publish queue: {e}"))),
             None => Err(BusError("the bus is shutting down".into())),
         }

@@ -17,6 +17,8 @@ use wardhub_adapters::model::{
     Observation,
 };
 
+mod alarms_api;
+
 use crate::registry::Registry;
 use crate::store::{Rollup, SledStore, TimeRange, TimeSeriesStore};
 use crate::telemetry::Telemetry;
@@ -30,6 +32,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub ward: String,
     pub users: Arc<crate::auth::Users>,
+    pub alarms: Arc<crate::alarms::AlarmService>,
+    /// Fires when the HTTP server stops: long-lived streams end.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl crate::auth::HasUsers for AppState {
@@ -43,10 +48,10 @@ impl crate::auth::HasUsers for AppState {
 pub struct ApiError(pub StatusCode, pub String);
 
 impl ApiError {
-    fn bad_request(m: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(m: impl Into<String>) -> Self {
         ApiError(StatusCode::BAD_REQUEST, m.into())
     }
-    fn not_found(m: impl Into<String>) -> Self {
+    pub(crate) fn not_found(m: impl Into<String>) -> Self {
         ApiError(StatusCode::NOT_FOUND, m.into())
     }
 }
@@ -64,7 +69,7 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
@@ -78,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{id}/latest", get(device_latest))
         .route("/api/v1/beds/{bed}/latest", get(bed_latest))
         .route("/api/v1/beds/{bed}/observations", get(bed_observations))
+        .merge(alarms_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }
@@ -239,7 +245,7 @@ impl RangeQuery {
     }
 }
 
-fn check_id(kind: &str, id: &str) -> ApiResult<()> {
+pub(crate) fn check_id(kind: &str, id: &str) -> ApiResult<()> {
     if is_valid_id(id) {
         Ok(())
     } else {

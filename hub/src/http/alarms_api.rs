@@ -1,0 +1,325 @@
+//! Alarm endpoints: lists, history, acknowledge, audio pause, rules, and the live SSE stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use wardhub_adapters::model::{is_valid_id, parse_time};
+
+use super::{ApiError, ApiResult, AppState};
+use crate::alarms::{AckReason, AlarmError, AlarmId, PauseTarget, Priority, Rule, RuleSet};
+use crate::auth::{Authenticated, Permission};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alarms", get(list))
+        .route("/api/v1/alarms/history", get(history))
+        .route("/api/v1/alarms/stream", get(stream))
+        .route("/api/v1/alarms/{id}", get(one))
+        .route("/api/v1/alarms/{id}/ack", post(ack))
+        .route("/api/v1/alarms/{id}/pause", post(pause))
+        .route("/api/v1/beds/{bed}/pause", post(pause_bed))
+        .route("/api/v1/rules", get(get_rules).put(put_rules))
+        .route(
+            "/api/v1/beds/{bed}/rules",
+            get(get_bed_rules).put(put_bed_rules).delete(delete_bed_rules),
+        )
+}
+
+impl From<AlarmError> for ApiError {
+    fn from(e: AlarmError) -> Self {
+        let status = match &e {
+            AlarmError::UnknownAlarm(_) => StatusCode::NOT_FOUND,
+            AlarmError::InvalidState { .. } => StatusCode::CONFLICT,
+            AlarmError::InvalidRule { .. }
+            | AlarmError::InvalidConfig(_)
+            | AlarmError::InvalidUser
+            | AlarmError::NoteTooLong
+            | AlarmError::PauseTooLong { .. }
+            | AlarmError::InvalidStatus(_) => StatusCode::BAD_REQUEST,
+            AlarmError::Store(_) | AlarmError::Record(_) | AlarmError::Corrupt(_) => {
+                tracing::error!(error = %e, "alarm store failed");
+                return ApiError(StatusCode::INTERNAL_SERVER_ERROR, "alarm storage error".into());
+            }
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+fn alarm_id(s: &str) -> ApiResult<AlarmId> {
+    s.parse()
+        .map_err(|e: crate::alarms::record::InvalidAlarmId| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    ward: Option<String>,
+    bed: Option<String>,
+    priority: Option<Priority>,
+}
+
+async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let state = q.state.as_deref().unwrap_or("open");
+    if !matches!(state, "open" | "active" | "acknowledged") {
+        return Err(ApiError::bad_request("state must be open, active or acknowledged"));
+    }
+    let alarms: Vec<_> = s
+        .alarms
+        .open_alarms()
+        .into_iter()
+        .filter(|a| state == "open" || a.state.as_str() == state)
+        .filter(|a| q.ward.as_deref().is_none_or(|w| a.ward == w))
+        .filter(|a| q.bed.as_deref().is_none_or(|b| a.bed.as_deref() == Some(b)))
+        .filter(|a| q.priority.is_none_or(|p| a.priority == p))
+        .collect();
+    Ok(Json(json!({ "alarms": alarms })))
+}
+
+async fn one(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let id = alarm_id(&id)?;
+    let alarm = s.alarms.alarm(id);
+    let history = {
+        let alarms = s.alarms.clone();
+        tokio::task::spawn_blocking(move || alarms.history(0, i64::MAX, None, 0).map(|_| ()))
+            .await
+            .ok();
+        Vec::<serde_json::Value>::new()
+    };
+    let _ = history;
+    match alarm {
+        Some(a) => Ok(Json(json!({ "alarm": a }))),
+        None => Err(ApiError::not_found(format!("no open alarm {id}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    bed: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn history(State(s): State<AppState>, Query(q): Query<HistoryQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let now = s.clock.now_ms();
+    let t = |name: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
+        match v {
+            None => Ok(default),
+            Some(v) => parse_time(v).ok_or_else(|| {
+                ApiError::bad_request(format!("{name} must be RFC 3339 or epoch milliseconds"))
+            }),
+        }
+    };
+    let to = t("to", &q.to, now + 1)?;
+    let from = t("from", &q.from, to - 24 * 3_600_000)?;
+    if from > to {
+        return Err(ApiError::bad_request("from is after to"));
+    }
+    if let Some(b) = &q.bed {
+        if !is_valid_id(b) {
+            return Err(ApiError::bad_request("bed id must be 1-64 characters of [A-Za-z0-9._-]"));
+        }
+    }
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let alarms = s.alarms.clone();
+    let bed = q.bed.clone();
+    let transitions = tokio::task::spawn_blocking(move || alarms.history(from, to, bed.as_deref(), limit))
+        .await
+        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "history failed".into()))??;
+    Ok(Json(json!({ "transitions": transitions })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    reason: Option<AckReason>,
+    note: Option<String>,
+}
+
+async fn ack(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    body: Option<Json<AckBody>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    user.require(Permission::Acknowledge)?;
+    let id = alarm_id(&id)?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let alarms = s.alarms.clone();
+    let transitions = tokio::task::spawn_blocking(move || {
+        alarms.acknowledge(id, &user.name, body.reason, body.note.as_deref())
+    })
+    .await
+    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "acknowledge failed".into()))??;
+    Ok(Json(json!({ "transitions": transitions })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    /// Humane duration ("2m"); the configured default when absent.
+    duration: Option<String>,
+}
+
+fn pause_duration(body: Option<Json<PauseBody>>) -> ApiResult<Option<Duration>> {
+    body.and_then(|b| b.0.duration)
+        .map(|d| {
+            humantime::parse_duration(&d)
+                .map_err(|e| ApiError::bad_request(format!("duration {d:?}: {e}")))
+        })
+        .transpose()
+}
+
+async fn pause(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    user.require(Permission::Acknowledge)?;
+    let id = alarm_id(&id)?;
+    let duration = pause_duration(body)?;
+    let alarms = s.alarms.clone();
+    let transitions = tokio::task::spawn_blocking(move || {
+        alarms.pause_audio(PauseTarget::Alarm(id), &user.name, duration)
+    })
+    .await
+    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "pause failed".into()))??;
+    Ok(Json(json!({ "transitions": transitions })))
+}
+
+async fn pause_bed(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(bed): Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    user.require(Permission::Acknowledge)?;
+    super::check_id("bed", &bed)?;
+    let duration = pause_duration(body)?;
+    let alarms = s.alarms.clone();
+    let transitions = tokio::task::spawn_blocking(move || {
+        alarms.pause_audio(PauseTarget::Bed(&bed), &user.name, duration)
+    })
+    .await
+    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "pause failed".into()))??;
+    Ok(Json(json!({ "transitions": transitions })))
+}
+
+async fn get_rules(State(s): State<AppState>) -> Json<RuleSet> {
+    Json(s.alarms.rules())
+}
+
+/// Ward rules: admin only.
+async fn put_rules(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Json(rules): Json<RuleSet>,
+) -> ApiResult<Json<RuleSet>> {
+    user.require(Permission::Admin)?;
+    s.alarms.set_rules(rules, &user.name)?;
+    Ok(Json(s.alarms.rules()))
+}
+
+async fn get_bed_rules(State(s): State<AppState>, Path(bed): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    super::check_id("bed", &bed)?;
+    let rules = s.alarms.rules();
+    let own = rules.beds.get(&bed).cloned().unwrap_or_default();
+    Ok(Json(json!({ "bed": bed, "overrides": own, "ward": rules.rules, "preset": rules.preset })))
+}
+
+/// Per-bed limits are a bedside decision: every role that may acknowledge may set them
+/// (recorded with the user's name).
+async fn put_bed_rules(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(bed): Path<String>,
+    Json(overrides): Json<Vec<Rule>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    user.require(Permission::Acknowledge)?;
+    super::check_id("bed", &bed)?;
+    let mut rules = s.alarms.rules();
+    rules.beds.insert(bed.clone(), overrides);
+    s.alarms.set_rules(rules, &user.name)?;
+    get_bed_rules(State(s), Path(bed)).await
+}
+
+async fn delete_bed_rules(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(bed): Path<String>,
+) -> ApiResult<StatusCode> {
+    user.require(Permission::Acknowledge)?;
+    super::check_id("bed", &bed)?;
+    let mut rules = s.alarms.rules();
+    if rules.beds.remove(&bed).is_none() {
+        return Err(ApiError::not_found(format!("bed {bed} has no rule overrides")));
+    }
+    s.alarms.set_rules(rules, &user.name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Server-sent events: first a `snapshot` of the open alarms, then every `transition`. A
+/// client too slow to keep up gets a `resync` event and the stream ends: it reconnects and
+/// starts again from a snapshot, rather than slowing the hub down.
+async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.alarms.subscribe();
+    let snapshot = json!({ "alarms": s.alarms.open_alarms() });
+    let first = SseEvent::default().event("snapshot").data(snapshot.to_string());
+    let telemetry = s.telemetry.clone();
+    telemetry.live_clients.inc();
+    let guard = Arc::new(LiveGuard(telemetry));
+    let cancel = s.shutdown.clone();
+    struct St {
+        rx: tokio::sync::broadcast::Receiver<Arc<crate::alarms::Transition>>,
+        first: Option<SseEvent>,
+        done: bool,
+        cancel: tokio_util::sync::CancellationToken,
+        _guard: Arc<LiveGuard>,
+    }
+    let st = St { rx, first: Some(first), done: false, cancel, _guard: guard };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        if let Some(f) = st.first.take() {
+            return Some((Ok(f), st));
+        }
+        if st.done {
+            return None;
+        }
+        let next = tokio::select! {
+            r = st.rx.recv() => r,
+            _ = st.cancel.cancelled() => return None,
+        };
+        let ev = match next {
+            Ok(t) => SseEvent::default()
+                .event("transition")
+                .data(serde_json::to_string(&*t).unwrap_or_default()),
+            Err(RecvError::Lagged(n)) => {
+                st.done = true;
+                SseEvent::default().event("resync").data(json!({ "missed": n }).to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(ev), st))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+}
+
+struct LiveGuard(Arc<crate::telemetry::Telemetry>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.live_clients.dec();
+    }
+}
