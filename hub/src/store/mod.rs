@@ -115,6 +115,9 @@ pub struct SledStore {
     writer: Mutex<WriterState>,
     written: AtomicU64,
     durable: watch::Sender<u64>,
+    /// Woken by a durability waiter: the flusher flushes at once (group commit) instead of
+    /// waiting for its interval.
+    flush_wanted: tokio::sync::Notify,
     retention: Retention,
 }
 
@@ -161,6 +164,7 @@ impl SledStore {
             writer: Mutex::new(WriterState::default()),
             written: AtomicU64::new(0),
             durable,
+            flush_wanted: tokio::sync::Notify::new(),
             retention,
         }))
     }
@@ -173,6 +177,9 @@ impl SledStore {
     /// Waits until the write with this ticket has been flushed to disk.
     pub async fn wait_durable(&self, ticket: u64) -> Result<()> {
         let mut rx = self.durable.subscribe();
+        if *rx.borrow() < ticket {
+            self.flush_wanted.notify_one();
+        }
         rx.wait_for(|d| *d >= ticket)
             .await
             .map(|_| ())
@@ -192,8 +199,9 @@ impl SledStore {
         Ok(started.elapsed())
     }
 
-    /// Flushes every `interval` while there is something new, until `cancel`; then flushes a
-    /// last time. `on_flush` sees each flush's duration (for metrics).
+    /// Flushes every `interval` while there is something new, and at once when someone waits
+    /// for durability (every waiter that arrives during a flush shares the next one), until
+    /// `cancel`; then flushes a last time. `on_flush` sees each flush's duration (for metrics).
     pub async fn run_flusher(
         self: Arc<Self>,
         interval: Duration,
@@ -205,6 +213,7 @@ impl SledStore {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = self.flush_wanted.notified() => {}
                 _ = cancel.cancelled() => break,
             }
             if self.written.load(Ordering::Acquire) > *self.durable.borrow() {

@@ -1,0 +1,263 @@
+//! Issue #5: HL7 v2 ORU^R01 over MLLP end to end — ACK AA only after a durable write, many
+//! connections, a real peer (PyPI `hl7`'s mllp_send), and nothing ACKed lost across a restart.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wardhub_e2e::{now_ms, TestServer};
+
+/// An ORU^R01 in IHE PCD-01 shape from the device with EUI-64 `eui`, two numerics at `t`.
+pub fn oru(control_id: &str, eui: &str, bed: &str, t: i64, spo2: f64, pr: f64) -> String {
+    let ts = hl7_time(t);
+    [
+        format!("MSH|^~\\&|Gateway^{eui}^EUI-64|Hospital|WARDHUB|ICU|{ts}||ORU^R01^ORU_R01|{control_id}|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"),
+        "PID|||HOSP123456^^^Hospital^MR||Doe^Jane".to_owned(),
+        format!("PV1||I|ICU^^{bed}^Hospital"),
+        format!("OBR|1|||182777000^monitoring of patient^SCT|||{ts}"),
+        format!("OBX|1||69642^MDC_DEV_ANALY_SAT_O2_MDS^MDC|1.0.0.0|||||||X|||||||{eui}^^{eui}^EUI-64"),
+        format!("OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|{spo2}|262688^MDC_DIM_PERCENT^MDC|90-100||||R|||{ts}"),
+        format!("OBX|3|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.3.1.149530|{pr}|264864^MDC_DIM_BEAT_PER_MIN^MDC|50-120||||R|||{ts}"),
+    ]
+    .join("\r")
+}
+
+/// HL7 DTM with milliseconds, UTC.
+fn hl7_time(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}.{:03}+0000",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// A minimal MLLP client: one message, one ACK.
+pub struct Mllp {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Mllp {
+    pub async fn connect(addr: SocketAddr) -> Mllp {
+        Mllp {
+            stream: TcpStream::connect(addr).await.expect("MLLP connect"),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends one framed message and returns the ACK's MSA-1 (AA, AE, AR) and the whole ACK.
+    pub async fn send(&mut self, msg: &str) -> Option<(String, String)> {
+        let mut frame = vec![0x0b];
+        frame.extend_from_slice(msg.as_bytes());
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        self.stream.write_all(&frame).await.ok()?;
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == [0x1c, 0x0d]) {
+                let start = self
+                    .buf
+                    .iter()
+                    .position(|&b| b == 0x0b)
+                    .map_or(0, |s| s + 1);
+                let ack = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
+                self.buf.drain(..end + 2);
+                let code = ack
+                    .split('\r')
+                    .find(|s| s.starts_with("MSA|"))
+                    .and_then(|s| s.split('|').nth(1))
+                    .unwrap_or("")
+                    .to_owned();
+                return Some((code, ack));
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk)).await
+            {
+                Ok(Ok(n)) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
+                _ => return None,
+            }
+        }
+    }
+}
+
+const EUIS: [&str; 4] = [
+    "00A0000000000001",
+    "00A0000000000002",
+    "00A0000000000003",
+    "00A0000000000004",
+];
+
+fn devices() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (EUIS[0], "bed-01"),
+        (EUIS[1], "bed-02"),
+        (EUIS[2], "bed-03"),
+        (EUIS[3], "bed-04"),
+    ]
+}
+
+async fn count(server: &TestServer, device: &str, from: i64) -> usize {
+    let (_, body) = server
+        .get(&format!(
+            "/api/v1/devices/{device}/observations?from={from}&to={}&resolution=raw&limit=100000",
+            now_ms() + 1000
+        ))
+        .await;
+    body["observations"].as_array().map_or(0, Vec::len)
+}
+
+/// 1,000 messages over 4 connections: every one ACKed AA, every observation queryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_messages_over_four_connections_all_acked_and_stored() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.expect("HL7 listener");
+    let t0 = now_ms() - 600_000;
+    let mut tasks = Vec::new();
+    for (c, eui) in EUIS.iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut client = Mllp::connect(addr).await;
+            let bed = format!("bed-0{}", c + 1);
+            for i in 0..250i64 {
+                let msg = oru(&format!("C{c}M{i}"), eui, &bed, t0 + i * 100, 95.0, 70.0);
+                let (code, ack) = client.send(&msg).await.expect("ACK");
+                assert_eq!(code, "AA", "{ack}");
+                assert!(ack.contains(&format!("MSA|AA|C{c}M{i}")), "{ack}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // AA means durable and stored: no waiting needed.
+    for (eui, bed) in devices() {
+        assert_eq!(count(&server, eui, t0 - 1).await, 500, "{eui}");
+        let (_, latest) = server.get(&format!("/api/v1/beds/{bed}/latest")).await;
+        assert_eq!(latest["latest"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(
+        server
+            .metric(r#"wardhub_messages_received_total{adapter="hl7_mllp"}"#)
+            .await,
+        1000.0
+    );
+}
+
+/// Unknown devices, unsupported messages and garbage get AE/AR, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_acked_with_errors_and_store_nothing() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let mut client = Mllp::connect(addr).await;
+    let (code, ack) = client
+        .send(&oru(
+            "X1",
+            "00FFFFFFFFFFFFFF",
+            "bed-09",
+            now_ms(),
+            95.0,
+            70.0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(code, "AE", "{ack}");
+    assert!(ack.contains("ERR|"), "{ack}");
+    let adt = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/hl7/unsupported_adt_a01.hl7"
+    ))
+    .unwrap();
+    let (code, _) = client.send(&adt).await.unwrap();
+    assert_eq!(code, "AR");
+    // The connection still works after refusals.
+    let (code, _) = client
+        .send(&oru("X3", EUIS[0], "bed-01", now_ms(), 96.0, 71.0))
+        .await
+        .unwrap();
+    assert_eq!(code, "AA");
+    let (s, _) = server.get("/api/v1/devices/00FFFFFFFFFFFFFF/latest").await;
+    assert_eq!(s, 404);
+}
+
+/// A hub stopped mid-stream: after the restart, every observation of every message that got
+/// AA is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_messages_survive_a_stop_mid_stream() {
+    let mut server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let t0 = now_ms() - 600_000;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (c, eui) in EUIS.iter().enumerate() {
+        let acked = acked.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = Mllp::connect(addr).await;
+            for i in 0..10_000i64 {
+                let t = t0 + i * 10;
+                let msg = oru(&format!("S{c}M{i}"), eui, "bed-01", t, 95.0, 70.0);
+                match client.send(&msg).await {
+                    Some((code, _)) if code == "AA" => acked.lock().unwrap().push((*eui, t)),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.stop().await;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 20,
+        "too few messages before the stop: {}",
+        acked.len()
+    );
+    server.restart().await;
+    for eui in EUIS {
+        let want = acked.iter().filter(|(e, _)| *e == eui).count() * 2;
+        let got = count(&server, eui, t0 - 1).await;
+        assert!(got >= want, "{eui}: {got} stored < {want} acknowledged");
+    }
+}
+
+/// A peer no one here wrote: `mllp_send` from PyPI's `hl7` package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_send_is_a_device() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("msgs.hl7");
+    let t = now_ms() - 1000;
+    let msgs = [
+        oru("P1", EUIS[2], "bed-03", t, 94.0, 80.0),
+        oru("P2", EUIS[2], "bed-03", t + 1, 93.0, 81.0),
+    ];
+    // mllp_send's file input is MLLP-framed messages.
+    let mut bytes = Vec::new();
+    for m in &msgs {
+        bytes.push(0x0b);
+        bytes.extend_from_slice(m.as_bytes());
+        bytes.extend_from_slice(&[0x1c, 0x0d]);
+    }
+    std::fs::write(&file, bytes).unwrap();
+    let out = tokio::process::Command::new("mllp_send")
+        .arg("--file")
+        .arg(&file)
+        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
+        .output()
+        .await
+        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("MSA|AA").count(), 2, "{stdout}");
+    assert_eq!(count(&server, EUIS[2], t - 1).await, 4);
+}
