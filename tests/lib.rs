@@ -31,6 +31,8 @@ impl TestServer {
                 id: (*id).into(),
                 bed: (*bed).into(),
                 ward: None,
+                kind: None,
+                secret_sha256: None,
             }));
         let hub = Hub::start(config.clone()).await.expect("hub starts");
         TestServer {

@@ -94,6 +94,8 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             id: format!("bench-{i:05}"),
             bed: format!("bed-{:04}", i / 6),
             ward: None,
+            kind: None,
+            secret_sha256: None,
         })
         .collect();
     let hub = Hub::start(config).await.context("starting the hub")?;

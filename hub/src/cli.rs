@@ -42,6 +42,10 @@ pub enum Command {
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// The device registry (talks to a running hub; see `wardhub device --help`).
+    Device(crate::devices_cli::DeviceArgs),
+    /// Beds and their slots (talks to a running hub).
+    Bed(crate::devices_cli::BedArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +157,8 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Serve(args) => serve(args, false).await,
         Command::Demo(args) => serve(args, true).await,
+        Command::Device(a) => crate::devices_cli::run_device(a).await,
+        Command::Bed(a) => crate::devices_cli::run_bed(a).await,
         Command::Bench(b) => match crate::bench::run(b).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -30,6 +30,7 @@ pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod devices_cli;
 pub mod http;
 pub mod pipeline;
 pub mod registry;

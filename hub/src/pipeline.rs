@@ -97,6 +97,11 @@ impl Pipeline {
                 replies.push((reply, report));
             }
         }
+        for (device, res) in &resolved {
+            if *res != Resolution::Refused {
+                self.registry.seen(device, now);
+            }
+        }
         let started = std::time::Instant::now();
         let written = self.store.write(&all);
         self.telemetry

@@ -24,7 +24,7 @@ use crate::broker::{edge, Broker};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::pipeline::Pipeline;
-use crate::registry::{Registry, StaticRegistry};
+use crate::registry::{Registry, SledRegistry};
 use crate::store::{Retention, SledStore};
 use crate::telemetry::Telemetry;
 
@@ -54,6 +54,8 @@ pub enum StartError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addresses {
     pub mqtt: SocketAddr,
+    /// The MQTT over TLS listener, when `[mqtt.tls]` is configured.
+    pub mqtt_tls: Option<SocketAddr>,
     pub http: SocketAddr,
 }
 
@@ -122,7 +124,16 @@ impl Hub {
 
         let http_listener = bind("HTTP", config.http.listen).await?;
         let mqtt_listener = bind("MQTT", config.mqtt.listen).await?;
+        let mqtt_tls = match &config.mqtt.tls {
+            Some(t) => {
+                let acceptor = edge::tls_acceptor(&t.cert, &t.key)
+                    .map_err(|e| StartError::Task(format!("mqtt.tls: {e}")))?;
+                Some((bind("MQTT TLS", t.listen).await?, acceptor))
+            }
+            None => None,
+        };
         let addresses = Addresses {
+            mqtt_tls: mqtt_tls.as_ref().and_then(|(l, _)| l.local_addr().ok()),
             mqtt: mqtt_listener
                 .local_addr()
                 .map_err(|source| StartError::Bind {
@@ -143,7 +154,12 @@ impl Hub {
         let broker = tokio::task::spawn_blocking(move || Broker::start(&mqtt_cfg))
             .await
             .map_err(|e| StartError::Task(e.to_string()))??;
-        let bus = BrokerBus::start(broker.links.clone(), broker.internal_v4, 4096)
+        let bus = BrokerBus::start(
+            broker.links.clone(),
+            broker.internal_v4,
+            &broker.internal_login,
+            4096,
+        )
             .map_err(|e| StartError::Bus(e.to_string()))?;
 
         if config.ingest.allow_unregistered_devices {
@@ -152,7 +168,18 @@ impl Hub {
                  (without a bed). This is for lab setups only."
             );
         }
-        let registry: Arc<dyn Registry> = Arc::new(StaticRegistry::from_config(&config));
+        let registry = {
+            let (db, ward, clock) = (store.db().clone(), config.hub.ward.clone(), clock.clone());
+            let (open, seeds) = (config.ingest.allow_unregistered_devices, config.devices.clone());
+            tokio::task::spawn_blocking(move || {
+                let r = SledRegistry::open(&db, &ward, open, clock)?;
+                r.seed(&seeds);
+                Ok::<_, crate::registry::RegistryError>(Arc::new(r))
+            })
+            .await
+            .map_err(|e| StartError::Task(e.to_string()))?
+            .map_err(|e| StartError::Task(format!("registry: {e}")))?
+        };
         let mut users = crate::auth::Users::from_config(&config.users)
             .map_err(|e| StartError::Task(e.to_string()))?;
         for (name, role, token) in &extra_users {
@@ -213,7 +240,10 @@ impl Hub {
         let ctx = AdapterContext {
             sink: sink.clone(),
             bus: bus.clone(),
-            events: telemetry.clone() as Arc<dyn AdapterEvents>,
+            events: Arc::new(crate::registry::events::RegistryEvents::new(
+                telemetry.clone(),
+                registry.clone(),
+            )) as Arc<dyn AdapterEvents>,
             clock: clock.clone(),
             limits: TimeLimits {
                 max_future_ms: i64::try_from(config.ingest.max_future_skew.as_millis())
@@ -252,9 +282,23 @@ impl Hub {
         bus.wait_subscribed().await;
 
         let http_cancel = CancellationToken::new();
+        let (tls_listener, tls_acceptor) = match mqtt_tls {
+            Some((l, a)) => (Some(l), Some(a)),
+            None => (None, None),
+        };
         let edge_task = tokio::spawn(edge::run(
             mqtt_listener,
+            tls_listener,
             edge::EdgeConfig {
+                registry: registry.clone(),
+                service_accounts: config
+                    .mqtt
+                    .service_accounts
+                    .iter()
+                    .filter_map(edge::ServiceLogin::from_config)
+                    .collect(),
+                internal_login: Some(broker.internal_login.clone()),
+                tls: tls_acceptor,
                 internal_v4: broker.internal_v4,
                 internal_v5: broker.internal_v5,
                 max_packet_bytes: config.mqtt.max_packet_bytes,

@@ -46,10 +46,12 @@ impl BrokerBus {
     pub fn start(
         links: LinkFactory,
         internal: std::net::SocketAddr,
+        internal_login: &(String, String),
         capacity: usize,
     ) -> Result<Arc<BrokerBus>, BusError> {
         let mut opts = rumqttc::MqttOptions::new("wardhub-hub", internal.ip().to_string(), internal.port());
         opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_credentials(internal_login.0.clone(), internal_login.1.clone());
         opts.set_clean_session(false);
         opts.set_max_packet_size(16 << 20, 16 << 20);
         opts.set_inflight(1000);

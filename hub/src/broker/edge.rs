@@ -5,6 +5,21 @@
 //! traffic is framed (check the fixed header → wait for the whole packet → forward), so a
 //! packet over the limit closes the connection before it is buffered. Broker → device is a
 //! plain copy.
+//!
+//! Authentication and the topic ACL live here (rumqttd 0.20 has no ACL, and refuses a bad
+//! login by closing without a CONNACK):
+//! - the CONNECT's client id must be a registered, active device id; the user name, when
+//!   given, must equal it; the password must match the device's credential (devices seeded
+//!   from the config without `secret_sha256` connect by id alone). A refusal is answered with
+//!   a CONNACK (3.1.1: 5 "not authorized" / 4 "bad user name or password"; 5: 0x87 / 0x86);
+//! - a device may publish only under `wardhub/v1/devices/{its id}/` and subscribe only to
+//!   filters under it (its last will included); anything else closes the connection before
+//!   the packet reaches the broker;
+//! - a service account (`[[mqtt.service_accounts]]`) may subscribe to filters within its list
+//!   and may not publish;
+//! - the CONNECT forwarded to the internal listener carries the hub's own internal login
+//!   instead of the device's, and the internal listeners accept nothing else, so a local
+//!   process cannot bypass the edge by connecting to them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,16 +31,84 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use wardhub_adapters::model::{is_valid_id, Clock, SystemClock};
+
+use crate::registry::{AuthOutcome, AuthRefusal, Live, Registry};
 use crate::telemetry::Telemetry;
 
 /// What the edge needs to know.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EdgeConfig {
     pub internal_v4: SocketAddr,
     pub internal_v5: SocketAddr,
     pub max_packet_bytes: usize,
     pub connect_timeout: Duration,
     pub max_connections: usize,
+    /// Who may connect.
+    pub registry: Arc<dyn Registry>,
+    pub service_accounts: Vec<ServiceLogin>,
+    /// The login the internal listeners accept (user, password); the edge puts it in every
+    /// CONNECT it forwards.
+    pub internal_login: Option<(String, String)>,
+    /// Accepts TLS on the second listener given to [`run`].
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeConfig")
+            .field("internal_v4", &self.internal_v4)
+            .field("internal_v5", &self.internal_v5)
+            .field("max_packet_bytes", &self.max_packet_bytes)
+            .field("service_accounts", &self.service_accounts.len())
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A service account as the edge checks it.
+#[derive(Debug, Clone)]
+pub struct ServiceLogin {
+    pub name: String,
+    pub password_sha256: [u8; 32],
+    pub subscribe: Vec<String>,
+}
+
+impl ServiceLogin {
+    pub fn from_config(a: &crate::config::ServiceAccount) -> Option<ServiceLogin> {
+        Some(ServiceLogin {
+            name: a.name.clone(),
+            password_sha256: crate::auth::parse_hex32(&a.password_sha256)?,
+            subscribe: a.subscribe.clone(),
+        })
+    }
+}
+
+/// Loads a PEM certificate chain and key into a TLS acceptor.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use tokio_rustls::rustls;
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let cert_pem = read(cert)?;
+    let key_pem = read(key)?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate", cert.display()));
+    }
+    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| format!("{}: {e}", key.display()))?
+        .ok_or_else(|| format!("{}: no PEM private key", key.display()))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| format!("TLS certificate and key: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Why the edge closed a connection (a bounded metric label).
@@ -38,6 +121,12 @@ pub enum CloseReason {
     Protocol,
     TooManyConnections,
     Upstream,
+    /// Refused at CONNECT: unknown, retired, bad credentials.
+    Auth,
+    /// Published or subscribed outside what the identity may.
+    Acl,
+    /// The TLS handshake failed (or was not TLS at all).
+    Tls,
 }
 
 impl CloseReason {
@@ -50,6 +139,9 @@ impl CloseReason {
             CloseReason::Protocol => "protocol_version",
             CloseReason::TooManyConnections => "too_many_connections",
             CloseReason::Upstream => "broker_unavailable",
+            CloseReason::Auth => "auth",
+            CloseReason::Acl => "acl",
+            CloseReason::Tls => "tls",
         }
     }
 }
@@ -62,6 +154,8 @@ pub struct ConnectInfo {
     pub client_id: String,
     pub username: Option<String>,
     pub password: Option<Vec<u8>>,
+    /// The last will's topic, when there is one.
+    pub will_topic: Option<String>,
 }
 
 /// Parses the fixed header at the start of `buf`: `Ok(None)` until it is complete, then the
@@ -150,11 +244,13 @@ pub fn parse_connect(packet: &[u8]) -> Result<ConnectInfo, CloseReason> {
         skip_varint_block(&mut b).ok_or(bad)?; // properties
     }
     let client_id = String::from_utf8(take_bytes(&mut b).ok_or(bad)?.to_vec()).map_err(|_| bad)?;
+    let mut will_topic = None;
     if flags & 0x04 != 0 {
         if level == 5 {
             skip_varint_block(&mut b).ok_or(bad)?; // will properties
         }
-        take_bytes(&mut b).ok_or(bad)?; // will topic
+        will_topic =
+            Some(String::from_utf8(take_bytes(&mut b).ok_or(bad)?.to_vec()).map_err(|_| bad)?);
         take_bytes(&mut b).ok_or(bad)?; // will payload
     }
     let username = if flags & 0x80 != 0 {
@@ -172,7 +268,172 @@ pub fn parse_connect(packet: &[u8]) -> Result<ConnectInfo, CloseReason> {
         client_id,
         username,
         password,
+        will_topic,
     })
+}
+
+/// The CONNECT `packet` with its user name and password replaced (everything else kept).
+pub fn rewrite_connect(packet: &[u8], user: &str, pass: &str) -> Result<Vec<u8>, CloseReason> {
+    let bad = CloseReason::Malformed;
+    let (h, _) = fixed_header(packet)?.ok_or(bad)?;
+    let mut b = &packet[h..];
+    let mut body = Vec::with_capacity(packet.len() + user.len() + pass.len());
+    let start = b;
+    take_bytes(&mut b).ok_or(bad)?; // protocol name
+    let level = *b.first().ok_or(bad)?;
+    let flags = *b.get(1).ok_or(bad)?;
+    let keep_alive = b.get(2..4).ok_or(bad)?;
+    body.extend_from_slice(&start[..start.len() - b.len()]);
+    body.push(level);
+    // User name and password present; bit 0 is reserved and zero.
+    body.push((flags & 0x3E) | 0xC0);
+    body.extend_from_slice(keep_alive);
+    b = &b[4..];
+    let copied = b;
+    if level == 5 {
+        skip_varint_block(&mut b).ok_or(bad)?;
+    }
+    take_bytes(&mut b).ok_or(bad)?; // client id
+    if flags & 0x04 != 0 {
+        if level == 5 {
+            skip_varint_block(&mut b).ok_or(bad)?;
+        }
+        take_bytes(&mut b).ok_or(bad)?;
+        take_bytes(&mut b).ok_or(bad)?;
+    }
+    body.extend_from_slice(&copied[..copied.len() - b.len()]);
+    for field in [user.as_bytes(), pass.as_bytes()] {
+        let len = u16::try_from(field.len()).map_err(|_| bad)?;
+        body.extend_from_slice(&len.to_be_bytes());
+        body.extend_from_slice(field);
+    }
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(0x10);
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// A CONNACK refusing the connection: not authorized (unknown, retired, no permission) or bad
+/// user name or password.
+pub fn connack_refusal(level: u8, refusal: AuthRefusal) -> Vec<u8> {
+    let bad_login = refusal == AuthRefusal::BadCredentials;
+    if level == 5 {
+        vec![0x20, 3, 0, if bad_login { 0x86 } else { 0x87 }, 0]
+    } else {
+        vec![0x20, 2, 0, if bad_login { 4 } else { 5 }]
+    }
+}
+
+/// Whether the MQTT filter `req` matches only topics that `allowed` matches.
+pub fn filter_within(req: &str, allowed: &str) -> bool {
+    if req.starts_with('$') {
+        return false;
+    }
+    let mut r = req.split('/');
+    let mut a = allowed.split('/');
+    loop {
+        match (a.next(), r.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(x)) if x != "#" => {}
+            (Some(l), Some(x)) if l == x && x != "+" && x != "#" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// What a connection may do.
+#[derive(Debug, Clone)]
+pub enum Acl {
+    /// A device: its own topics only (`wardhub/v1/devices/{id}/…`).
+    Device { prefix: String, level: u8 },
+    /// A service account: subscribe within these filters, never publish.
+    Service { filters: Vec<String>, level: u8 },
+}
+
+impl Acl {
+    pub fn device(id: &str, level: u8) -> Acl {
+        Acl::Device {
+            prefix: format!("wardhub/v1/devices/{id}/"),
+            level,
+        }
+    }
+
+    fn level(&self) -> u8 {
+        match self {
+            Acl::Device { level, .. } | Acl::Service { level, .. } => *level,
+        }
+    }
+
+    pub fn may_publish(&self, topic: &str) -> bool {
+        match self {
+            // An empty topic (MQTT 5) uses a topic alias, which only a checked topic can set.
+            Acl::Device { prefix, level } => {
+                (topic.is_empty() && *level == 5)
+                    || (topic.len() > prefix.len()
+                        && topic.starts_with(prefix.as_str())
+                        && !topic.contains(['+', '#']))
+            }
+            Acl::Service { .. } => false,
+        }
+    }
+
+    pub fn may_subscribe(&self, filter: &str) -> bool {
+        match self {
+            Acl::Device { prefix, .. } => {
+                filter.len() > prefix.len() && filter.starts_with(prefix.as_str())
+            }
+            Acl::Service { filters, .. } => filters.iter().any(|a| filter_within(filter, a)),
+        }
+    }
+
+    /// Checks one whole packet (fixed header included): `false` means close the connection.
+    pub fn allows(&self, packet: &[u8]) -> bool {
+        let Ok(Some((h, _))) = fixed_header(packet) else {
+            return false;
+        };
+        let mut b = &packet[h..];
+        match packet[0] >> 4 {
+            3 => match take_bytes(&mut b).map(std::str::from_utf8) {
+                Some(Ok(topic)) => self.may_publish(topic),
+                _ => false,
+            },
+            8 => {
+                if take_u16(&mut b).is_none() {
+                    return false;
+                }
+                if self.level() == 5 && skip_varint_block(&mut b).is_none() {
+                    return false;
+                }
+                let mut any = false;
+                while !b.is_empty() {
+                    match take_bytes(&mut b).map(std::str::from_utf8) {
+                        Some(Ok(f)) if self.may_subscribe(f) => {}
+                        _ => return false,
+                    }
+                    if b.is_empty() {
+                        return false; // the options byte is missing
+                    }
+                    b = &b[1..];
+                    any = true;
+                }
+                any
+            }
+            _ => true,
+        }
+    }
 }
 
 /// Binds the public listener.
@@ -180,10 +441,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Accepts connections until `cancel`; then closes every open device connection and returns
-/// once they are gone.
+/// Accepts connections (plain on `listener`, TLS on `tls_listener` when given) until
+/// `cancel`; then closes every open device connection and returns once they are gone.
 pub async fn run(
     listener: TcpListener,
+    tls_listener: Option<TcpListener>,
     config: EdgeConfig,
     telemetry: Arc<Telemetry>,
     cancel: CancellationToken,
@@ -191,8 +453,9 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
     loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
+        let (accepted, tls) = tokio::select! {
+            a = listener.accept() => (a, false),
+            a = accept_opt(tls_listener.as_ref()) => (a, true),
             _ = cancel.cancelled() => break,
         };
         let (stream, peer) = match accepted {
@@ -216,7 +479,18 @@ pub async fn run(
         tracker.spawn(async move {
             telemetry.mqtt_connects.inc();
             telemetry.mqtt_connections.inc();
-            let result = connection(stream, &config, &cancel).await;
+            let _ = stream.set_nodelay(true);
+            let result = match (&config.tls, tls) {
+                (Some(acceptor), true) => {
+                    match tokio::time::timeout(config.connect_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => connection(s, peer, &config, &cancel).await,
+                        _ => Err(CloseReason::Tls),
+                    }
+                }
+                _ => connection(stream, peer, &config, &cancel).await,
+            };
             telemetry.mqtt_connections.dec();
             telemetry.mqtt_disconnects.inc();
             if let Err(reason) = result {
@@ -229,16 +503,79 @@ pub async fn run(
         });
     }
     drop(listener);
+    drop(tls_listener);
     tracker.close();
     tracker.wait().await;
 }
 
-async fn connection(
-    mut client: TcpStream,
+async fn accept_opt(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Who a CONNECT is, or why it is refused.
+fn identify(
+    info: &ConnectInfo,
+    config: &EdgeConfig,
+) -> Result<(Acl, Option<Arc<Live>>), AuthRefusal> {
+    if let Some(user) = &info.username {
+        if let Some(a) = config.service_accounts.iter().find(|a| &a.name == user) {
+            let ok = info
+                .password
+                .as_deref()
+                .is_some_and(|p| crate::auth::sha256(p) == a.password_sha256);
+            return if ok && !info.client_id.is_empty() {
+                Ok((
+                    Acl::Service {
+                        filters: a.subscribe.clone(),
+                        level: info.level,
+                    },
+                    None,
+                ))
+            } else {
+                Err(AuthRefusal::BadCredentials)
+            };
+        }
+        if user != &info.client_id {
+            return Err(AuthRefusal::BadCredentials);
+        }
+    }
+    if !is_valid_id(&info.client_id) {
+        return Err(AuthRefusal::Unknown);
+    }
+    let live = match config
+        .registry
+        .authenticate(&info.client_id, info.password.as_deref())
+    {
+        AuthOutcome::Device(live) => Some(live),
+        AuthOutcome::Unregistered => None,
+        AuthOutcome::Refused(r) => return Err(r),
+    };
+    Ok((Acl::device(&info.client_id, info.level), live))
+}
+
+/// Marks a device connected for as long as this lives.
+struct Connected(Option<Arc<Live>>);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        if let Some(l) = &self.0 {
+            l.disconnected(SystemClock.now_ms());
+        }
+    }
+}
+
+async fn connection<S>(
+    mut client: S,
+    peer: SocketAddr,
     config: &EdgeConfig,
     cancel: &CancellationToken,
-) -> Result<(), CloseReason> {
-    let _ = client.set_nodelay(true);
+) -> Result<(), CloseReason>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let mut buf = BytesMut::with_capacity(512);
     let connect_len = tokio::select! {
         r = tokio::time::timeout(config.connect_timeout, read_packet(&mut client, &mut buf, config.max_packet_bytes)) => {
@@ -252,24 +589,73 @@ async fn connection(
         _ = cancel.cancelled() => return Ok(()),
     };
     let info = parse_connect(&buf[..connect_len])?;
+    let identified = identify(&info, config).and_then(|(acl, live)| match &info.will_topic {
+        Some(t) if !acl.may_publish(t) || t.is_empty() => Err(AuthRefusal::Forbidden),
+        _ => Ok((acl, live)),
+    });
+    let (acl, live) = match identified {
+        Ok(x) => x,
+        Err(refusal) => {
+            let who = if is_valid_id(&info.client_id) {
+                info.client_id.as_str()
+            } else {
+                "(not a device id)"
+            };
+            tracing::warn!(%peer, client_id = who, reason = refusal.as_str(), "mqtt connection refused");
+            let _ = client
+                .write_all(&connack_refusal(info.level, refusal))
+                .await;
+            let _ = client.flush().await;
+            let _ = client.shutdown().await;
+            return Err(CloseReason::Auth);
+        }
+    };
+    let connect = match &config.internal_login {
+        Some((user, pass)) => rewrite_connect(&buf[..connect_len], user, pass)?,
+        None => buf[..connect_len].to_vec(),
+    };
+    buf.advance(connect_len);
     let internal = if info.level == 5 {
         config.internal_v5
     } else {
         config.internal_v4
     };
-    let upstream = TcpStream::connect(internal)
+    let mut upstream = TcpStream::connect(internal)
         .await
         .map_err(|_| CloseReason::Upstream)?;
     let _ = upstream.set_nodelay(true);
-    let (client_rd, mut client_wr) = client.into_split();
+    upstream
+        .write_all(&connect)
+        .await
+        .map_err(|_| CloseReason::Upstream)?;
+    let _connected = Connected(live.clone());
+    if let Some(l) = &live {
+        l.connected(SystemClock.now_ms());
+    }
+    let (client_rd, mut client_wr) = tokio::io::split(client);
     let (mut broker_rd, broker_wr) = upstream.into_split();
-    let up = relay_up(client_rd, broker_wr, buf, config.max_packet_bytes);
+    let up = relay_up(
+        client_rd,
+        broker_wr,
+        buf,
+        config.max_packet_bytes,
+        &acl,
+        live.as_deref(),
+    );
     let down = tokio::io::copy(&mut broker_rd, &mut client_wr);
-    tokio::select! {
+    let result = tokio::select! {
         r = up => r,
         _ = down => Ok(()),
         _ = cancel.cancelled() => Ok(()),
+    };
+    if result == Err(CloseReason::Acl) {
+        let who = match &acl {
+            Acl::Device { .. } => info.client_id.as_str(),
+            Acl::Service { .. } => info.username.as_deref().unwrap_or("-"),
+        };
+        tracing::warn!(%peer, client = who, "mqtt connection closed: publish or subscribe outside its own topics");
     }
+    result
 }
 
 /// Reads until `buf` holds one whole packet; returns its length (`None` on a clean EOF).
@@ -295,12 +681,15 @@ async fn read_packet<R: AsyncRead + Unpin>(
     }
 }
 
-/// Device → broker: forwards whole packets only, never one over `max`.
+/// Device → broker: forwards whole packets only, never one over `max` and never one the ACL
+/// refuses (the connection is closed at that packet; the ones before it are forwarded).
 async fn relay_up<R, W>(
     mut rd: R,
     mut wr: W,
     mut buf: BytesMut,
     max: usize,
+    acl: &Acl,
+    live: Option<&Live>,
 ) -> Result<(), CloseReason>
 where
     R: AsyncRead + Unpin,
@@ -308,12 +697,22 @@ where
 {
     loop {
         let mut ready = 0;
+        let mut refused = false;
+        let mut publishes = 0u32;
         while let Some((h, len)) = fixed_header(&buf[ready..])? {
             if len > max {
                 return Err(CloseReason::TooLarge);
             }
             if buf.len() - ready < h + len {
                 break;
+            }
+            let packet = &buf[ready..ready + h + len];
+            if !acl.allows(packet) {
+                refused = true;
+                break;
+            }
+            if packet[0] >> 4 == 3 {
+                publishes += 1;
             }
             ready += h + len;
         }
@@ -322,6 +721,17 @@ where
                 return Ok(());
             }
             buf.advance(ready);
+        }
+        if publishes > 0 {
+            if let Some(l) = live {
+                let now = SystemClock.now_ms();
+                for _ in 0..publishes {
+                    l.message(now);
+                }
+            }
+        }
+        if refused {
+            return Err(CloseReason::Acl);
         }
         buf.reserve(4096);
         match rd.read_buf(&mut buf).await {
@@ -402,13 +812,20 @@ mod tests {
     async fn relay_forwards_whole_packets_and_cuts_oversized() {
         let (mut dev, dev_side) = tokio::io::duplex(1 << 16);
         let (broker_side, mut broker) = tokio::io::duplex(1 << 16);
-        let task = tokio::spawn(relay_up(dev_side, broker_side, BytesMut::new(), 100));
+        let acl = Acl::device("x", 4);
+        let task = tokio::spawn(async move {
+            relay_up(dev_side, broker_side, BytesMut::new(), 100, &acl, None).await
+        });
         // One packet split in two writes arrives whole.
-        dev.write_all(&[0x30, 4, 0, 1]).await.unwrap();
-        dev.write_all(b"tx").await.unwrap();
-        let mut got = [0u8; 6];
+        let topic = b"wardhub/v1/devices/x/obs";
+        let mut p = vec![0x30, (2 + topic.len() + 2) as u8, 0, topic.len() as u8];
+        p.extend_from_slice(topic);
+        p.extend_from_slice(b"{}");
+        dev.write_all(&p[..5]).await.unwrap();
+        dev.write_all(&p[5..]).await.unwrap();
+        let mut got = vec![0u8; p.len()];
         broker.read_exact(&mut got).await.unwrap();
-        assert_eq!(got, [0x30, 4, 0, 1, b't', b'x']);
+        assert_eq!(got, p);
         // A header announcing 200 bytes closes the relay at once.
         dev.write_all(&[0x30, 0xC8, 0x01]).await.unwrap();
         assert_eq!(task.await.unwrap(), Err(CloseReason::TooLarge));

@@ -42,6 +42,9 @@ pub struct Broker {
     pub internal_v4: SocketAddr,
     /// Internal MQTT 5 listener (loopback).
     pub internal_v5: SocketAddr,
+    /// The only login the internal listeners accept (user, password; random per start):
+    /// the edge sends it, so nothing else on the host can bypass the edge.
+    pub internal_login: (String, String),
 }
 
 impl std::fmt::Debug for Broker {
@@ -56,19 +59,22 @@ impl std::fmt::Debug for Broker {
 /// Whether an MQTT server answers a CONNECT at `addr` with a CONNACK. (A plain TCP connect
 /// would do to see the port open, but rumqttd logs an error for every connection that closes
 /// before its CONNECT.)
-fn probe(addr: SocketAddr, level: u8) -> bool {
+fn probe(addr: SocketAddr, level: u8, login: &(String, String)) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = StdStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let id = b"wardhub-probe";
-    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0x02, 0, 10];
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0xC2, 0, 10];
     if level == 5 {
         body.push(0); // no properties
     }
-    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
-    body.extend_from_slice(id);
+    for field in [id.as_slice(), login.0.as_bytes(), login.1.as_bytes()] {
+        body.extend_from_slice(&(field.len() as u16).to_be_bytes());
+        body.extend_from_slice(field);
+    }
+    // Short fields: the remaining length fits one byte.
     let mut packet = vec![0x10, body.len() as u8];
     packet.extend(body);
     let mut connack = [0u8; 2];
@@ -95,13 +101,14 @@ impl Broker {
             shared_subscriptions_strategy: Default::default(),
         };
         let router_tx = Router::new(0, router_config).spawn();
+        let internal_login = ("wardhub-edge".to_owned(), crate::auth::new_secret());
         let connections = ConnectionSettings {
             connection_timeout_ms: u16::try_from(cfg.connect_timeout.as_millis())
                 .unwrap_or(u16::MAX)
                 .max(1000),
             max_payload_size: cfg.max_packet_bytes,
             max_inflight_count: 100,
-            auth: None,
+            auth: Some(std::collections::HashMap::from([internal_login.clone()])),
             external_auth: None,
             dynamic_filters: true,
         };
@@ -167,7 +174,7 @@ impl Broker {
                         last_err = e;
                         break;
                     }
-                    if probe(addr, if version == "v4" { 4 } else { 5 }) {
+                    if probe(addr, if version == "v4" { 4 } else { 5 }, &internal_login) {
                         bound = Some(addr);
                         break;
                     }
@@ -201,6 +208,7 @@ impl Broker {
             links,
             internal_v4: internal[0],
             internal_v5: internal[1],
+            internal_login,
         })
     }
 }

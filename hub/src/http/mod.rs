@@ -18,6 +18,7 @@ use wardhub_adapters::model::{
 };
 
 mod alarms_api;
+mod registry_api;
 
 use crate::registry::Registry;
 use crate::store::{Rollup, SledStore, TimeRange, TimeSeriesStore};
@@ -27,7 +28,7 @@ use crate::telemetry::Telemetry;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<SledStore>,
-    pub registry: Arc<dyn Registry>,
+    pub registry: Arc<crate::registry::SledRegistry>,
     pub telemetry: Arc<Telemetry>,
     pub clock: Arc<dyn Clock>,
     pub ward: String,
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/beds/{bed}/latest", get(bed_latest))
         .route("/api/v1/beds/{bed}/observations", get(bed_observations))
         .merge(alarms_api::routes())
+        .merge(registry_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }
