@@ -25,6 +25,7 @@ impl TestServer {
         config.hub.data_dir = dir.path().join("data");
         config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
         config.http.listen = "127.0.0.1:0".parse().unwrap();
+        config.metrics.listen = "127.0.0.1:0".parse().unwrap();
         config
             .devices
             .extend(devices.iter().map(|(id, bed)| StaticDevice {
@@ -58,6 +59,11 @@ impl TestServer {
         self.hub().addresses.http
     }
 
+    /// The metrics listener (`GET /metrics`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.hub().addresses.metrics
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.config.hub.data_dir.clone()
     }
@@ -88,7 +94,7 @@ impl TestServer {
 
     /// The Prometheus text of the hub.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.http()))
+        reqwest::get(format!("http://{}/metrics", self.metrics_addr()))
             .await
             .expect("metrics")
             .text()

@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// HTTP listen address (API and dashboard).
     #[arg(long, env = "WARDHUB_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// Prometheus metrics listen address (`GET /metrics`).
+    #[arg(long, env = "WARDHUB_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -98,6 +101,9 @@ impl ServeArgs {
         }
         if let Some(a) = self.http_listen {
             c.http.listen = a;
+        }
+        if let Some(a) = self.metrics_listen {
+            c.metrics.listen = a;
         }
         Ok(c)
     }
@@ -207,7 +213,7 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     println!("  MQTT       mqtt://{}", a.mqtt);
     println!("  HTTP API   http://{}/api/v1", a.http);
     println!("  dashboard  http://{}/", a.http);
-    println!("  metrics    http://{}/metrics", a.http);
+    println!("  metrics    http://{}/metrics", a.metrics);
     println!("  data       {}", hub.data_dir.display());
     println!("Stop with Ctrl-C.");
     let demo_task = if demo {

@@ -33,6 +33,7 @@ pub struct Config {
     pub hub: HubConfig,
     pub mqtt: MqttConfig,
     pub http: HttpConfig,
+    pub metrics: MetricsConfig,
     pub ingest: IngestConfig,
     pub store: StoreConfig,
     #[serde(default)]
@@ -88,6 +89,13 @@ pub struct ServiceAccount {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+/// The Prometheus metrics listener (`GET /metrics`), apart from the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
     pub listen: SocketAddr,
 }
 
@@ -308,6 +316,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.mqtt.listen.port(), 1883);
         assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.metrics.listen.port(), 9464);
         assert_eq!(c.store.raw_retention, Duration::from_secs(72 * 3600));
         assert!(!c.ingest.allow_unregistered_devices);
     }

@@ -57,6 +57,8 @@ pub struct Addresses {
     /// The MQTT over TLS listener, when `[mqtt.tls]` is configured.
     pub mqtt_tls: Option<SocketAddr>,
     pub http: SocketAddr,
+    /// The Prometheus metrics listener (`GET /metrics`).
+    pub metrics: SocketAddr,
 }
 
 /// A running hub.
@@ -79,6 +81,7 @@ pub struct Hub {
     background_cancel: CancellationToken,
     http_cancel: CancellationToken,
     http_task: JoinHandle<()>,
+    metrics_task: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -123,6 +126,7 @@ impl Hub {
         };
 
         let http_listener = bind("HTTP", config.http.listen).await?;
+        let metrics_listener = bind("metrics", config.metrics.listen).await?;
         let mqtt_listener = bind("MQTT", config.mqtt.listen).await?;
         let mqtt_tls = match &config.mqtt.tls {
             Some(t) => {
@@ -146,6 +150,13 @@ impl Hub {
                 .map_err(|source| StartError::Bind {
                     what: "HTTP",
                     addr: config.http.listen,
+                    source,
+                })?,
+            metrics: metrics_listener
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    what: "metrics",
+                    addr: config.metrics.listen,
                     source,
                 })?,
         };
@@ -309,6 +320,9 @@ impl Hub {
             edge_cancel.clone(),
         ));
 
+        http::metrics::count_devices_on_scrape(&telemetry, &registry);
+        let metrics_task =
+            http::metrics::serve(metrics_listener, telemetry.clone(), http_cancel.clone());
         let app = http::router(AppState {
             store: store.clone(),
             registry,
@@ -350,6 +364,7 @@ impl Hub {
             background_cancel,
             http_cancel,
             http_task,
+            metrics_task,
         })
     }
 
@@ -404,6 +419,7 @@ impl Hub {
             "HTTP server",
             tokio::time::timeout(STEP, async {
                 let _ = (&mut self.http_task).await;
+                let _ = (&mut self.metrics_task).await;
             })
             .await,
         );

@@ -1,12 +1,19 @@
 //! Telemetry: one struct owning the Prometheus registry and every metric, with methods that
-//! log and count together. Labels are bounded: adapter names, reject reasons, event kinds —
-//! never device ids or anything about a patient.
+//! log and count together. Labels are bounded: adapter names, reject reasons, event kinds,
+//! device kinds, priorities — never device ids or anything about a patient.
+//!
+//! Values that are cheaper to read than to maintain (uptime, device counts, the process's
+//! memory and CPU) are collected when Prometheus scrapes: [`Telemetry::render`] runs the hooks
+//! registered with [`Telemetry::on_scrape`] first.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 use wardhub_adapters::model::{Reject, RejectReason, SystemClock};
 use wardhub_adapters::{adapter::AdapterEvents, model::Clock};
@@ -32,6 +39,9 @@ pub struct Telemetry {
     pub pipeline_batch_size: Histogram,
     pub ingest_latency_seconds: HistogramVec,
     pub alarms_raised: IntCounterVec,
+    /// Alarms raised per bed: bounded by the beds of the registry (a location, never a
+    /// patient); for "alarm load per bed" and "top beds".
+    pub bed_alarms_raised: IntCounterVec,
     pub alarms_active: prometheus::IntGaugeVec,
     pub alarms_suppressed: IntCounter,
     pub alarm_escalations: IntCounter,
@@ -39,8 +49,26 @@ pub struct Telemetry {
     pub alarm_latency_seconds: Histogram,
     pub live_clients: IntGauge,
     pub uptime_start: std::time::Instant,
+    pub uptime_seconds: Gauge,
+    pub devices_registered: IntGaugeVec,
+    pub devices_online: IntGaugeVec,
+    /// Device kinds with a series, so a kind whose last device goes reads 0 instead of vanishing.
+    device_kinds: Mutex<BTreeSet<String>>,
+    scrape_hooks: Mutex<Vec<ScrapeHook>>,
     /// Last time a reject was logged, per reason, for rate-limiting the log.
     reject_log_at: Vec<AtomicI64>,
+}
+
+/// Runs before every scrape (see [`Telemetry::on_scrape`]).
+pub type ScrapeHook = Box<dyn Fn(&Telemetry) + Send + Sync>;
+
+/// Devices of one kind, for [`Telemetry::set_device_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceCounts {
+    /// In service (registered and not retired).
+    pub registered: u64,
+    /// Of those, online now.
+    pub online: u64,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -63,6 +91,12 @@ fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone())).expect("unique metric");
     g
 }
@@ -122,27 +156,84 @@ impl Telemetry {
         r.register(Box::new(ingest_latency_seconds.clone()))
             .expect("unique metric");
         let alarms_active = prometheus::IntGaugeVec::new(
-            Opts::new("wardhub_alarms_active", "Active (unacknowledged) alarms, by priority."),
+            Opts::new(
+                "wardhub_alarms_active",
+                "Active (unacknowledged) alarms, by priority.",
+            ),
             &["priority"],
         )
         .expect("valid metric");
-        r.register(Box::new(alarms_active.clone())).expect("unique metric");
+        r.register(Box::new(alarms_active.clone()))
+            .expect("unique metric");
         let alarm_time_to_ack_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "wardhub_alarm_time_to_acknowledge_seconds",
                 "From an alarm being raised to its acknowledgement, by priority.",
             )
-            .buckets(vec![5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
+            .buckets(vec![
+                5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+            ]),
             &["priority"],
         )
         .expect("valid metric");
-        r.register(Box::new(alarm_time_to_ack_seconds.clone())).expect("unique metric");
+        r.register(Box::new(alarm_time_to_ack_seconds.clone()))
+            .expect("unique metric");
+        let build_info = gauge_vec(
+            &r,
+            "wardhub_build_info",
+            "Always 1; the labels say which wardhub is running.",
+            &["version"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let uptime_seconds = Gauge::new("wardhub_uptime_seconds", "Seconds since the hub started.")
+            .expect("valid metric");
+        r.register(Box::new(uptime_seconds.clone()))
+            .expect("unique metric");
+        let devices_registered = gauge_vec(
+            &r,
+            "wardhub_devices_registered",
+            "Devices in service (registered, not retired), by kind.",
+            &["kind"],
+        );
+        let devices_online = gauge_vec(
+            &r,
+            "wardhub_devices_online",
+            "Devices in service that are online now, by kind.",
+            &["kind"],
+        );
+        // Every known kind has a series from the start, so dashboards and alert rules see 0
+        // rather than nothing on a hub without devices yet.
+        let device_kinds: BTreeSet<String> = crate::registry::model::KINDS
+            .iter()
+            .chain(std::iter::once(&crate::registry::model::UNSPECIFIED_KIND))
+            .map(|k| (*k).to_owned())
+            .collect();
+        for k in &device_kinds {
+            devices_registered.with_label_values(&[k]).set(0);
+            devices_online.with_label_values(&[k]).set(0);
+        }
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, …:
+        // what hospital IT graphs for "resources". Linux only (read from /proc).
+        #[cfg(target_os = "linux")]
+        if let Err(e) = r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(error = %e, "process metrics are not available");
+        }
         Telemetry {
             alarms_raised: counter_vec(
                 &r,
                 "wardhub_alarms_raised_total",
                 "Alarms raised, by priority and kind.",
                 &["priority", "kind"],
+            ),
+            bed_alarms_raised: counter_vec(
+                &r,
+                "wardhub_bed_alarms_raised_total",
+                "Alarms raised on beds, by ward, bed and priority (alarms of unbound devices are not counted here).",
+                &["ward", "bed", "priority"],
             ),
             alarms_active,
             alarms_suppressed: counter(
@@ -234,6 +325,11 @@ impl Telemetry {
             ingest_latency_seconds,
             registry: r,
             uptime_start: std::time::Instant::now(),
+            uptime_seconds,
+            devices_registered,
+            devices_online,
+            device_kinds: Mutex::new(device_kinds),
+            scrape_hooks: Mutex::new(Vec::new()),
             reject_log_at: RejectReason::ALL
                 .iter()
                 .map(|_| AtomicI64::new(0))
@@ -241,14 +337,61 @@ impl Telemetry {
         }
     }
 
-    /// Prometheus text exposition of every metric.
+    /// Registers `hook` to run before every scrape (to refresh gauges that are read, not
+    /// maintained, like device counts). Hooks must be quick: a scrape waits for them.
+    pub fn on_scrape(&self, hook: impl Fn(&Telemetry) + Send + Sync + 'static) {
+        self.scrape_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(hook));
+    }
+
+    /// Sets the device gauges from a full count by kind; kinds seen before and absent now
+    /// read 0.
+    pub fn set_device_counts(&self, counts: &BTreeMap<String, DeviceCounts>) {
+        let mut kinds = self.device_kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.extend(counts.keys().cloned());
+        for kind in kinds.iter() {
+            let c = counts.get(kind).copied().unwrap_or_default();
+            self.devices_registered
+                .with_label_values(&[kind])
+                .set(i64::try_from(c.registered).unwrap_or(i64::MAX));
+            self.devices_online
+                .with_label_values(&[kind])
+                .set(i64::try_from(c.online).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Prometheus text exposition of every metric, after running the scrape hooks.
     pub fn render(&self) -> String {
+        self.uptime_seconds
+            .set(self.uptime_start.elapsed().as_secs_f64());
+        for hook in self
+            .scrape_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            hook(self);
+        }
         let mut buf = Vec::new();
         let encoder = prometheus::TextEncoder::new();
         if let Err(e) = prometheus::Encoder::encode(&encoder, &self.registry.gather(), &mut buf) {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Counts a raised alarm (by priority and kind, and by bed when it has one).
+    pub fn alarm_raised(&self, priority: &str, kind: &str, ward: &str, bed: Option<&str>) {
+        self.alarms_raised
+            .with_label_values(&[priority, kind])
+            .inc();
+        if let Some(bed) = bed {
+            self.bed_alarms_raised
+                .with_label_values(&[ward, bed, priority])
+                .inc();
+        }
     }
 
     pub fn observe_flush(&self, took: Duration) {
@@ -308,5 +451,86 @@ impl AdapterEvents for Telemetry {
         self.framing_skipped_bytes
             .with_label_values(&[adapter])
             .inc_by(bytes as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+    }
+
+    #[test]
+    fn build_info_uptime_and_process_metrics_are_exported() {
+        let t = Telemetry::new();
+        let text = t.render();
+        let version = format!(
+            "wardhub_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(sample(&text, &version), Some(1.0), "{text}");
+        assert!(sample(&text, "wardhub_uptime_seconds").is_some());
+        #[cfg(target_os = "linux")]
+        assert!(
+            sample(&text, "process_resident_memory_bytes").unwrap_or(0.0) > 0.0,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn device_counts_cover_every_kind_and_go_back_to_zero() {
+        let t = Telemetry::new();
+        // Known kinds read 0 before anything is registered.
+        let text = t.render();
+        assert_eq!(
+            sample(
+                &text,
+                "wardhub_devices_registered{kind=\"patient_monitor\"}"
+            ),
+            Some(0.0)
+        );
+        let mut counts = BTreeMap::new();
+        counts.insert(
+            "patient_monitor".to_owned(),
+            DeviceCounts {
+                registered: 30,
+                online: 28,
+            },
+        );
+        counts.insert(
+            "thermometer".to_owned(),
+            DeviceCounts {
+                registered: 2,
+                online: 1,
+            },
+        );
+        t.set_device_counts(&counts);
+        let text = t.render();
+        assert_eq!(
+            sample(&text, "wardhub_devices_online{kind=\"patient_monitor\"}"),
+            Some(28.0)
+        );
+        assert_eq!(
+            sample(&text, "wardhub_devices_registered{kind=\"thermometer\"}"),
+            Some(2.0)
+        );
+        // The thermometers are retired: the series stays, at 0.
+        counts.remove("thermometer");
+        t.set_device_counts(&counts);
+        let text = t.render();
+        assert_eq!(
+            sample(&text, "wardhub_devices_registered{kind=\"thermometer\"}"),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn scrape_hooks_run_before_rendering() {
+        let t = Telemetry::new();
+        t.on_scrape(|t| t.live_clients.set(7));
+        assert_eq!(sample(&t.render(), "wardhub_live_clients"), Some(7.0));
     }
 }

@@ -11,7 +11,8 @@ fn wardhub() -> Command {
     c.env_remove("WARDHUB_CONFIG")
         .env_remove("WARDHUB_DATA_DIR")
         .env_remove("WARDHUB_MQTT_LISTEN")
-        .env_remove("WARDHUB_HTTP_LISTEN");
+        .env_remove("WARDHUB_HTTP_LISTEN")
+        .env("WARDHUB_METRICS_LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -69,6 +70,31 @@ fn taken_port_exits_69_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("MQTT") && err.contains(&addr), "{err}");
+}
+
+/// Issue 8: the metrics listener is bound with the others; a taken port stops start-up.
+#[test]
+fn taken_metrics_port_exits_69_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = wardhub()
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &addr,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metrics") && err.contains(&addr), "{err}");
 }
 
 #[test]

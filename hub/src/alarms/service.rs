@@ -118,10 +118,12 @@ impl AlarmService {
         let a = &t.alarm;
         match t.event {
             Event::Raised => {
-                self.telemetry
-                    .alarms_raised
-                    .with_label_values(&[a.priority.as_str(), kind_str(a)])
-                    .inc();
+                self.telemetry.alarm_raised(
+                    a.priority.as_str(),
+                    kind_str(a),
+                    &a.ward,
+                    a.bed.as_deref(),
+                );
             }
             Event::Escalated => self.telemetry.alarm_escalations.inc(),
             Event::Acknowledged => {

@@ -18,6 +18,7 @@ use wardhub_adapters::model::{
 };
 
 mod alarms_api;
+pub mod metrics;
 mod registry_api;
 
 use crate::registry::Registry;
@@ -76,7 +77,6 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route(
             "/api/v1/devices/{id}/observations",
             get(device_observations),
@@ -97,17 +97,6 @@ async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
         "uptime_s": s.telemetry.uptime_start.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
     }))
-}
-
-async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.telemetry.render(),
-    )
-        .into_response()
 }
 
 /// One observation as the API shows it.

@@ -1,0 +1,137 @@
+//! The metrics listener: Prometheus text on `GET /metrics`, on its own address
+//! (`[metrics] listen`, default `127.0.0.1:9464`).
+//!
+//! A listener of its own lets hospital IT expose the API to the ward network and metrics to
+//! the monitoring network only (or neither beyond loopback), and keeps scrapes out of the API's
+//! access path. Nothing here needs authentication: the text holds no patient data and no
+//! device ids (labels are bounded, see [`crate::telemetry`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::model::DeviceState;
+use crate::registry::store::ListFilter;
+use crate::registry::SledRegistry;
+use crate::telemetry::{DeviceCounts, Telemetry};
+
+/// The content type of the Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The metrics listener's router: `GET /metrics`, and a pointer to it at `/`.
+pub fn router(telemetry: Arc<Telemetry>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route(
+            "/",
+            get(|| async { "wardhub: Prometheus metrics are at /metrics\n" }),
+        )
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "not found; metrics are at /metrics\n",
+            )
+        })
+        .with_state(telemetry)
+}
+
+async fn metrics(State(t): State<Arc<Telemetry>>) -> Response {
+    // Rendering runs the scrape hooks (device counts read the registry under its lock) and
+    // reads /proc: off the async threads.
+    match tokio::task::spawn_blocking(move || t.render()).await {
+        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering metrics failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot render metrics\n").into_response()
+        }
+    }
+}
+
+/// Serves [`router`] on `listener` until `cancel` fires.
+pub fn serve(
+    listener: TcpListener,
+    telemetry: Arc<Telemetry>,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router(telemetry))
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics server failed");
+        }
+    })
+}
+
+/// Devices in service and online, by kind.
+pub fn device_counts(registry: &SledRegistry) -> BTreeMap<String, DeviceCounts> {
+    let mut counts: BTreeMap<String, DeviceCounts> = BTreeMap::new();
+    let active = ListFilter {
+        state: Some(DeviceState::Active),
+        ..ListFilter::default()
+    };
+    for d in registry.list(&active) {
+        let c = counts.entry(d.kind).or_default();
+        c.registered += 1;
+        c.online += u64::from(d.live.online);
+    }
+    counts
+}
+
+/// Keeps `wardhub_devices_registered` / `wardhub_devices_online` current: counted from the
+/// registry at every scrape. (Holds the registry weakly: telemetry outlives nothing.)
+pub fn count_devices_on_scrape(telemetry: &Telemetry, registry: &Arc<SledRegistry>) {
+    let registry: Weak<SledRegistry> = Arc::downgrade(registry);
+    telemetry.on_scrape(move |t| {
+        if let Some(r) = registry.upgrade() {
+            t.set_device_counts(&device_counts(&r));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn served(t: Arc<Telemetry>) -> (std::net::SocketAddr, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        serve(listener, t, cancel.clone());
+        (addr, cancel)
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text() {
+        let t = Arc::new(Telemetry::new());
+        t.observations_stored.inc_by(3);
+        let (addr, cancel) = served(t).await;
+        let resp = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.headers()["content-type"], CONTENT_TYPE);
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("# TYPE wardhub_observations_stored_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wardhub_observations_stored_total 3"),
+            "{text}"
+        );
+        let resp = reqwest::get(format!("http://{addr}/api/v1/alarms"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404);
+        cancel.cancel();
+    }
+}
