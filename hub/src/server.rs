@@ -320,7 +320,7 @@ impl Hub {
             edge_cancel.clone(),
         ));
 
-        http::metrics::count_devices_on_scrape(&telemetry, &registry);
+        http::metrics::collect_on_scrape(&telemetry, &registry, &data_dir);
         let metrics_task =
             http::metrics::serve(metrics_listener, telemetry.clone(), http_cancel.clone());
         let app = http::router(AppState {

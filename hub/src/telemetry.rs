@@ -30,6 +30,8 @@ pub struct Telemetry {
     pub store_errors: IntCounter,
     pub retention_deleted: IntCounterVec,
     pub db_size_bytes: IntGauge,
+    pub data_dir_available_bytes: IntGauge,
+    pub data_dir_capacity_bytes: IntGauge,
     pub mqtt_connections: IntGauge,
     pub mqtt_connects: IntCounter,
     pub mqtt_disconnects: IntCounter,
@@ -292,6 +294,16 @@ impl Telemetry {
                 &["kind"],
             ),
             db_size_bytes: gauge(&r, "wardhub_db_size_bytes", "Size of the database on disk."),
+            data_dir_available_bytes: gauge(
+                &r,
+                "wardhub_data_dir_available_bytes",
+                "Space left for the hub on the filesystem of its data directory.",
+            ),
+            data_dir_capacity_bytes: gauge(
+                &r,
+                "wardhub_data_dir_capacity_bytes",
+                "Size of the filesystem of the data directory.",
+            ),
             mqtt_connections: gauge(&r, "wardhub_mqtt_connections", "Open MQTT connections."),
             mqtt_connects: counter(
                 &r,

@@ -7,6 +7,7 @@
 //! device ids (labels are bounded, see [`crate::telemetry`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use axum::extract::State;
@@ -86,13 +87,25 @@ pub fn device_counts(registry: &SledRegistry) -> BTreeMap<String, DeviceCounts> 
     counts
 }
 
-/// Keeps `wardhub_devices_registered` / `wardhub_devices_online` current: counted from the
-/// registry at every scrape. (Holds the registry weakly: telemetry outlives nothing.)
-pub fn count_devices_on_scrape(telemetry: &Telemetry, registry: &Arc<SledRegistry>) {
+/// Keeps the gauges that are read rather than maintained current at every scrape: devices
+/// registered and online (counted from the registry, held weakly so telemetry keeps nothing
+/// alive) and the space left where the data lives.
+pub fn collect_on_scrape(telemetry: &Telemetry, registry: &Arc<SledRegistry>, data_dir: &Path) {
     let registry: Weak<SledRegistry> = Arc::downgrade(registry);
+    let data_dir = data_dir.to_owned();
     telemetry.on_scrape(move |t| {
         if let Some(r) = registry.upgrade() {
             t.set_device_counts(&device_counts(&r));
+        }
+        match rustix::fs::statvfs(&data_dir) {
+            Ok(fs) => {
+                let bytes = |blocks: u64| {
+                    i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(i64::MAX)
+                };
+                t.data_dir_available_bytes.set(bytes(fs.f_bavail));
+                t.data_dir_capacity_bytes.set(bytes(fs.f_blocks));
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the data directory's filesystem"),
         }
     });
 }
