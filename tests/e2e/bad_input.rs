@@ -105,18 +105,28 @@ async fn each_bad_input_is_counted_and_nothing_else_lost() {
             })
             .await
     );
-    // Unknown device: refused, counted, nothing stored.
-    let before = rejects(&server, "unknown_device").await;
-    let mut stranger = Device::connect(server.mqtt(), "stranger").await;
-    stranger
-        .publish_obs("stranger", r#"{"metric":"hr","value":70}"#)
+    // Unknown device: refused at CONNECT (issue #4), counted, nothing stored.
+    let before = server
+        .metric(r#"wardhub_mqtt_refused_total{reason="auth"}"#)
         .await;
+    let addr = server.mqtt();
+    let (_c, mut ev) = rumqttc::AsyncClient::new(
+        rumqttc::MqttOptions::new("stranger", addr.ip().to_string(), addr.port()),
+        10,
+    );
+    let refused = tokio::time::timeout(Duration::from_secs(5), ev.poll()).await;
+    assert!(
+        matches!(
+            refused,
+            Ok(Err(rumqttc::ConnectionError::ConnectionRefused(_)))
+        ),
+        "{refused:?}"
+    );
     assert!(
         server
-            .eventually(Duration::from_secs(5), || async {
-                rejects(&server, "unknown_device").await > before
-            })
+            .metric(r#"wardhub_mqtt_refused_total{reason="auth"}"#)
             .await
+            > before
     );
     let (status, _) = server.get("/api/v1/devices/stranger/latest").await;
     assert_eq!(status, 404);
