@@ -22,7 +22,8 @@ const CLIENT_QUEUE: usize = 256;
 struct Connection {
     client: AsyncClient,
     poller: JoinHandle<()>,
-    inflight: Arc<AtomicUsize>,
+    /// Publishes queued and not yet acknowledged.
+    pending: Arc<AtomicUsize>,
 }
 
 fn connect(id: &str, secret: &str, addr: SocketAddr, stats: &Arc<Stats>) -> Connection {
@@ -38,36 +39,35 @@ fn connect(id: &str, secret: &str, addr: SocketAddr, stats: &Arc<Stats>) -> Conn
         false,
     ));
     let (client, eventloop) = AsyncClient::new(opts, CLIENT_QUEUE);
-    let inflight = Arc::new(AtomicUsize::new(0));
+    let pending = Arc::new(AtomicUsize::new(0));
     let poller = tokio::spawn(poll(
         id.to_owned(),
         eventloop,
         stats.clone(),
-        inflight.clone(),
+        pending.clone(),
     ));
     Connection {
         client,
         poller,
-        inflight,
+        pending,
     }
 }
 
-async fn poll(id: String, mut eventloop: EventLoop, stats: Arc<Stats>, inflight: Arc<AtomicUsize>) {
+async fn poll(id: String, mut eventloop: EventLoop, stats: Arc<Stats>, pending: Arc<AtomicUsize>) {
     let mut sent_at: HashMap<u16, Instant> = HashMap::new();
     let mut failures = 0u32;
     loop {
         match eventloop.poll().await {
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 sent_at.insert(pkid, Instant::now());
-                inflight.store(sent_at.len(), Ordering::Relaxed);
                 Stats::add(&stats.sent, 1);
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
                 if let Some(t0) = sent_at.remove(&ack.pkid) {
                     stats.mqtt_latency.record(t0.elapsed());
                     Stats::add(&stats.acked, 1);
+                    pending.fetch_sub(1, Ordering::Relaxed);
                 }
-                inflight.store(sent_at.len(), Ordering::Relaxed);
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => failures = 0,
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
@@ -81,9 +81,8 @@ async fn poll(id: String, mut eventloop: EventLoop, stats: Arc<Stats>, inflight:
             Err(e) => {
                 Stats::add(&stats.errors, 1);
                 tracing::debug!(device = %id, error = %e, "MQTT connection error");
-                // Unacknowledged publishes are resent by rumqttc after it reconnects.
-                sent_at.clear();
-                inflight.store(0, Ordering::Relaxed);
+                // Unacknowledged publishes are resent by rumqttc after it reconnects (and
+                // counted as sent again).
                 failures += 1;
                 tokio::time::sleep(backoff(failures)).await;
             }
@@ -145,7 +144,7 @@ pub async fn run_device(
     }
     if let Some(c) = conn {
         let deadline = Instant::now() + grace;
-        while c.inflight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        while c.pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = c.client.try_disconnect();
