@@ -198,6 +198,9 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     } else {
         None
     };
+    if demo {
+        config = crate::demo::demo_config(config, crate::demo::DEMO_BEDS);
+    }
     let hub = match Hub::start(config.clone()).await {
         Ok(h) => h,
         Err(e) => {
