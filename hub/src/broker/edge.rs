@@ -800,11 +800,110 @@ mod tests {
         );
     }
 
+    fn publish(topic: &str) -> Vec<u8> {
+        let mut p = vec![0x32, (2 + topic.len() + 2 + 2) as u8];
+        p.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+        p.extend_from_slice(topic.as_bytes());
+        p.extend_from_slice(&[0, 1]); // packet id
+        p.extend_from_slice(b"{}");
+        p
+    }
+
+    fn subscribe(filters: &[&str]) -> Vec<u8> {
+        let mut body = vec![0, 1];
+        for f in filters {
+            body.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            body.extend_from_slice(f.as_bytes());
+            body.push(1);
+        }
+        let mut p = vec![0x82, body.len() as u8];
+        p.extend(body);
+        p
+    }
+
+    #[test]
+    fn acl_confines_a_device_to_its_topics() {
+        let acl = Acl::device("mon-1", 4);
+        assert!(acl.allows(&publish("wardhub/v1/devices/mon-1/obs")));
+        assert!(acl.allows(&publish("wardhub/v1/devices/mon-1/status")));
+        assert!(!acl.allows(&publish("wardhub/v1/devices/mon-2/obs")));
+        assert!(!acl.allows(&publish("wardhub/v1/devices/mon-10/obs")));
+        assert!(!acl.allows(&publish("wardhub/v1/devices/mon-1")));
+        assert!(!acl.allows(&publish("wardhub/v1/wards/ward-1/alarms")));
+        assert!(!acl.allows(&publish("")), "topic aliases are MQTT 5 only");
+        assert!(Acl::device("mon-1", 5).allows(&publish("")));
+        assert!(acl.allows(&subscribe(&["wardhub/v1/devices/mon-1/#"])));
+        assert!(!acl.allows(&subscribe(&["wardhub/v1/devices/mon-1/#", "#"])));
+        assert!(!acl.allows(&subscribe(&["wardhub/v1/devices/+/obs"])));
+        assert!(!acl.allows(&subscribe(&[])));
+        // Truncated packets are refused, other packet types pass.
+        assert!(!acl.allows(&[0x30, 1, 0]));
+        assert!(acl.allows(&[0xC0, 0]));
+    }
+
+    #[test]
+    fn service_filters_are_subsets() {
+        assert!(filter_within(
+            "wardhub/v1/wards/w1/alarms",
+            "wardhub/v1/wards/#"
+        ));
+        assert!(filter_within(
+            "wardhub/v1/wards/+/alarms",
+            "wardhub/v1/wards/#"
+        ));
+        assert!(filter_within(
+            "wardhub/v1/wards/+/alarms",
+            "wardhub/v1/wards/+/alarms"
+        ));
+        assert!(!filter_within("wardhub/v1/#", "wardhub/v1/wards/#"));
+        assert!(!filter_within(
+            "wardhub/v1/wards/#",
+            "wardhub/v1/wards/+/alarms"
+        ));
+        assert!(!filter_within(
+            "wardhub/v1/devices/x/obs",
+            "wardhub/v1/wards/#"
+        ));
+        assert!(!filter_within(
+            "$share/g/wardhub/v1/wards/#",
+            "wardhub/v1/wards/#"
+        ));
+        let acl = Acl::Service {
+            filters: vec!["wardhub/v1/wards/#".into()],
+            level: 4,
+        };
+        assert!(acl.allows(&subscribe(&["wardhub/v1/wards/w1/alarms"])));
+        assert!(!acl.allows(&publish("wardhub/v1/wards/w1/alarms")));
+    }
+
+    #[test]
+    fn connect_rewrite_keeps_everything_but_the_login() {
+        for user in [None, Some(("mon-1", "device-secret"))] {
+            let original = connect_v4("mon-1", user);
+            let rewritten = rewrite_connect(&original, "wardhub-edge", "internal").unwrap();
+            let info = parse_connect(&rewritten).unwrap();
+            assert_eq!(info.client_id, "mon-1");
+            assert_eq!(info.level, 4);
+            assert_eq!(info.username.as_deref(), Some("wardhub-edge"));
+            assert_eq!(info.password.as_deref(), Some(&b"internal"[..]));
+        }
+        assert_eq!(
+            connack_refusal(4, AuthRefusal::BadCredentials),
+            vec![0x20, 2, 0, 4]
+        );
+        assert_eq!(
+            connack_refusal(5, AuthRefusal::Unknown),
+            vec![0x20, 3, 0, 0x87, 0]
+        );
+    }
+
     proptest! {
         #[test]
         fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = fixed_header(&bytes);
             let _ = parse_connect(&bytes);
+            let _ = rewrite_connect(&bytes, "u", "p");
+            let _ = Acl::device("d", 5).allows(&bytes);
         }
     }
 
