@@ -18,8 +18,10 @@ use wardhub_adapters::model::{
 };
 
 mod alarms_api;
+mod dashboard;
 pub mod metrics;
 mod registry_api;
+mod ward_api;
 
 use crate::registry::Registry;
 use crate::store::{Rollup, SledStore, TimeRange, TimeSeriesStore};
@@ -85,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/beds/{bed}/latest", get(bed_latest))
         .route("/api/v1/beds/{bed}/observations", get(bed_observations))
         .merge(alarms_api::routes())
+        .merge(dashboard::routes())
+        .merge(ward_api::routes())
         .merge(registry_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

@@ -1,0 +1,1003 @@
+// wardhub nurse dashboard: the ward at a glance, the alarm list, acknowledge / audio pause,
+// bed detail with trends. Plain ES module, no dependencies, no build step.
+//
+// Live data:
+// - alarms: the SSE stream /api/v1/alarms/stream (a `snapshot`, then every `transition`);
+//   on an error the page reconnects with backoff, and every new stream starts with a full
+//   snapshot (the resync); a `resync` event (too slow a client) reconnects at once;
+// - numerics and device connections: GET /api/v1/ward every 2 s (with a timeout).
+// The page is "live" only while the stream is open and the last ward poll succeeded less
+// than WARD_SILENT_MS ago; otherwise it says so, loudly, and greys the data.
+
+const POLL_MS = 2000;
+const POLL_TIMEOUT_MS = 5000;
+/** No successful poll for this long: the page is not live. */
+const WARD_SILENT_MS = 10000;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+/** Seconds after which a value is stale (greyed, marked): NIBP is intermittent. */
+const STALE_AFTER_S = { default: 30, nibp_sys: 900, nibp_dia: 900, nibp_mean: 900, temp: 120 };
+const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
+const PRIORITY_TEXT = { high: 'HIGH', medium: 'MEDIUM', low: 'LOW' };
+/** IEC 60601-1-8 visual markers: the priority never relies on colour alone. */
+const PRIORITY_MARK = { high: '!!!', medium: '!!', low: '!' };
+const SLOT_LABEL = {
+  patient_monitor: 'MON', infusion_pump: 'PUMP', ventilator: 'VENT',
+  smart_bed: 'BED', nurse_call: 'CALL', wearable: 'WEAR',
+};
+const SLOT_NAME = {
+  patient_monitor: 'Patient monitor', infusion_pump: 'Infusion pump', ventilator: 'Ventilator',
+  smart_bed: 'Smart bed', nurse_call: 'Nurse call', wearable: 'Wearable',
+};
+const METRIC_LABEL = {
+  hr: 'HR', pr: 'PR', spo2: 'SpO₂', nibp_sys: 'NIBP sys', nibp_dia: 'NIBP dia',
+  nibp_mean: 'NIBP mean', rr: 'RR', temp: 'Temp', etco2: 'etCO₂',
+};
+const UNIT_TEXT = { '/min': '/min', '%': '%', 'mm[Hg]': 'mmHg', Cel: '°C' };
+const CAUSE_TEXT = {
+  offline: 'Device offline', sensor_off: 'Sensor off / invalid data',
+  battery_low: 'Battery low', clock_skew: 'Device clock wrong',
+};
+const REASON_TEXT = { actionable: 'actionable', non_actionable: 'not actionable', artefact: 'artefact' };
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+const state = {
+  ward: '',
+  beds: new Map(), // bed id -> bed JSON of /api/v1/ward
+  fetchedAt: 0, // local ms of the last ward response
+  alarms: new Map(), // alarm id -> alarm
+  clockOffset: 0, // hub ms - local ms
+  token: localStorage.getItem('wardhub.token') || '',
+  user: null,
+  sse: { es: null, open: false, retry: 0, timer: 0, nextAt: 0, lostSince: 0 },
+  poll: { lastOk: 0, timer: 0 },
+  live: false,
+  lostSince: Date.now(),
+  detail: null, // { bed, range, timer }
+  pendingAck: null, // alarm id waiting for a login
+  ackTarget: null,
+};
+
+const hubNow = () => Date.now() + state.clockOffset;
+
+// ---------------------------------------------------------------- small helpers
+
+/** Creates an element: h('span', {class: 'x', dataset: {a: 1}}, 'text', child). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function setData(el, key, value) {
+  const v = String(value);
+  if (el.dataset[key] !== v) el.dataset[key] = v;
+}
+
+function two(n) { return String(n).padStart(2, '0'); }
+
+/** HH:MM:SS of a hub epoch ms, in the browser's time zone. */
+function clockText(ms, seconds = true) {
+  const d = new Date(ms);
+  const t = `${two(d.getHours())}:${two(d.getMinutes())}`;
+  return seconds ? `${t}:${two(d.getSeconds())}` : t;
+}
+
+function ageText(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d`;
+}
+
+function fmtValue(name, v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  if (name === 'temp') return v.toFixed(1);
+  if (Math.abs(v) >= 10 || Number.isInteger(v)) return String(Math.round(v));
+  return v.toFixed(1);
+}
+
+function unitText(u) { return UNIT_TEXT[u] ?? u ?? ''; }
+
+function staleAfterMs(name) { return 1000 * (STALE_AFTER_S[name] ?? STALE_AFTER_S.default); }
+
+async function api(path, { method = 'GET', body, auth = false, timeout = POLL_TIMEOUT_MS } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeout);
+  try {
+    const resp = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      signal: ctl.signal, cache: 'no-store',
+    });
+    let json = null;
+    try { json = await resp.json(); } catch { /* empty body */ }
+    return { status: resp.status, ok: resp.ok, json };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------- liveness
+
+function updateLive() {
+  const now = Date.now();
+  const pollOk = state.poll.lastOk > 0 && now - state.poll.lastOk < WARD_SILENT_MS;
+  const live = state.sse.open && pollOk;
+  if (live !== state.live) {
+    state.live = live;
+    if (!live) state.lostSince = now;
+    document.body.classList.toggle('not-live', !live);
+    document.body.dataset.live = String(live);
+    $('#lost').hidden = live;
+  }
+  const conn = $('#conn');
+  if (live) {
+    setData(conn, 'state', 'live');
+    setText($('#conn-text'), 'LIVE');
+  } else {
+    const everLive = state.poll.lastOk > 0;
+    setData(conn, 'state', everLive ? 'lost' : 'connecting');
+    const retry = state.sse.es || !state.sse.nextAt ? '' :
+      ` · retrying in ${Math.max(0, Math.ceil((state.sse.nextAt - now) / 1000))} s`;
+    setText($('#conn-text'), everLive ? `NOT LIVE${retry}` : `Connecting…${retry}`);
+    const last = state.poll.lastOk
+      ? `Last data from the hub at ${clockText(state.poll.lastOk + state.clockOffset)} (${ageText(now - state.poll.lastOk)} ago).`
+      : 'No data from the hub yet.';
+    setText($('#lost-detail'), `${last} Values and alarms shown may be out of date.${retry ? ' Reconnecting…' : ''}`);
+  }
+}
+
+// ---------------------------------------------------------------- ward polling
+
+async function pollWard() {
+  clearTimeout(state.poll.timer);
+  const t0 = Date.now();
+  try {
+    const r = await api('/api/v1/ward');
+    if (!r.ok || !r.json) throw new Error(`HTTP ${r.status}`);
+    const t1 = Date.now();
+    state.clockOffset = r.json.now - (t0 + t1) / 2;
+    state.fetchedAt = t1;
+    state.poll.lastOk = t1;
+    state.ward = r.json.ward;
+    state.beds = new Map(r.json.beds.map((b) => [b.bed, b]));
+    renderWard();
+  } catch {
+    // Not live: updateLive() tells once WARD_SILENT_MS has passed.
+  } finally {
+    updateLive();
+    state.poll.timer = setTimeout(pollWard, POLL_MS);
+  }
+}
+
+// ---------------------------------------------------------------- alarm stream
+
+function connectStream() {
+  clearTimeout(state.sse.timer);
+  state.sse.nextAt = 0;
+  if (state.sse.es) state.sse.es.close();
+  const es = new EventSource('/api/v1/alarms/stream');
+  state.sse.es = es;
+  es.addEventListener('snapshot', (e) => {
+    if (state.sse.es !== es) return;
+    const data = JSON.parse(e.data);
+    state.alarms = new Map(data.alarms.map((a) => [a.id, a]));
+    state.sse.open = true;
+    state.sse.retry = 0;
+    renderAlarms();
+    renderWard();
+    // A new stream after a gap: refresh the numerics at once too.
+    pollWard();
+  });
+  es.addEventListener('transition', (e) => {
+    if (state.sse.es !== es) return;
+    applyTransition(JSON.parse(e.data), true);
+  });
+  es.addEventListener('resync', () => {
+    // The hub dropped us for being slow: start again from a snapshot.
+    if (state.sse.es !== es) return;
+    es.close();
+    state.sse.es = null;
+    state.sse.open = false;
+    connectStream();
+  });
+  es.onerror = () => {
+    if (state.sse.es !== es) return;
+    // Our own backoff instead of EventSource's: close and schedule.
+    es.close();
+    state.sse.es = null;
+    state.sse.open = false;
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.sse.retry);
+    const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+    state.sse.retry = Math.min(state.sse.retry + 1, 10);
+    state.sse.nextAt = Date.now() + delay;
+    state.sse.timer = setTimeout(connectStream, delay);
+    updateLive();
+  };
+}
+
+function applyTransition(t, announceIt) {
+  const a = t.alarm;
+  if (t.event === 'suppressed') return;
+  const old = state.alarms.get(a.id);
+  if (old && old.updated_at > a.updated_at) return; // an older copy (our own ack reply raced it)
+  if (a.state === 'cleared' || a.state === 'suppressed') state.alarms.delete(a.id);
+  else state.alarms.set(a.id, a);
+  if (announceIt && ['raised', 'priority_changed', 'reannounced', 'escalated', 'condition_returned'].includes(t.event)) {
+    const what = t.event === 'escalated' ? 'Escalated' : `${PRIORITY_TEXT[a.priority]} priority alarm`;
+    setText($('#announce'), `${what}, ${a.bed ?? a.device_id}: ${alarmText(a)}`);
+    sound.kick();
+  }
+  renderAlarms();
+  renderWard();
+  if (state.detail && state.detail.bed === a.bed) loadHistory();
+}
+
+// ---------------------------------------------------------------- alarm list
+
+function alarmText(a) {
+  if (a.kind === 'technical' || a.cause !== 'limit') {
+    const cause = CAUSE_TEXT[a.cause] ?? a.cause;
+    const metric = a.metric ? ` (${METRIC_LABEL[a.metric.name] ?? a.metric.name})` : '';
+    let value = '';
+    if (a.cause === 'battery_low' && a.value != null) value = ` ${Math.round(a.value)} %`;
+    if (a.cause === 'offline' && a.value != null) value = ` for ${ageText(a.value * 1000)}`;
+    if (a.cause === 'clock_skew' && a.value != null) value = ` by ${Math.round(a.value)} s`;
+    return `${cause}${metric}${value} — ${a.device_id}`;
+  }
+  const m = a.metric ?? { name: '?', unit: '' };
+  const side = a.side === 'below' ? 'low' : a.side === 'above' ? 'high' : '';
+  const unit = unitText(m.unit);
+  const limit = a.limit != null ? ` (limit ${fmtValue(m.name, a.limit)})` : '';
+  return `${METRIC_LABEL[m.name] ?? m.name} ${side} ${fmtValue(m.name, a.value)} ${unit}${limit}`;
+}
+
+function sortedAlarms() {
+  return [...state.alarms.values()].sort((x, y) =>
+    (PRIORITY_RANK[y.priority] - PRIORITY_RANK[x.priority])
+    // Within a priority, the alarm waiting longest first.
+    || (x.raised_at - y.raised_at)
+    || x.id.localeCompare(y.id));
+}
+
+const alarmEls = new Map(); // alarm id -> { li, parts }
+
+function alarmElement(a) {
+  let e = alarmEls.get(a.id);
+  if (e) return e;
+  const parts = {
+    prio: h('span', { class: 'prio' }),
+    kind: h('span', { class: 'kind' }),
+    esc: h('span', { class: 'esc', hidden: true }, 'ESCALATED'),
+    bed: h('span', { class: 'alarm-bed' }),
+    text: h('div', { class: 'alarm-text' }),
+    meta: h('div', { class: 'alarm-meta' }),
+    ackMeta: h('div', { class: 'alarm-meta ack' }),
+    ack: h('button', { type: 'button', class: 'primary', dataset: { action: 'ack' } }, 'Acknowledge…'),
+    pause: h('button', { type: 'button', dataset: { action: 'pause' } }, 'Pause audio 2 min'),
+  };
+  parts.ack.addEventListener('click', () => startAck(a.id));
+  parts.pause.addEventListener('click', () => pauseAlarm(a.id));
+  const li = h('li', { class: 'alarm', dataset: { alarmId: a.id } },
+    h('div', { class: 'alarm-top' }, parts.prio, parts.bed, parts.kind, parts.esc),
+    parts.text, parts.meta, parts.ackMeta,
+    h('div', { class: 'alarm-actions' }, parts.ack, parts.pause));
+  // Every flashing alarm flashes in phase, whenever it appeared.
+  li.style.animationDelay = `-${Math.round(performance.now() % 2000)}ms`;
+  e = { li, parts };
+  alarmEls.set(a.id, e);
+  $('#alarms').append(li);
+  return e;
+}
+
+function renderAlarms() {
+  const list = sortedAlarms();
+  const now = hubNow();
+  const seen = new Set();
+  list.forEach((a, i) => {
+    seen.add(a.id);
+    const { li, parts } = alarmElement(a);
+    li.style.order = String(i);
+    setData(li, 'prio', a.priority);
+    setData(li, 'state', a.state);
+    setData(li, 'kind', a.kind);
+    setData(li, 'bed', a.bed ?? '');
+    setText(parts.prio, `${PRIORITY_MARK[a.priority]} ${PRIORITY_TEXT[a.priority]}`);
+    setText(parts.kind, a.kind === 'technical' ? 'TECH' : 'PHYSIO');
+    setData(parts.kind, 'kind', a.kind);
+    parts.esc.hidden = !a.escalated_at;
+    if (a.escalated_at) setText(parts.esc, `ESCALATED ${clockText(a.escalated_at, false)}`);
+    setText(parts.bed, a.bed ?? 'no bed');
+    setText(parts.text, alarmText(a));
+    const bits = [`raised ${clockText(a.raised_at)} · ${ageText(now - a.raised_at)} ago`];
+    if (!a.condition_present) bits.push('condition ended (latched)');
+    if (a.audio_paused_until && a.audio_paused_until > now) bits.push(`audio paused until ${clockText(a.audio_paused_until)}`);
+    setText(parts.meta, bits.join(' · '));
+    if (a.state === 'acknowledged') {
+      const reason = a.ack_reason ? ` — ${REASON_TEXT[a.ack_reason] ?? a.ack_reason}` : '';
+      const note = a.ack_note ? `: “${a.ack_note}”` : '';
+      setText(parts.ackMeta, `Acknowledged by ${a.acknowledged_by ?? '?'} at ${clockText(a.acknowledged_at ?? a.updated_at)}${reason}${note}`);
+    } else {
+      setText(parts.ackMeta, '');
+    }
+    parts.ack.hidden = a.state !== 'active';
+    parts.pause.hidden = a.state !== 'active' || (a.audio_paused_until && a.audio_paused_until > now);
+    li.setAttribute('aria-label', `${PRIORITY_TEXT[a.priority]} priority ${a.kind} alarm, ${a.bed ?? ''}: ${alarmText(a)}, ${a.state}`);
+  });
+  for (const [id, e] of alarmEls) {
+    if (!seen.has(id)) {
+      const hadFocus = e.li.contains(document.activeElement);
+      e.li.remove();
+      alarmEls.delete(id);
+      if (hadFocus) $('#alarms').focus();
+    }
+  }
+  setText($('#alarm-count'), String(list.length));
+  $('#no-alarms').hidden = list.length > 0;
+}
+
+// ---------------------------------------------------------------- ward tiles
+
+const tileEls = new Map(); // bed -> { tile, parts }
+const TILE_NUMS = [
+  { key: 'hr', label: 'HR', pick: ['hr', 'pr'] },
+  { key: 'spo2', label: 'SpO₂', pick: ['spo2'] },
+  { key: 'rr', label: 'RR', pick: ['rr'] },
+  { key: 'nibp', label: 'NIBP', pick: ['nibp_sys'], small: true, wide: true },
+  { key: 'temp', label: 'Temp', pick: ['temp'], small: true },
+];
+
+function tileElement(bed) {
+  let e = tileEls.get(bed);
+  if (e) return e;
+  const nums = {};
+  const numEls = TILE_NUMS.map((n) => {
+    const parts = {
+      el: null,
+      lbl: h('span', { class: 'lbl' }, n.label),
+      val: null,
+      text: h('span', {}, '—'),
+      extra: h('span', { class: 'extra' }),
+      age: h('span', { class: 'age' }),
+    };
+    parts.val = h('span', { class: 'val' }, parts.text, parts.extra);
+    parts.el = h('span', { class: `num${n.small ? ' small' : ''}${n.wide ? ' wide' : ''}`, dataset: { metric: n.key } },
+      h('span', { class: 'nhead' }, parts.lbl, parts.age), parts.val);
+    nums[n.key] = parts;
+    return parts.el;
+  });
+  const parts = {
+    label: h('span', { class: 'bed-label' }, bed),
+    badge: h('span', { class: 'badge' }),
+    nums,
+    points: h('span', { class: 'points' }),
+  };
+  const tile = h('button', { type: 'button', class: 'tile', dataset: { bed } },
+    h('span', { class: 'tile-head' }, parts.label, parts.badge),
+    h('span', { class: 'nums' }, numEls),
+    parts.points);
+  tile.addEventListener('click', () => openBed(bed));
+  tile.style.animationDelay = `-${Math.round(performance.now() % 2000)}ms`;
+  e = { tile, parts };
+  tileEls.set(bed, e);
+  return e;
+}
+
+/** The worst open alarm of each bed, and the metrics in alarm. */
+function bedAlarms() {
+  const out = new Map();
+  for (const a of state.alarms.values()) {
+    if (!a.bed) continue;
+    const b = out.get(a.bed) ?? { prio: null, active: false, count: 0, metrics: new Map() };
+    b.count += 1;
+    if (!b.prio || PRIORITY_RANK[a.priority] > PRIORITY_RANK[b.prio]) {
+      b.prio = a.priority;
+      b.active = a.state === 'active';
+    } else if (a.priority === b.prio && a.state === 'active') {
+      b.active = true;
+    }
+    if (a.metric && a.kind === 'physiological') {
+      const prev = b.metrics.get(a.metric.name);
+      if (!prev || PRIORITY_RANK[a.priority] > PRIORITY_RANK[prev]) b.metrics.set(a.metric.name, a.priority);
+    }
+    out.set(a.bed, b);
+  }
+  return out;
+}
+
+function renderWard() {
+  setText($('#ward-name'), state.ward);
+  const container = $('#beds');
+  const alarms = bedAlarms();
+  const names = [...state.beds.keys()];
+  // Beds with alarms but (not yet) in the ward view still get a tile.
+  for (const b of alarms.keys()) if (!state.beds.has(b)) names.push(b);
+  const wanted = new Set(names);
+  for (const [bed, e] of tileEls) {
+    if (!wanted.has(bed)) { e.tile.remove(); tileEls.delete(bed); }
+  }
+  names.forEach((bed, i) => {
+    const { tile, parts } = tileElement(bed);
+    if (tile.parentNode !== container) container.append(tile);
+    tile.style.order = String(i);
+    const al = alarms.get(bed);
+    setData(tile, 'prio', al ? al.prio : 'none');
+    setData(tile, 'active', al ? al.active : false);
+    setText(parts.badge, al ? `${PRIORITY_MARK[al.prio]} ${PRIORITY_TEXT[al.prio]}${al.count > 1 ? ` ×${al.count}` : ''}` : 'no alarm');
+    const data = state.beds.get(bed);
+    renderNums(parts, data, al);
+    renderPoints(parts.points, data);
+    tile.setAttribute('aria-label', tileLabel(bed, data, al));
+  });
+  $('#no-beds').hidden = names.length > 0;
+}
+
+function numeric(data, names) {
+  for (const n of names) {
+    const v = data?.latest?.[n];
+    if (v) return { name: n, ...v };
+  }
+  return null;
+}
+
+/** Age now of a numeric of the last ward response. */
+function ageOf(v) { return v.age_ms + (Date.now() - state.fetchedAt); }
+
+function renderNums(parts, data, al) {
+  for (const n of TILE_NUMS) {
+    const p = parts.nums[n.key];
+    const v = numeric(data, n.pick);
+    if (!v) {
+      setText(p.text, '—');
+      setText(p.extra, '');
+      setText(p.age, '');
+      setData(p.el, 'stale', false);
+      setData(p.el, 'alarm', 'none');
+      continue;
+    }
+    if (n.key === 'hr') setText(p.lbl, v.name === 'hr' ? 'HR' : 'PR');
+    let text = fmtValue(v.name, v.value);
+    let extra = '';
+    if (n.key === 'nibp') {
+      const dia = data.latest.nibp_dia;
+      const mean = data.latest.nibp_mean;
+      text = `${text}/${dia ? fmtValue('nibp_dia', dia.value) : '—'}`;
+      if (mean) extra = `(${fmtValue('nibp_mean', mean.value)})`;
+    }
+    if (v.status !== 'valid') text += '?';
+    setText(p.text, text);
+    setText(p.extra, extra);
+    const age = ageOf(v);
+    const stale = age > staleAfterMs(v.name);
+    setData(p.el, 'stale', stale);
+    setText(p.age, stale ? `STALE ${ageText(age)}` : ageText(age));
+    let alarm = 'none';
+    for (const name of n.key === 'nibp' ? ['nibp_sys', 'nibp_dia', 'nibp_mean'] : [v.name]) {
+      const pr = al?.metrics.get(name);
+      if (pr && (alarm === 'none' || PRIORITY_RANK[pr] > PRIORITY_RANK[alarm])) alarm = pr;
+    }
+    setData(p.el, 'alarm', alarm);
+    p.el.title = `${METRIC_LABEL[v.name] ?? v.name}: ${text}${extra ? ` ${extra}` : ''} ${unitText(v.unit)}, ${ageText(age)} old${stale ? ' (stale)' : ''}, from ${v.device_id}`;
+  }
+}
+
+function renderPoints(container, data) {
+  const order = Object.keys(SLOT_LABEL);
+  const rank = (k) => (order.includes(k) ? order.indexOf(k) : order.length);
+  const slots = (data?.slots?.length ? [...data.slots]
+    : (data?.devices ?? []).map((d) => ({ kind: d.kind, device: d.id, connection: d.connection })))
+    .sort((a, b) => rank(a.kind) - rank(b.kind));
+  const key = JSON.stringify(slots.map((s) => [s.kind, s.device, s.connection]));
+  if (container.dataset.key === key) return;
+  container.dataset.key = key;
+  const mark = { online: '✓', offline: '✕', unknown: '?', empty: '–' };
+  container.replaceChildren(...slots.map((s) => {
+    const label = SLOT_LABEL[s.kind] ?? s.device ?? s.kind;
+    const name = SLOT_NAME[s.kind] ?? s.kind;
+    const title = s.device ? `${name} ${s.device}: ${s.connection}` : `${name}: none bound`;
+    return h('span', { class: 'pt', dataset: { conn: s.connection, kind: s.kind }, title }, `${label} ${mark[s.connection] ?? ''}`);
+  }));
+}
+
+function tileLabel(bed, data, al) {
+  const bits = [`Bed ${bed}`];
+  bits.push(al ? `${PRIORITY_TEXT[al.prio]} priority alarm` : 'no alarm');
+  for (const n of TILE_NUMS) {
+    const v = numeric(data, n.pick);
+    if (v) bits.push(`${n.label} ${fmtValue(v.name, v.value)}${ageOf(v) > staleAfterMs(v.name) ? ' stale' : ''}`);
+  }
+  const offline = (data?.slots ?? []).filter((s) => s.connection === 'offline').map((s) => SLOT_NAME[s.kind] ?? s.kind);
+  if (offline.length) bits.push(`offline: ${offline.join(', ')}`);
+  return `${bits.join(', ')}. Open details.`;
+}
+
+/** Once a second: ages, the clock, liveness, sound. */
+function tick() {
+  const now = hubNow();
+  setText($('#clock'), state.poll.lastOk ? clockText(now) : '--:--:--');
+  const alarms = bedAlarms();
+  for (const [bed, { parts }] of tileEls) renderNums(parts, state.beds.get(bed), alarms.get(bed));
+  renderAlarms();
+  updateLive();
+  sound.tick();
+}
+
+// ---------------------------------------------------------------- login, ack, pause
+
+function openDialog(d) {
+  if (!d.open) d.showModal();
+}
+
+function renderUser() {
+  setText($('#user'), state.user ? `${state.user.name} (${state.user.role})` : 'Not logged in');
+  setText($('#login-btn'), state.user ? 'Log out' : 'Log in');
+}
+
+async function checkToken() {
+  if (!state.token) { state.user = null; renderUser(); return; }
+  try {
+    const r = await api('/api/v1/me', { auth: true });
+    if (r.status === 401) { state.token = ''; localStorage.removeItem('wardhub.token'); state.user = null; }
+    else if (r.ok) state.user = r.json;
+  } catch { /* offline: keep the token, try again on the next action */ }
+  renderUser();
+}
+
+function requireLogin(then) {
+  state.afterLogin = then;
+  $('#login-error').textContent = '';
+  $('#token-input').value = '';
+  openDialog($('#login-dialog'));
+  $('#token-input').focus();
+}
+
+async function submitLogin(ev) {
+  ev.preventDefault();
+  const token = $('#token-input').value.trim();
+  if (!token) return;
+  $('#login-submit').disabled = true;
+  try {
+    const r = await fetch('/api/v1/me', { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+    if (r.status === 401) { $('#login-error').textContent = 'This token is not known to the hub.'; return; }
+    if (!r.ok) { $('#login-error').textContent = `The hub answered ${r.status}.`; return; }
+    state.user = await r.json();
+    state.token = token;
+    localStorage.setItem('wardhub.token', token);
+    renderUser();
+    $('#login-dialog').close();
+    const then = state.afterLogin;
+    state.afterLogin = null;
+    if (then) then();
+  } catch {
+    $('#login-error').textContent = 'The hub cannot be reached.';
+  } finally {
+    $('#login-submit').disabled = false;
+  }
+}
+
+function startAck(id) {
+  if (!state.user) { requireLogin(() => startAck(id)); return; }
+  const a = state.alarms.get(id);
+  if (!a) return;
+  state.ackTarget = id;
+  setText($('#ack-what'), `${PRIORITY_MARK[a.priority]} ${PRIORITY_TEXT[a.priority]} · ${a.bed ?? ''} · ${alarmText(a)}`);
+  $('#ack-error').textContent = '';
+  $('#ack-note').value = '';
+  $('#ack-form').reason.value = 'actionable';
+  openDialog($('#ack-dialog'));
+  $('#ack-form').querySelector('input[name="reason"]:checked').focus();
+}
+
+/** Applies the transitions of a write's reply at once (the stream brings them too). */
+function applyReply(json) {
+  for (const t of json?.transitions ?? []) applyTransition(t, false);
+}
+
+async function authError(r, errorEl) {
+  if (r.status === 401) {
+    state.token = ''; state.user = null; localStorage.removeItem('wardhub.token'); renderUser();
+    errorEl.textContent = 'Your login is no longer valid: log in again.';
+    return true;
+  }
+  if (r.status === 403) { errorEl.textContent = 'Your role may not do this.'; return true; }
+  return false;
+}
+
+async function submitAck(ev) {
+  ev.preventDefault();
+  const id = state.ackTarget;
+  const form = $('#ack-form');
+  const body = { reason: form.reason.value };
+  const note = $('#ack-note').value.trim();
+  if (note) body.note = note;
+  $('#ack-submit').disabled = true;
+  try {
+    const r = await api(`/api/v1/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', body, auth: true });
+    if (r.ok || r.status === 409) { applyReply(r.json); $('#ack-dialog').close(); return; }
+    if (await authError(r, $('#ack-error'))) return;
+    $('#ack-error').textContent = r.json?.error ?? `The hub answered ${r.status}.`;
+  } catch {
+    $('#ack-error').textContent = 'The hub cannot be reached: not acknowledged.';
+  } finally {
+    $('#ack-submit').disabled = false;
+  }
+}
+
+async function pauseAlarm(id) {
+  if (!state.user) { requireLogin(() => pauseAlarm(id)); return; }
+  await sendPause(`/api/v1/alarms/${encodeURIComponent(id)}/pause`, () => pauseAlarm(id));
+}
+
+async function pauseBed() {
+  const bed = state.detail?.bed;
+  if (!bed) return;
+  if (!state.user) { requireLogin(() => pauseBed()); return; }
+  await sendPause(`/api/v1/beds/${encodeURIComponent(bed)}/pause`, () => pauseBed());
+}
+
+async function sendPause(path, retry) {
+  const status = $('#bed-dialog').open ? $('#bed-status') : $('#announce');
+  try {
+    const r = await api(path, { method: 'POST', body: {}, auth: true });
+    if (r.ok) { applyReply(r.json); setText(status, 'Audio paused.'); return; }
+    if (r.status === 401) { await authError(r, status); requireLogin(retry); return; }
+    if (await authError(r, status)) return;
+    setText(status, r.json?.error ?? `The hub answered ${r.status}.`);
+  } catch {
+    setText(status, 'The hub cannot be reached: audio not paused.');
+  }
+}
+
+// ---------------------------------------------------------------- sound (Web Audio)
+
+/** Optional alarm sounds, off by default, remembered per browser. Patterns follow the
+ *  spirit of IEC 60601-1-8: high = two bursts of 5 fast pulses, medium = 3 pulses,
+ *  low = 2 slow pulses; repeated while an unacknowledged, un-paused alarm is active. */
+const sound = {
+  on: localStorage.getItem('wardhub.sound') === 'on',
+  ctx: null,
+  lastAt: 0,
+  lastPrio: null,
+  ensure() {
+    if (!this.on) return null;
+    try {
+      if (!this.ctx) this.ctx = new AudioContext();
+      if (this.ctx.state === 'suspended') this.ctx.resume();
+    } catch { return null; }
+    return this.ctx;
+  },
+  render() {
+    const b = $('#sound-toggle');
+    b.setAttribute('aria-pressed', String(this.on));
+    const blocked = this.on && this.ctx && this.ctx.state !== 'running';
+    setText(b, this.on ? (blocked ? 'Sound: on (click to enable)' : 'Sound: on') : 'Sound: off');
+  },
+  toggle() {
+    this.on = !this.on;
+    localStorage.setItem('wardhub.sound', this.on ? 'on' : 'off');
+    if (this.on) this.ensure(); else if (this.ctx) this.ctx.suspend();
+    this.lastAt = 0;
+    this.render();
+  },
+  pulses(freq, starts, len) {
+    const ctx = this.ensure();
+    if (!ctx || ctx.state !== 'running') return;
+    const t0 = ctx.currentTime + 0.05;
+    for (const s of starts) {
+      const o = ctx.createOscillator();
+      const g = ctx.createGain();
+      o.type = 'square';
+      o.frequency.value = freq;
+      g.gain.setValueAtTime(0, t0 + s);
+      g.gain.linearRampToValueAtTime(0.15, t0 + s + 0.02);
+      g.gain.setValueAtTime(0.15, t0 + s + len - 0.03);
+      g.gain.linearRampToValueAtTime(0, t0 + s + len);
+      o.connect(g).connect(ctx.destination);
+      o.start(t0 + s);
+      o.stop(t0 + s + len + 0.02);
+    }
+  },
+  play(prio) {
+    if (prio === 'high') this.pulses(880, [0, 0.25, 0.5, 1.0, 1.25, 2.0, 2.25, 2.5, 3.0, 3.25], 0.15);
+    else if (prio === 'medium') this.pulses(660, [0, 0.35, 0.7], 0.2);
+    else this.pulses(440, [0, 0.6], 0.3);
+  },
+  /** The priority that should sound now, if any. */
+  wanted() {
+    const now = hubNow();
+    let best = null;
+    for (const a of state.alarms.values()) {
+      if (a.state !== 'active') continue;
+      if (a.audio_paused_until && a.audio_paused_until > now) continue;
+      if (!best || PRIORITY_RANK[a.priority] > PRIORITY_RANK[best]) best = a.priority;
+    }
+    return best;
+  },
+  tick() {
+    if (!this.on) return;
+    const prio = this.wanted();
+    if (!prio) { this.lastPrio = null; return; }
+    const every = { high: 7000, medium: 15000, low: 30000 }[prio];
+    const now = Date.now();
+    if (prio !== this.lastPrio || now - this.lastAt >= every) {
+      this.lastPrio = prio;
+      this.lastAt = now;
+      this.play(prio);
+    }
+    this.render();
+  },
+  kick() { this.lastAt = 0; },
+};
+
+// ---------------------------------------------------------------- bed detail
+
+const CHARTS = [
+  { title: 'Heart rate', series: [['hr', 'HR', '#3ee07a'], ['pr', 'PR (SpO₂)', '#9be7b3']], limits: 'hr' },
+  { title: 'SpO₂', series: [['spo2', 'SpO₂', '#4fc3ff']], limits: 'spo2' },
+  { title: 'NIBP', series: [['nibp_sys', 'sys', '#ffffff'], ['nibp_dia', 'dia', '#c0c7cf'], ['nibp_mean', 'mean', '#8a939c']], limits: 'nibp_sys', limits2: 'nibp_dia' },
+  { title: 'Respiratory rate', series: [['rr', 'RR', '#ffe082']], limits: 'rr' },
+  { title: 'Temperature', series: [['temp', 'Temp', '#ff9e80']], limits: 'temp' },
+  { title: 'etCO₂', series: [['etco2', 'etCO₂', '#e1bee7']], limits: 'etco2', optional: true },
+];
+
+function openBed(bed) {
+  const d = $('#bed-dialog');
+  state.detail = { bed, range: state.detail?.range ?? '1h', timer: 0, trends: null };
+  setText($('#bed-h'), `Bed ${bed}`);
+  setText($('#bed-status'), 'Loading…');
+  $('#charts').replaceChildren();
+  $('#history tbody').replaceChildren();
+  for (const b of d.querySelectorAll('[data-range]')) b.setAttribute('aria-pressed', String(b.dataset.range === state.detail.range));
+  openDialog(d);
+  loadDetail();
+}
+
+function closeBed() {
+  if (state.detail) clearTimeout(state.detail.timer);
+  state.detail = null;
+}
+
+async function loadDetail() {
+  const det = state.detail;
+  if (!det) return;
+  clearTimeout(det.timer);
+  const box = $('#charts');
+  if (box.dataset.drawn !== `${det.bed} ${det.range}`) delete box.dataset.drawn;
+  try {
+    const r = await api(`/api/v1/beds/${encodeURIComponent(det.bed)}/trends?range=${det.range}`, { timeout: 15000 });
+    if (state.detail !== det) return;
+    if (!r.ok) throw new Error(r.json?.error ?? `HTTP ${r.status}`);
+    det.trends = r.json;
+    drawCharts();
+    const res = r.json.resolution === 'raw' ? 'raw values' : 'one-minute rollups (mean, band = min–max)';
+    setText($('#bed-status'), `Last ${det.range.replace('h', ' h')}, ${res}. Dashed lines: alarm limits (yellow), severe limits (red). Updated ${clockText(hubNow())}.`);
+  } catch (e) {
+    if (state.detail === det) setText($('#bed-status'), `Trends could not be loaded: ${e.message}`);
+  }
+  loadHistory();
+  if (state.detail === det) det.timer = setTimeout(loadDetail, det.range === '1h' ? 10000 : 60000);
+}
+
+async function loadHistory() {
+  const det = state.detail;
+  if (!det) return;
+  const hours = parseInt(det.range, 10);
+  const from = Math.round(hubNow() - Math.max(hours, 24) * 3600000);
+  try {
+    const r = await api(`/api/v1/alarms/history?bed=${encodeURIComponent(det.bed)}&from=${from}`, { timeout: 15000 });
+    if (state.detail !== det || !r.ok) return;
+    const rows = (r.json.transitions ?? []).slice()
+      .sort((x, y) => y.at - x.at)
+      .slice(0, 300)
+      .map((t) => {
+        const a = t.alarm;
+        const reason = t.event === 'acknowledged'
+          ? [a.ack_reason ? REASON_TEXT[a.ack_reason] ?? a.ack_reason : '', a.ack_note ?? ''].filter(Boolean).join(': ')
+          : (t.note ?? '');
+        return h('tr', { dataset: { event: t.event } },
+          h('td', {}, clockText(t.at)),
+          h('td', {}, t.event.replace(/_/g, ' ')),
+          h('td', {}, `${PRIORITY_MARK[a.priority]} ${PRIORITY_TEXT[a.priority]}`),
+          h('td', {}, `${a.kind === 'technical' ? '[TECH] ' : ''}${alarmText(a)}`),
+          h('td', {}, t.by ?? ''),
+          h('td', {}, reason));
+      });
+    const body = $('#history tbody');
+    if (rows.length) body.replaceChildren(...rows);
+    else body.replaceChildren(h('tr', {}, h('td', { colspan: 6 }, 'No alarms in the last 24 h.')));
+  } catch { /* shown as not live anyway */ }
+}
+
+function drawCharts() {
+  const det = state.detail;
+  if (!det?.trends) return;
+  const t = det.trends;
+  const box = $('#charts');
+  const existing = new Map([...box.children].map((c) => [c.dataset.chart, c]));
+  const keep = [];
+  for (const c of CHARTS) {
+    const present = c.series.filter(([name]) => t.series[name]?.points?.length);
+    if (c.optional && !present.length) continue;
+    let el = existing.get(c.title);
+    if (!el) {
+      el = h('figure', { class: 'chart', dataset: { chart: c.title } },
+        h('h4', {}), h('canvas', { role: 'img' }));
+    }
+    keep.push(el);
+    const unit = unitText(present.length ? t.series[present[0][0]].unit : '');
+    const latest = present.map(([name, label]) => {
+      const pts = t.series[name].points;
+      return `${label} ${fmtValue(name, pts[pts.length - 1][1])}`;
+    }).join(' · ');
+    setText($('h4', el), `${c.title}${unit ? ` (${unit})` : ''}${latest ? ` — ${latest}` : ' — no data'}`);
+    $('canvas', el).setAttribute('aria-label', `${c.title} trend, ${latest || 'no data'}`);
+  }
+  box.replaceChildren(...keep);
+  // Draw after layout so the canvases have their size.
+  requestAnimationFrame(() => {
+    for (const el of keep) {
+      const c = CHARTS.find((x) => x.title === el.dataset.chart);
+      drawChart($('canvas', el), c, t);
+    }
+    // For tests and for the curious: what the charts show now.
+    box.dataset.drawn = `${det.bed} ${det.range}`;
+  });
+}
+
+function drawChart(canvas, c, t) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth;
+  const hgt = canvas.clientHeight;
+  if (!w || !hgt) return;
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(hgt * dpr);
+  const g = canvas.getContext('2d');
+  g.scale(dpr, dpr);
+  g.fillStyle = '#000';
+  g.fillRect(0, 0, w, hgt);
+  const L = 44; const R = 34; const T = 8; const B = 20;
+  const pw = w - L - R; const ph = hgt - T - B;
+  const series = c.series.map(([name, label, color]) => ({ name, label, color, points: t.series[name]?.points ?? [] }));
+  const limits = [];
+  for (const key of [c.limits, c.limits2].filter(Boolean)) {
+    const l = t.limits[key];
+    if (!l) continue;
+    for (const [k, severe] of [['low', false], ['high', false], ['extra_low', true], ['extra_high', true]]) {
+      if (l[k] !== null && l[k] !== undefined) limits.push({ v: l[k], severe });
+    }
+  }
+  let lo = Infinity; let hi = -Infinity;
+  for (const s of series) for (const p of s.points) { lo = Math.min(lo, p[2] ?? p[1]); hi = Math.max(hi, p[3] ?? p[1]); }
+  for (const l of limits) { lo = Math.min(lo, l.v); hi = Math.max(hi, l.v); }
+  if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+  if (hi - lo < 1e-6) { lo -= 1; hi += 1; }
+  const pad = (hi - lo) * 0.08;
+  lo -= pad; hi += pad;
+  const x = (ms) => L + ((ms - t.from) / (t.to - t.from)) * pw;
+  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * ph;
+  // Grid and labels.
+  g.font = '12px system-ui, sans-serif';
+  g.strokeStyle = '#262c33';
+  g.fillStyle = '#a9b1ba';
+  g.lineWidth = 1;
+  const step = niceStep((hi - lo) / 4);
+  g.textAlign = 'right';
+  g.textBaseline = 'middle';
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+    g.beginPath(); g.moveTo(L, y(v)); g.lineTo(L + pw, y(v)); g.stroke();
+    g.fillText(fmtValue(c.limits, v), L - 4, y(v));
+  }
+  const tick = { 1: 10, 8: 60, 24: 240 }[Math.round((t.to - t.from) / 3600000)] ?? 60;
+  g.textAlign = 'center';
+  g.textBaseline = 'top';
+  const first = Math.ceil(t.from / (tick * 60000)) * tick * 60000;
+  for (let ms = first; ms <= t.to; ms += tick * 60000) {
+    g.beginPath(); g.moveTo(x(ms), T); g.lineTo(x(ms), T + ph); g.stroke();
+    g.fillText(clockText(ms, false), x(ms), T + ph + 4);
+  }
+  // Limits: dashed, labelled at the right.
+  g.setLineDash([6, 4]);
+  g.lineWidth = 1.5;
+  g.textAlign = 'left';
+  g.textBaseline = 'middle';
+  for (const l of limits) {
+    g.strokeStyle = l.severe ? '#ff2a2a' : '#ffd400';
+    g.fillStyle = g.strokeStyle;
+    g.beginPath(); g.moveTo(L, y(l.v)); g.lineTo(L + pw, y(l.v)); g.stroke();
+    g.fillText(fmtValue(c.limits, l.v), L + pw + 3, y(l.v));
+  }
+  g.setLineDash([]);
+  // Data: a gap in the data is a gap in the line.
+  const gapMs = t.resolution === 'raw' ? 120000 : 180000;
+  for (const s of series) {
+    if (!s.points.length) continue;
+    if (t.resolution !== 'raw') {
+      g.fillStyle = `${s.color}33`;
+      for (const p of s.points) g.fillRect(x(p[0]), y(p[3]), Math.max(1, pw / ((t.to - t.from) / 60000)), Math.max(1, y(p[2]) - y(p[3])));
+    }
+    g.strokeStyle = s.color;
+    g.lineWidth = 2;
+    g.beginPath();
+    let prev = null;
+    for (const p of s.points) {
+      if (prev === null || p[0] - prev > gapMs) g.moveTo(x(p[0]), y(p[1]));
+      else g.lineTo(x(p[0]), y(p[1]));
+      prev = p[0];
+    }
+    g.stroke();
+    if (s.points.length === 1) { g.fillStyle = s.color; g.fillRect(x(s.points[0][0]) - 2, y(s.points[0][1]) - 2, 4, 4); }
+  }
+  g.strokeStyle = '#6b7580';
+  g.strokeRect(L, T, pw, ph);
+}
+
+function niceStep(raw) {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
+  return 10 * p;
+}
+
+// ---------------------------------------------------------------- start
+
+function wire() {
+  $('#login-btn').addEventListener('click', () => {
+    if (state.user) {
+      state.user = null; state.token = ''; localStorage.removeItem('wardhub.token'); renderUser();
+    } else {
+      requireLogin(null);
+    }
+  });
+  $('#login-form').addEventListener('submit', submitLogin);
+  $('#ack-form').addEventListener('submit', submitAck);
+  for (const b of document.querySelectorAll('dialog [data-close]')) {
+    b.addEventListener('click', () => b.closest('dialog').close());
+  }
+  $('#bed-dialog').addEventListener('close', closeBed);
+  for (const b of document.querySelectorAll('#bed-dialog [data-range]')) {
+    b.addEventListener('click', () => {
+      if (!state.detail) return;
+      state.detail.range = b.dataset.range;
+      for (const o of document.querySelectorAll('#bed-dialog [data-range]')) o.setAttribute('aria-pressed', String(o === b));
+      setText($('#bed-status'), 'Loading…');
+      loadDetail();
+    });
+  }
+  $('#bed-pause').addEventListener('click', pauseBed);
+  $('#sound-toggle').addEventListener('click', () => sound.toggle());
+  // Browsers start audio only after a user gesture.
+  for (const ev of ['pointerdown', 'keydown']) {
+    document.addEventListener(ev, () => { if (sound.on) { sound.ensure(); sound.render(); } }, { capture: true });
+  }
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawCharts, 150); });
+}
+
+wire();
+document.body.dataset.live = 'false';
+document.body.classList.add('not-live');
+$('#lost').hidden = false;
+renderUser();
+sound.render();
+checkToken();
+connectStream();
+pollWard();
+setInterval(tick, 1000);
