@@ -9,6 +9,10 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use wardhub::config::{Config, StaticDevice};
 use wardhub::server::Hub;
 
+/// The MQTT service account (subscribe only) every test hub knows, for pager-like clients.
+pub const PAGER_USER: &str = "test-pager";
+pub const PAGER_PASSWORD: &str = "test-pager-password-0123456789";
+
 /// A hub for one test.
 pub struct TestServer {
     pub hub: Option<Hub>,
@@ -25,6 +29,16 @@ impl TestServer {
         config.hub.data_dir = dir.path().join("data");
         config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
         config.http.listen = "127.0.0.1:0".parse().unwrap();
+        config
+            .mqtt
+            .service_accounts
+            .push(wardhub::config::ServiceAccount {
+                name: PAGER_USER.into(),
+                password_sha256: wardhub::auth::hex(&wardhub::auth::sha256(
+                    PAGER_PASSWORD.as_bytes(),
+                )),
+                subscribe: vec!["wardhub/#".into()],
+            });
         config.metrics.listen = "127.0.0.1:0".parse().unwrap();
         config
             .devices

@@ -27,6 +27,8 @@ async fn subscribe(server: &TestServer, filter: &str) -> tokio::sync::mpsc::Unbo
     let addr = server.mqtt();
     let mut opts = MqttOptions::new(format!("pager-{}", now_ms()), addr.ip().to_string(), addr.port());
     opts.set_max_packet_size(1 << 20, 1 << 20);
+    // A subscriber is a service account (issue #4: anonymous clients are refused).
+    opts.set_credentials(wardhub_e2e::PAGER_USER, wardhub_e2e::PAGER_PASSWORD);
     let (client, mut eventloop) = AsyncClient::new(opts, 100);
     client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -87,4 +87,7 @@ pub trait Registry: Send + Sync {
 
     /// Data of `device` reached the pipeline at `now_ms` (called once per device per batch).
     fn seen(&self, _device: &str, _now_ms: i64) {}
+
+    /// A status message of the device (`wardhub/v1/devices/{id}/status`): battery, firmware.
+    fn status_reported(&self, _device: &str, _status: &crate::alarms::DeviceStatus) {}
 }

@@ -1121,6 +1121,11 @@ impl Registry for SledRegistry {
         }
     }
 
+    fn status_reported(&self, device: &str, status: &DeviceStatus) {
+        // The inherent method (inherent methods win over trait methods).
+        SledRegistry::status_reported(self, device, status);
+    }
+
     fn seen(&self, device: &str, now_ms: i64) {
         if let Some(i) = self.read().devices.get(device) {
             // MQTT devices are counted per publish by the edge; others per pipeline batch.
