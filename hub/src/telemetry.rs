@@ -146,6 +146,9 @@ impl Telemetry {
         .expect("valid metric");
         r.register(Box::new(adapter_connections.clone()))
             .expect("unique metric");
+        // Series of the connection-oriented adapter exist from the start (rate() and alert
+        // rules see 0, not nothing).
+        adapter_connections.with_label_values(&["hl7_mllp"]).set(0);
         let ingest_latency_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "wardhub_ingest_latency_seconds",
@@ -224,6 +227,13 @@ impl Telemetry {
         )) {
             tracing::warn!(error = %e, "process metrics are not available");
         }
+        let framing_skipped_bytes = counter_vec(
+            &r,
+            "wardhub_framing_skipped_bytes_total",
+            "Bytes skipped between frames, by adapter.",
+            &["adapter"],
+        );
+        framing_skipped_bytes.with_label_values(&["hl7_mllp"]);
         Telemetry {
             alarms_raised: counter_vec(
                 &r,
@@ -322,12 +332,7 @@ impl Telemetry {
                 &["reason"],
             ),
             adapter_connections,
-            framing_skipped_bytes: counter_vec(
-                &r,
-                "wardhub_framing_skipped_bytes_total",
-                "Bytes skipped between frames, by adapter.",
-                &["adapter"],
-            ),
+            framing_skipped_bytes,
             pipeline_batch_size: histogram(
                 &r,
                 "wardhub_pipeline_batch_observations",
