@@ -135,6 +135,17 @@ impl fmt::Display for Report {
             secs,
             self.simulated.as_secs_f64() / secs
         )?;
+        match self.registered {
+            Some(Registered::All(n)) => writeln!(
+                f,
+                "  registered    {n:>10}  devices (PUT /api/v1/devices/{{id}})"
+            )?,
+            Some(Registered::NoRegistry) => writeln!(
+                f,
+                "  registered    no registry API on the hub (static bindings assumed)"
+            )?,
+            None => writeln!(f, "  registered    skipped")?,
+        }
         writeln!(
             f,
             "  sent          {:>10}  ({:.0}/s)",
