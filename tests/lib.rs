@@ -40,6 +40,7 @@ impl TestServer {
                 subscribe: vec!["wardhub/#".into()],
             });
         config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+        config.set_hl7_listen("127.0.0.1:0".parse().unwrap());
         config
             .devices
             .extend(devices.iter().map(|(id, bed)| StaticDevice {
@@ -49,7 +50,9 @@ impl TestServer {
                 kind: None,
                 secret_sha256: None,
             }));
-        let hub = Hub::start(config.clone()).await.expect("hub starts");
+        let hub = Hub::start_with_users(config.clone(), test_users())
+            .await
+            .expect("hub starts");
         TestServer {
             hub: Some(hub),
             dir,
@@ -87,7 +90,11 @@ impl TestServer {
         if let Some(h) = self.hub.take() {
             h.shutdown().await;
         }
-        self.hub = Some(Hub::start(self.config.clone()).await.expect("hub restarts"));
+        self.hub = Some(
+            Hub::start_with_users(self.config.clone(), test_users())
+                .await
+                .expect("hub restarts"),
+        );
     }
 
     pub async fn stop(&mut self) {
@@ -141,6 +148,80 @@ impl TestServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// Bearer tokens of the users every test hub knows.
+pub const NURSE_TOKEN: &str = "test-nurse-token-0123456789abcdef";
+pub const BIOMED_TOKEN: &str = "test-biomed-token-0123456789abcdef";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+fn test_users() -> Vec<(String, wardhub::auth::Role, String)> {
+    use wardhub::auth::Role;
+    vec![
+        ("nurse-ana".into(), Role::Nurse, NURSE_TOKEN.into()),
+        ("biomed-ben".into(), Role::Biomed, BIOMED_TOKEN.into()),
+        ("admin-ada".into(), Role::Admin, ADMIN_TOKEN.into()),
+    ]
+}
+
+impl TestServer {
+    /// A request with a bearer token (or none); returns the status and the JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req =
+            reqwest::Client::new().request(method, format!("http://{}{}", self.http(), path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("HTTP request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Subscribes to the server-sent events of `path`; events arrive as (event, data JSON).
+    pub async fn sse(
+        &self,
+        path: &str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)> {
+        let mut resp = reqwest::get(format!("http://{}{}", self.http(), path))
+            .await
+            .expect("SSE request");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    let mut event = String::from("message");
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(e) = line.strip_prefix("event:") {
+                            event = e.trim().to_owned();
+                        } else if let Some(d) = line.strip_prefix("data:") {
+                            data.push_str(d.trim_start());
+                        }
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let json = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+                    if tx.send((event, json)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        rx
     }
 }
 

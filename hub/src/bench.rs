@@ -121,6 +121,7 @@ async fn bench_hub(dir: &std::path::Path, ids: &[String], overlay: &str) -> anyh
     config.mqtt.listen = "127.0.0.1:0".parse()?;
     config.http.listen = "127.0.0.1:0".parse()?;
     config.set_hl7_listen("127.0.0.1:0".parse()?);
+    config.metrics.listen = "127.0.0.1:0".parse()?;
     config.mqtt.max_connections = ids.len() + 100;
     config.devices = ids
         .iter()

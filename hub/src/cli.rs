@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// HTTP listen address (API and dashboard).
     #[arg(long, env = "WARDHUB_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// HL7 v2 / MLLP listen address (turns the HL7 adapter on if the config has it off).
+    #[arg(long, env = "WARDHUB_HL7_LISTEN")]
+    pub hl7_listen: Option<SocketAddr>,
     /// Prometheus metrics listen address (`GET /metrics`).
     #[arg(long, env = "WARDHUB_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -101,6 +104,9 @@ impl ServeArgs {
         }
         if let Some(a) = self.http_listen {
             c.http.listen = a;
+        }
+        if let Some(a) = self.hl7_listen {
+            c.set_hl7_listen(a);
         }
         if let Some(a) = self.metrics_listen {
             c.metrics.listen = a;
@@ -214,6 +220,9 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     let a = hub.addresses;
     println!("wardhub {} is running", env!("CARGO_PKG_VERSION"));
     println!("  MQTT       mqtt://{}", a.mqtt);
+    if let Some(h) = a.hl7 {
+        println!("  HL7 MLLP   {h}");
+    }
     println!("  HTTP API   http://{}/api/v1", a.http);
     println!("  dashboard  http://{}/", a.http);
     println!("  metrics    http://{}/metrics", a.metrics);

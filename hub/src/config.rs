@@ -42,6 +42,48 @@ pub struct Config {
     pub users: Vec<crate::auth::UserConfig>,
     #[serde(default)]
     pub alarms: crate::alarms::AlarmsConfig,
+    /// The protocol adapters to run.
+    pub adapters: Vec<AdapterConfig>,
+}
+
+/// One protocol adapter (`[[adapters]]`), chosen by `type`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdapterConfig {
+    /// JSON documents on the embedded broker (`[mqtt]` listener, `[ingest]` limits).
+    MqttJson,
+    /// HL7 v2 ORU^R01 (IHE PCD-01) over MLLP.
+    Hl7Mllp {
+        listen: SocketAddr,
+        #[serde(default = "hl7_max_frame")]
+        max_frame_bytes: usize,
+        #[serde(default = "hl7_idle", with = "humane")]
+        idle_timeout: Duration,
+        #[serde(default = "hl7_max_connections")]
+        max_connections: usize,
+        /// UTC offset assumed for HL7 times that carry none, in minutes.
+        #[serde(default)]
+        utc_offset_minutes: i32,
+    },
+}
+
+fn hl7_max_frame() -> usize {
+    wardhub_adapters::hl7::config::DEFAULT_MAX_FRAME_BYTES
+}
+fn hl7_idle() -> Duration {
+    wardhub_adapters::hl7::config::DEFAULT_IDLE_TIMEOUT
+}
+fn hl7_max_connections() -> usize {
+    wardhub_adapters::hl7::config::DEFAULT_MAX_CONNECTIONS
+}
+
+impl AdapterConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdapterConfig::MqttJson => "mqtt_json",
+            AdapterConfig::Hl7Mllp { .. } => "hl7_mllp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +190,31 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Sets the HL7 listener's address (adding the adapter when the config has none).
+    pub fn set_hl7_listen(&mut self, addr: SocketAddr) {
+        for a in &mut self.adapters {
+            if let AdapterConfig::Hl7Mllp { listen, .. } = a {
+                *listen = addr;
+                return;
+            }
+        }
+        self.adapters.push(AdapterConfig::Hl7Mllp {
+            listen: addr,
+            max_frame_bytes: hl7_max_frame(),
+            idle_timeout: hl7_idle(),
+            max_connections: hl7_max_connections(),
+            utc_offset_minutes: 0,
+        });
+    }
+
+    /// The HL7 listener's configured address, if the adapter is on.
+    pub fn hl7_listen(&self) -> Option<SocketAddr> {
+        self.adapters.iter().find_map(|a| match a {
+            AdapterConfig::Hl7Mllp { listen, .. } => Some(*listen),
+            _ => None,
+        })
+    }
+
     /// The embedded default merged with `path` (when given).
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         match path {
@@ -225,6 +292,12 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         crate::auth::Users::from_config(&self.users)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut kinds = std::collections::HashSet::new();
+        for a in &self.adapters {
+            if !kinds.insert(a.name()) {
+                return bad(format!("adapters: {} is configured twice", a.name()));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for d in &self.devices {
             if !wardhub_adapters::model::is_valid_id(&d.id) {
@@ -268,7 +341,10 @@ impl Config {
                     a.name
                 ));
             }
-            if a.subscribe.iter().any(|f| f.is_empty() || f.starts_with('$')) {
+            if a.subscribe
+                .iter()
+                .any(|f| f.is_empty() || f.starts_with('$'))
+            {
                 return bad(format!(
                     "mqtt.service_accounts: {} has an empty or $-topic filter",
                     a.name

@@ -59,6 +59,8 @@ pub struct Addresses {
     pub http: SocketAddr,
     /// The Prometheus metrics listener (`GET /metrics`).
     pub metrics: SocketAddr,
+    /// The HL7 MLLP listener, when that adapter is on.
+    pub hl7: Option<SocketAddr>,
 }
 
 /// A running hub.
@@ -128,6 +130,49 @@ impl Hub {
         let http_listener = bind("HTTP", config.http.listen).await?;
         let metrics_listener = bind("metrics", config.metrics.listen).await?;
         let mqtt_listener = bind("MQTT", config.mqtt.listen).await?;
+        // Adapters with listeners bind now, with the others, so a taken port stops start-up.
+        let mut adapters: Vec<Box<dyn Adapter>> = Vec::new();
+        let mut hl7_addr = None;
+        for a in &config.adapters {
+            match a {
+                crate::config::AdapterConfig::MqttJson => {
+                    adapters.push(Box::new(MqttJsonAdapter {
+                        max_payload_bytes: config.ingest.max_payload_bytes,
+                        max_observations: config.ingest.max_observations_per_message,
+                    }))
+                }
+                crate::config::AdapterConfig::Hl7Mllp {
+                    listen,
+                    max_frame_bytes,
+                    idle_timeout,
+                    max_connections,
+                    utc_offset_minutes,
+                } => {
+                    let cfg = wardhub_adapters::hl7::Hl7Config {
+                        listen: *listen,
+                        max_frame_bytes: *max_frame_bytes,
+                        idle_timeout: *idle_timeout,
+                        max_connections: *max_connections,
+                        default_utc_offset_minutes: *utc_offset_minutes,
+                        ..Default::default()
+                    };
+                    let (adapter, addr) = wardhub_adapters::hl7::Hl7MllpAdapter::bind(cfg)
+                        .await
+                        .map_err(|e| match e {
+                            wardhub_adapters::adapter::AdapterError::Bind { source, .. } => {
+                                StartError::Bind {
+                                    what: "HL7 MLLP",
+                                    addr: *listen,
+                                    source,
+                                }
+                            }
+                            other => StartError::Task(other.to_string()),
+                        })?;
+                    hl7_addr = Some(addr);
+                    adapters.push(Box::new(adapter));
+                }
+            }
+        }
         let mqtt_tls = match &config.mqtt.tls {
             Some(t) => {
                 let acceptor = edge::tls_acceptor(&t.cert, &t.key)
@@ -138,6 +183,7 @@ impl Hub {
         };
         let addresses = Addresses {
             mqtt_tls: mqtt_tls.as_ref().and_then(|(l, _)| l.local_addr().ok()),
+            hl7: hl7_addr,
             mqtt: mqtt_listener
                 .local_addr()
                 .map_err(|source| StartError::Bind {
@@ -171,7 +217,7 @@ impl Hub {
             &broker.internal_login,
             4096,
         )
-            .map_err(|e| StartError::Bus(e.to_string()))?;
+        .map_err(|e| StartError::Bus(e.to_string()))?;
 
         if config.ingest.allow_unregistered_devices {
             tracing::warn!(
@@ -181,7 +227,10 @@ impl Hub {
         }
         let registry = {
             let (db, ward, clock) = (store.db().clone(), config.hub.ward.clone(), clock.clone());
-            let (open, seeds) = (config.ingest.allow_unregistered_devices, config.devices.clone());
+            let (open, seeds) = (
+                config.ingest.allow_unregistered_devices,
+                config.devices.clone(),
+            );
             tokio::task::spawn_blocking(move || {
                 let r = SledRegistry::open(&db, &ward, open, clock)?;
                 r.seed(&seeds);
@@ -209,8 +258,13 @@ impl Hub {
         .map_err(|e| StartError::Task(format!("alarms: {e}")))?;
         let background_cancel = CancellationToken::new();
         tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
-        spawn_status_listener(bus.clone(), alarms.clone(), registry.clone(), telemetry.clone())
-            .map_err(|e| StartError::Bus(e.to_string()))?;
+        spawn_status_listener(
+            bus.clone(),
+            alarms.clone(),
+            registry.clone(),
+            telemetry.clone(),
+        )
+        .map_err(|e| StartError::Bus(e.to_string()))?;
 
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
@@ -264,10 +318,6 @@ impl Hub {
             },
             cancel: adapters_cancel.clone(),
         };
-        let adapters: Vec<Box<dyn Adapter>> = vec![Box::new(MqttJsonAdapter {
-            max_payload_bytes: config.ingest.max_payload_bytes,
-            max_observations: config.ingest.max_observations_per_message,
-        })];
         let mut adapter_tasks = Vec::new();
         for adapter in adapters {
             let name = adapter.name();
@@ -403,7 +453,10 @@ impl Hub {
             .await,
         );
         self.background_cancel.cancel();
-        step("alarm announcements", tokio::time::timeout(STEP, self.alarms.announced()).await);
+        step(
+            "alarm announcements",
+            tokio::time::timeout(STEP, self.alarms.announced()).await,
+        );
         self.flusher_cancel.cancel();
         step(
             "final flush",

@@ -12,6 +12,8 @@ fn wardhub() -> Command {
         .env_remove("WARDHUB_DATA_DIR")
         .env_remove("WARDHUB_MQTT_LISTEN")
         .env_remove("WARDHUB_HTTP_LISTEN")
+        // Tests never use fixed ports: the HL7 listener too binds an ephemeral one.
+        .env("WARDHUB_HL7_LISTEN", "127.0.0.1:0")
         .env("WARDHUB_METRICS_LISTEN", "127.0.0.1:0");
     c
 }

@@ -31,6 +31,9 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
         .env_remove("WARDHUB_DATA_DIR")
         .env_remove("WARDHUB_MQTT_LISTEN")
         .env_remove("WARDHUB_HTTP_LISTEN")
+        // Never fixed ports in tests: HL7 and metrics listeners bind ephemeral ones too.
+        .env("WARDHUB_HL7_LISTEN", "127.0.0.1:0")
+        .env("WARDHUB_METRICS_LISTEN", "127.0.0.1:0")
         .env("WARDHUB_LOG", "warn")
         .args([
             "demo",

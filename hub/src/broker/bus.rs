@@ -49,7 +49,8 @@ impl BrokerBus {
         internal_login: &(String, String),
         capacity: usize,
     ) -> Result<Arc<BrokerBus>, BusError> {
-        let mut opts = rumqttc::MqttOptions::new("wardhub-hub", internal.ip().to_string(), internal.port());
+        let mut opts =
+            rumqttc::MqttOptions::new("wardhub-hub", internal.ip().to_string(), internal.port());
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_credentials(internal_login.0.clone(), internal_login.1.clone());
         opts.set_clean_session(false);
