@@ -293,7 +293,7 @@ function alarmElement(a) {
     meta: h('div', { class: 'alarm-meta' }),
     ackMeta: h('div', { class: 'alarm-meta ack' }),
     ack: h('button', { type: 'button', class: 'primary', dataset: { action: 'ack' } }, 'Acknowledge…'),
-    pause: h('button', { type: 'button', dataset: { action: 'pause' } }, 'Pause audio 2 min'),
+    pause: h('button', { type: 'button', dataset: { action: 'pause' }, title: 'Pause the sound of this alarm (2 min unless configured otherwise)' }, 'Pause audio'),
   };
   parts.ack.addEventListener('click', () => startAck(a.id));
   parts.pause.addEventListener('click', () => pauseAlarm(a.id));
@@ -407,7 +407,7 @@ function bedAlarms() {
   const out = new Map();
   for (const a of state.alarms.values()) {
     if (!a.bed) continue;
-    const b = out.get(a.bed) ?? { prio: null, active: false, count: 0, metrics: new Map() };
+    const b = out.get(a.bed) ?? { prio: null, active: false, count: 0, metrics: new Map(), offline: new Set() };
     b.count += 1;
     if (!b.prio || PRIORITY_RANK[a.priority] > PRIORITY_RANK[b.prio]) {
       b.prio = a.priority;
@@ -415,6 +415,7 @@ function bedAlarms() {
     } else if (a.priority === b.prio && a.state === 'active') {
       b.active = true;
     }
+    if (a.cause === 'offline') b.offline.add(a.device_id);
     if (a.metric && a.kind === 'physiological') {
       const prev = b.metrics.get(a.metric.name);
       if (!prev || PRIORITY_RANK[a.priority] > PRIORITY_RANK[prev]) b.metrics.set(a.metric.name, a.priority);
@@ -445,7 +446,7 @@ function renderWard() {
     setText(parts.badge, al ? `${PRIORITY_MARK[al.prio]} ${PRIORITY_TEXT[al.prio]}${al.count > 1 ? ` ×${al.count}` : ''}` : 'no alarm');
     const data = state.beds.get(bed);
     renderNums(parts, data, al);
-    renderPoints(parts.points, data);
+    renderPoints(parts.points, data, al?.offline);
     tile.setAttribute('aria-label', tileLabel(bed, data, al));
   });
   $('#no-beds').hidden = names.length > 0;
@@ -483,13 +484,18 @@ function renderNums(parts, data, al) {
       text = `${text}/${dia ? fmtValue('nibp_dia', dia.value) : '—'}`;
       if (mean) extra = `(${fmtValue('nibp_mean', mean.value)})`;
     }
-    if (v.status !== 'valid') text += '?';
+    // Unusable data is never shown as a number (8388607 is 11073's "not available").
+    const unusable = v.status === 'invalid' || v.status === 'not-available';
+    if (unusable) { text = '—'; extra = ''; }
+    if (v.status === 'questionable') text += '?';
     setText(p.text, text);
     setText(p.extra, extra);
+    setData(p.el, 'status', v.status);
     const age = ageOf(v);
     const stale = age > staleAfterMs(v.name);
     setData(p.el, 'stale', stale);
-    setText(p.age, stale ? `STALE ${ageText(age)}` : ageText(age));
+    const flag = unusable ? (v.status === 'invalid' ? 'INVALID ' : 'N/A ') : stale ? 'STALE ' : '';
+    setText(p.age, `${flag}${ageText(age)}`);
     let alarm = 'none';
     for (const name of n.key === 'nibp' ? ['nibp_sys', 'nibp_dia', 'nibp_mean'] : [v.name]) {
       const pr = al?.metrics.get(name);
@@ -500,12 +506,14 @@ function renderNums(parts, data, al) {
   }
 }
 
-function renderPoints(container, data) {
+function renderPoints(container, data, offline) {
   const order = Object.keys(SLOT_LABEL);
   const rank = (k) => (order.includes(k) ? order.indexOf(k) : order.length);
   const slots = (data?.slots?.length ? [...data.slots]
     : (data?.devices ?? []).map((d) => ({ kind: d.kind, device: d.id, connection: d.connection })))
-    .sort((a, b) => rank(a.kind) - rank(b.kind));
+    .sort((a, b) => rank(a.kind) - rank(b.kind))
+    // An open "device offline" alarm wins: the tile must not contradict the alarm list.
+    .map((s) => (s.device && offline?.has(s.device) ? { ...s, connection: 'offline' } : s));
   const key = JSON.stringify(slots.map((s) => [s.kind, s.device, s.connection]));
   if (container.dataset.key === key) return;
   container.dataset.key = key;
@@ -523,7 +531,9 @@ function tileLabel(bed, data, al) {
   bits.push(al ? `${PRIORITY_TEXT[al.prio]} priority alarm` : 'no alarm');
   for (const n of TILE_NUMS) {
     const v = numeric(data, n.pick);
-    if (v) bits.push(`${n.label} ${fmtValue(v.name, v.value)}${ageOf(v) > staleAfterMs(v.name) ? ' stale' : ''}`);
+    if (!v) continue;
+    const unusable = v.status === 'invalid' || v.status === 'not-available';
+    bits.push(`${n.label} ${unusable ? v.status : fmtValue(v.name, v.value)}${ageOf(v) > staleAfterMs(v.name) ? ' stale' : ''}`);
   }
   const offline = (data?.slots ?? []).filter((s) => s.connection === 'offline').map((s) => SLOT_NAME[s.kind] ?? s.kind);
   if (offline.length) bits.push(`offline: ${offline.join(', ')}`);
@@ -926,10 +936,15 @@ function drawChart(canvas, c, t) {
     g.fillText(fmtValue(c.limits, l.v), L + pw + 3, y(l.v));
   }
   g.setLineDash([]);
-  // Data: a gap in the data is a gap in the line.
-  const gapMs = t.resolution === 'raw' ? 120000 : 180000;
+  g.strokeStyle = '#6b7580';
+  g.lineWidth = 1;
+  g.strokeRect(L, T, pw, ph);
+  // Data, over the frame: a gap in the data is a gap in the line.
   for (const s of series) {
     if (!s.points.length) continue;
+    // NIBP is measured every few minutes: its points are joined across longer gaps, and marked.
+    const sparse = s.name.startsWith('nibp');
+    const gapMs = sparse ? 3600000 : t.resolution === 'raw' ? 120000 : 180000;
     if (t.resolution !== 'raw') {
       g.fillStyle = `${s.color}33`;
       for (const p of s.points) g.fillRect(x(p[0]), y(p[3]), Math.max(1, pw / ((t.to - t.from) / 60000)), Math.max(1, y(p[2]) - y(p[3])));
@@ -944,10 +959,11 @@ function drawChart(canvas, c, t) {
       prev = p[0];
     }
     g.stroke();
-    if (s.points.length === 1) { g.fillStyle = s.color; g.fillRect(x(s.points[0][0]) - 2, y(s.points[0][1]) - 2, 4, 4); }
+    if (sparse || s.points.length === 1) {
+      g.fillStyle = s.color;
+      for (const p of s.points) g.fillRect(x(p[0]) - 2.5, y(p[1]) - 2.5, 5, 5);
+    }
   }
-  g.strokeStyle = '#6b7580';
-  g.strokeRect(L, T, pw, ph);
 }
 
 function niceStep(raw) {

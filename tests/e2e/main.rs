@@ -2,6 +2,7 @@
 //! mosquitto_pub, HTTP).
 
 mod bad_input;
+mod browser;
 mod ingest;
 mod prometheus;
 mod registry;

@@ -1,0 +1,287 @@
+// The nurse dashboard in headless Chromium (Debian's, via playwright-core). Run by
+// tests/e2e/browser.rs, which starts the hub, feeds four monitors over MQTT and passes:
+//   WARDHUB_URL          the hub's HTTP address
+//   WARDHUB_CONTROL      host:port of its control socket (set / status / stop / start)
+//   WARDHUB_NURSE_TOKEN  a nurse's bearer token
+//   WARDHUB_CHROMIUM     the browser (default /usr/bin/chromium)
+// Screenshots are written to ./artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const HUB = process.env.WARDHUB_URL;
+const CONTROL = process.env.WARDHUB_CONTROL;
+const NURSE_TOKEN = process.env.WARDHUB_NURSE_TOKEN;
+const ART = new URL('./artifacts/', import.meta.url).pathname;
+
+if (!HUB || !CONTROL || !NURSE_TOKEN) {
+  throw new Error('run through `cargo test -p wardhub-e2e browser` (WARDHUB_URL, WARDHUB_CONTROL, WARDHUB_NURSE_TOKEN)');
+}
+mkdirSync(ART, { recursive: true });
+
+/** Sends one command to the Rust side; resolves on "ok". */
+function control(cmd) {
+  return new Promise((resolve, reject) => {
+    const [host, port] = [CONTROL.slice(0, CONTROL.lastIndexOf(':')), Number(CONTROL.slice(CONTROL.lastIndexOf(':') + 1))];
+    const sock = net.connect(port, host, () => sock.write(`${cmd}\n`));
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => { buf += d; });
+    sock.on('end', () => (buf.startsWith('ok') ? resolve() : reject(new Error(`${cmd}: ${buf.trim()}`))));
+    sock.on('error', reject);
+  });
+}
+
+let browser;
+/** Page errors of every page: a dashboard that throws fails the test. */
+const pageErrors = [];
+
+async function openDashboard(viewport, options = {}) {
+  const context = await browser.newContext({ viewport, ...options });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|EventSource/.test(m.text())) pageErrors.push(m.text()); });
+  await page.goto(`${HUB}/`);
+  return { context, page };
+}
+
+const tile = (page, bed) => page.locator(`.tile[data-bed="${bed}"]`);
+const alarmOf = (page, bed, extra = '') => page.locator(`.alarm[data-bed="${bed}"]${extra}`);
+
+let a; // the nurse's wall display, 1920×1080
+let b; // a second dashboard (corridor tablet), 1024×768
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.WARDHUB_CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+      '--disable-background-networking', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('the page loads, says it is live, and bed values appear', async () => {
+  a = await openDashboard({ width: 1920, height: 1080 });
+  const { page } = a;
+  await page.waitForSelector('body[data-live="true"]', { timeout: 10000 });
+  assert.equal(await page.locator('#lost').isHidden(), true);
+  await page.waitForFunction(() => document.querySelectorAll('.tile').length >= 4, null, { timeout: 10000 });
+  // bed-01's monitor sends HR 72, SpO2 97, NIBP 118/76 (90).
+  const hr = tile(page, 'bed-01').locator('[data-metric="hr"] .val');
+  await assert.doesNotReject(hr.filter({ hasText: /^72$/ }).waitFor({ timeout: 10000 }));
+  assert.equal(await tile(page, 'bed-01').locator('[data-metric="spo2"] .val').textContent(), '97');
+  assert.equal(await tile(page, 'bed-01').locator('[data-metric="nibp"] .val').textContent(), '118/76(90)');
+  assert.equal(await tile(page, 'bed-01').locator('[data-metric="temp"] .val').textContent(), '36.8');
+  assert.equal(await tile(page, 'bed-02').locator('[data-metric="hr"] .val').textContent(), '73');
+  // Values are fresh, each with its age.
+  assert.equal(await tile(page, 'bed-01').locator('[data-metric="hr"]').getAttribute('data-stale'), 'false');
+  assert.match(await tile(page, 'bed-01').locator('[data-metric="hr"] .age').textContent(), /^\d+ s$/);
+  // The bed's information points: the monitor connected, the other slots empty.
+  await page.waitForSelector('.tile[data-bed="bed-04"] .pt[data-kind="infusion_pump"][data-conn="online"]', { timeout: 10000 });
+  assert.equal(await tile(page, 'bed-01').locator('.pt[data-kind="patient_monitor"]').getAttribute('data-conn'), 'online');
+  assert.equal(await tile(page, 'bed-01').locator('.pt[data-kind="ventilator"]').getAttribute('data-conn'), 'empty');
+  assert.equal(await tile(page, 'bed-01').locator('.pt').count(), 6);
+  assert.equal(await page.locator('#ward-name').textContent(), 'icu-3');
+  await page.screenshot({ path: `${ART}ward-1920x1080.png` });
+});
+
+test('alarms raised through MQTT appear with their priority style', async () => {
+  const { page } = a;
+  await control('set b2-mon spo2 80'); // below 85: high at once
+  await control('set b3-mon hr 135'); // above 120 for 1 s: medium
+  await control('status b4-mon {"battery_pct": 15}'); // technical, low
+  const high = alarmOf(page, 'bed-02', '[data-prio="high"][data-state="active"]');
+  await high.waitFor({ timeout: 10000 });
+  await alarmOf(page, 'bed-03', '[data-prio="medium"][data-state="active"]').waitFor({ timeout: 10000 });
+  const low = alarmOf(page, 'bed-04', '[data-prio="low"]');
+  await low.waitFor({ timeout: 10000 });
+
+  // Priority text and marker, not colour alone.
+  assert.match(await high.locator('.prio').textContent(), /!!! HIGH/);
+  assert.match(await high.locator('.alarm-text').textContent(), /SpO₂ low 80 %/);
+  // High flashes at 2 Hz, medium at 0.5 Hz, low is steady.
+  const anim = (loc) => loc.evaluate((el) => {
+    const s = getComputedStyle(el);
+    return `${s.animationName} ${s.animationDuration}`;
+  });
+  assert.equal(await anim(high), 'flash-high 0.5s');
+  assert.equal(await anim(alarmOf(page, 'bed-03')), 'flash-medium 2s');
+  assert.equal(await anim(low), 'none 0s');
+  assert.equal(await low.evaluate((el) => getComputedStyle(el).borderTopColor), 'rgb(0, 229, 255)');
+  // Technical alarms look different from physiological ones.
+  assert.equal(await low.getAttribute('data-kind'), 'technical');
+  assert.equal(await low.locator('.kind').textContent(), 'TECH');
+  assert.equal(await low.evaluate((el) => getComputedStyle(el).borderTopStyle), 'dashed');
+  assert.equal(await high.evaluate((el) => getComputedStyle(el).borderTopStyle), 'solid');
+  // Sorted by priority: high first, low last.
+  const order = await page.$$eval('.alarm', (els) => els
+    .map((el) => [Number(el.style.order), el.dataset.prio]).sort((x, y) => x[0] - y[0]).map((x) => x[1]));
+  assert.deepEqual(order, ['high', 'medium', 'low']);
+  // The tiles take the colour of their bed's worst alarm, and the value in alarm stands out.
+  assert.equal(await tile(page, 'bed-02').getAttribute('data-prio'), 'high');
+  assert.equal(await tile(page, 'bed-03').getAttribute('data-prio'), 'medium');
+  assert.equal(await tile(page, 'bed-01').getAttribute('data-prio'), 'none');
+  assert.equal(await tile(page, 'bed-02').locator('[data-metric="spo2"]').getAttribute('data-alarm'), 'high');
+  // Announced to screen readers.
+  assert.match(await page.locator('#announce').textContent(), /priority alarm/);
+  await page.screenshot({ path: `${ART}alarms-1920x1080.png` });
+
+  // People who asked for less motion get no flashing, but still see the state.
+  const calm = await openDashboard({ width: 1024, height: 768 }, { reducedMotion: 'reduce' });
+  const calmHigh = alarmOf(calm.page, 'bed-02', '[data-prio="high"]');
+  await calmHigh.waitFor({ timeout: 10000 });
+  assert.equal(await anim(calmHigh), 'none 0s');
+  assert.match(await calmHigh.locator('.prio').textContent(), /!!! HIGH/);
+  await calm.context.close();
+});
+
+test('the tablet layout shows the same ward', async () => {
+  b = await openDashboard({ width: 1024, height: 768 });
+  const { page } = b;
+  await page.waitForSelector('body[data-live="true"]', { timeout: 10000 });
+  await alarmOf(page, 'bed-02', '[data-prio="high"]').waitFor({ timeout: 10000 });
+  // Nothing overflows sideways.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the tablet`);
+  await page.screenshot({ path: `${ART}ward-1024x768.png` });
+});
+
+test('acknowledging by clicking updates a second dashboard within a second', async () => {
+  const { page } = a;
+  const high = alarmOf(page, 'bed-02', '[data-prio="high"]');
+  await high.locator('button[data-action="ack"]').click();
+  // Not logged in yet: the token login comes first, then the acknowledgement.
+  await page.locator('#login-dialog').waitFor({ state: 'visible' });
+  await page.fill('#token-input', 'not-a-token');
+  await page.click('#login-submit');
+  await page.locator('#login-error').filter({ hasText: /not known/ }).waitFor({ timeout: 5000 });
+  await page.fill('#token-input', NURSE_TOKEN);
+  await page.click('#login-submit');
+  await page.locator('#ack-dialog').waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await page.locator('#user').textContent(), /nurse-ana \(nurse\)/);
+  await page.check('input[name="reason"][value="artefact"]');
+  await page.fill('#ack-note', 'probe slipped');
+  await page.screenshot({ path: `${ART}ack-dialog-1920x1080.png` });
+  const other = alarmOf(b.page, 'bed-02', '[data-state="acknowledged"]');
+  const started = Date.now();
+  await page.click('#ack-submit');
+  await other.waitFor({ timeout: 3000 });
+  const took = Date.now() - started;
+  assert.ok(took < 1000, `the second dashboard showed the acknowledgement after ${took} ms`);
+  assert.match(await other.locator('.ack').textContent(), /Acknowledged by nurse-ana .* artefact: “probe slipped”/);
+  // Acknowledged: no longer flashing, no acknowledge button, still listed.
+  assert.equal(await other.evaluate((el) => getComputedStyle(el).animationName), 'none');
+  assert.equal(await other.locator('button[data-action="ack"]').isHidden(), true);
+  await alarmOf(page, 'bed-02', '[data-state="acknowledged"]').waitFor({ timeout: 3000 });
+  // The login is remembered by this browser.
+  assert.equal(await page.evaluate(() => localStorage.getItem('wardhub.token')), NURSE_TOKEN);
+  await b.page.screenshot({ path: `${ART}acknowledged-1024x768.png` });
+
+  // Audio pause of the medium alarm, by keyboard.
+  const pause = alarmOf(page, 'bed-03').locator('button[data-action="pause"]');
+  await pause.focus();
+  await page.keyboard.press('Enter');
+  await alarmOf(b.page, 'bed-03').locator('.alarm-meta', { hasText: /audio paused until/ }).waitFor({ timeout: 3000 });
+});
+
+test('bed detail shows trends with limits and the alarm history with who acknowledged', async () => {
+  const { page } = a;
+  // Keyboard: focus the tile, open it with Enter.
+  await tile(page, 'bed-02').focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.locator('#bed-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await page.locator('#bed-status', { hasText: /raw values/ }).waitFor({ timeout: 10000 });
+  await page.locator('.chart[data-chart="SpO₂"] h4', { hasText: /SpO₂ 80/ }).waitFor({ timeout: 10000 });
+  await page.waitForSelector('#charts[data-drawn="bed-02 1h"]', { timeout: 10000 });
+  assert.ok(await page.locator('.chart canvas').count() >= 5);
+  // The limits drawn are the bed's: SpO2 90 and the severe 85 (from the trends reply).
+  const limits = await page.evaluate(async () => (await (await fetch('/api/v1/beds/bed-02/trends?range=1h')).json()).limits.spo2);
+  assert.equal(limits.low, 90);
+  assert.equal(limits.extra_low, 85);
+  // (bed-02 has seconds of data: the charts' lines are checked on bed-01's backfilled day.)
+  const ackRow = page.locator('#history tr[data-event="acknowledged"]');
+  await ackRow.waitFor({ timeout: 10000 });
+  assert.match(await ackRow.textContent(), /nurse-ana/);
+  assert.match(await ackRow.textContent(), /artefact: probe slipped/);
+  await page.locator('#history tr[data-event="raised"]').first().waitFor();
+  await page.screenshot({ path: `${ART}bed-detail-1h-1920x1080.png` });
+  // Long ranges use rollups.
+  await page.click('#bed-dialog [data-range="8h"]');
+  await page.locator('#bed-status', { hasText: /rollups/ }).waitFor({ timeout: 10000 });
+  await page.screenshot({ path: `${ART}bed-detail-8h-1920x1080.png` });
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+});
+
+test('bed detail draws a day of trends: raw for 1 h, rollups for 8 h and 24 h', async () => {
+  const { page } = a;
+  await tile(page, 'bed-01').click();
+  await page.locator('#bed-status', { hasText: /raw values/ }).waitFor({ timeout: 10000 });
+  const hrLine = () => page.locator('.chart[data-chart="Heart rate"] canvas').evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    // The HR line's colour (#3ee07a).
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 120 && d[i + 1] > 180 && d[i + 2] < 160) n += 1;
+    return n;
+  });
+  await page.waitForSelector('#charts[data-drawn="bed-01 1h"]', { timeout: 10000 });
+  assert.ok(await hrLine() > 300, 'the 1 h HR chart has a line across it');
+  await page.screenshot({ path: `${ART}bed-01-1h-1920x1080.png` });
+  for (const range of ['8h', '24h']) {
+    await page.click(`#bed-dialog [data-range="${range}"]`);
+    await page.locator('#bed-status', { hasText: new RegExp(`Last ${range.replace('h', ' h')}, one-minute rollups`) }).waitFor({ timeout: 10000 });
+    await page.waitForSelector(`#charts[data-drawn="bed-01 ${range}"]`, { timeout: 10000 });
+    assert.ok(await hrLine() > 300, `the ${range} HR chart has a line across it`);
+    await page.screenshot({ path: `${ART}bed-01-${range}-1920x1080.png` });
+  }
+  // The tablet sees the same detail.
+  await tile(b.page, 'bed-01').click();
+  await b.page.waitForSelector('#charts[data-drawn^="bed-01 "]', { timeout: 10000 });
+  await b.page.screenshot({ path: `${ART}bed-01-detail-1024x768.png` });
+  await b.page.keyboard.press('Escape');
+  await page.click('#bed-dialog [data-range="1h"]');
+  await page.keyboard.press('Escape');
+});
+
+test('stopping the hub shows "connection lost"; restarting brings the page back live', async () => {
+  const { page } = a;
+  await page.waitForSelector('body[data-live="true"]');
+  const stopped = Date.now();
+  await control('stop');
+  await page.locator('#lost').waitFor({ state: 'visible', timeout: 5000 });
+  const took = Date.now() - stopped;
+  assert.ok(took < 5000, `connection lost shown after ${took} ms`);
+  assert.match(await page.locator('#lost').textContent(), /CONNECTION LOST — DATA NOT LIVE/);
+  assert.equal(await page.locator('body').getAttribute('data-live'), 'false');
+  assert.match(await page.locator('#conn-text').textContent(), /NOT LIVE/);
+  await b.page.locator('#lost').waitFor({ state: 'visible', timeout: 5000 });
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: `${ART}connection-lost-1920x1080.png` });
+  await b.page.screenshot({ path: `${ART}connection-lost-1024x768.png` });
+
+  // While the hub is away the high alarm of bed-03 appears; after the restart both pages
+  // catch up from the new stream's snapshot.
+  await control('set b3-mon spo2 80');
+  await control('start');
+  await page.waitForSelector('body[data-live="true"]', { timeout: 15000 });
+  await b.page.waitForSelector('body[data-live="true"]', { timeout: 15000 });
+  assert.equal(await page.locator('#lost').isHidden(), true);
+  await alarmOf(page, 'bed-03', '[data-prio="high"]').waitFor({ timeout: 10000 });
+  await alarmOf(b.page, 'bed-03', '[data-prio="high"]').waitFor({ timeout: 10000 });
+  // The acknowledged alarm survived the restart.
+  await alarmOf(page, 'bed-02', '[data-state="acknowledged"]').waitFor({ timeout: 5000 });
+  // Numerics flow again.
+  await page.waitForFunction(() => {
+    const age = document.querySelector('.tile[data-bed="bed-01"] [data-metric="hr"] .age')?.textContent ?? '';
+    return /^\d s$/.test(age);
+  }, null, { timeout: 10000 });
+  await page.screenshot({ path: `${ART}back-live-1920x1080.png` });
+  assert.deepEqual(pageErrors, []);
+});
