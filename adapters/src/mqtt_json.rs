@@ -26,9 +26,12 @@
 //! - `status` (optional): `valid` (default), `questionable`, `invalid`, `not-available`.
 //! - Other fields are ignored.
 //!
-//! The device id comes from the topic, never from the payload. `wardhub/v1/devices/{id}/status`
-//! carries device status (battery, …); it is classified and handed over raw
-//! ([`Message::Status`]) until its contract is defined. Any other topic is refused
+//! The device id comes from the topic, never from the payload. Two more topics are classified
+//! and handed over raw, because the hub's alarm engine owns their contracts:
+//! `wardhub/v1/devices/{id}/status` carries device status (battery, online, clock;
+//! [`Message::Status`]) and `wardhub/v1/devices/{id}/event` carries device events
+//! (`{"event": "nurse_call", "active": true, "seq": 3, "time": "…"}`: nurse call, bed exit,
+//! pump occlusion, end of infusion; [`Message::Event`]). Any other topic is refused
 //! ([`RejectReason::UnknownTopic`]).
 //!
 //! # Rejection rule
@@ -84,6 +87,8 @@ pub enum Topic {
     Observations(DeviceId),
     /// `…/{id}/status`: device status (battery, firmware, …).
     Status(DeviceId),
+    /// `…/{id}/event`: a device event (nurse call, bed exit, pump occlusion, …).
+    Event(DeviceId),
 }
 
 /// Classifies a topic. A bad device id is [`RejectReason::BadDeviceId`]; anything not of the
@@ -92,7 +97,7 @@ pub fn parse_topic(topic: &str) -> Result<Topic, Reject> {
     let unknown = || {
         Reject::new(
             RejectReason::UnknownTopic,
-            "topic is not wardhub/v1/devices/{id}/obs or /status",
+            "topic is not wardhub/v1/devices/{id}/obs, /status or /event",
         )
     };
     let rest = topic.strip_prefix(TOPIC_PREFIX).ok_or_else(unknown)?;
@@ -100,6 +105,7 @@ pub fn parse_topic(topic: &str) -> Result<Topic, Reject> {
     let kind = match kind {
         "obs" => Topic::Observations,
         "status" => Topic::Status,
+        "event" => Topic::Event,
         _ => return Err(unknown()),
     };
     let id =
@@ -122,9 +128,12 @@ pub struct Decoded {
 pub enum Message {
     /// An observation document from `device` (possibly with rejects, possibly empty).
     Observations { device: DeviceId, decoded: Decoded },
-    /// A device status message, raw: its contract is not defined yet.
+    /// A device status message, raw: the hub's alarm engine parses it.
     Status { device: DeviceId, payload: Bytes },
-    /// Refused as a whole: unknown topic, bad device id, or an oversized status payload.
+    /// A device event message, raw: the hub's alarm engine parses it.
+    Event { device: DeviceId, payload: Bytes },
+    /// Refused as a whole: unknown topic, bad device id, or an oversized status or event
+    /// payload.
     Rejected {
         device: Option<DeviceId>,
         reject: Reject,
@@ -175,11 +184,15 @@ impl Decoder {
                     rejects: vec![reject],
                 },
             },
-            (Topic::Status(device), Some(reject)) => Message::Rejected {
+            (Topic::Status(device) | Topic::Event(device), Some(reject)) => Message::Rejected {
                 device: Some(device),
                 reject,
             },
             (Topic::Status(device), None) => Message::Status {
+                device,
+                payload: payload.clone(),
+            },
+            (Topic::Event(device), None) => Message::Event {
                 device,
                 payload: payload.clone(),
             },
@@ -783,6 +796,7 @@ async fn handle(
                 .rejected(NAME, device.as_ref().map(DeviceId::as_str), &reject);
         }
         Message::Status { device, payload } => on_status(&device, &payload),
+        Message::Event { device, payload } => on_event(&device, &payload),
         Message::Observations { device, decoded } => {
             for reject in &decoded.rejects {
                 ctx.events.rejected(NAME, Some(device.as_str()), reject);
@@ -798,14 +812,25 @@ async fn handle(
     Ok(())
 }
 
-/// Device status messages: their contract (battery, firmware, device-side alarms) comes with
-/// the alarm work; this is where it plugs in.
+/// Device status messages: the hub's status listener parses them (its `DeviceStatus`
+/// contract) and hands them to the alarm engine; here they are only counted.
 fn on_status(device: &DeviceId, payload: &Bytes) {
     tracing::debug!(
         adapter = NAME,
         device = %device,
         bytes = payload.len(),
-        "device status message (not interpreted yet)"
+        "device status message"
+    );
+}
+
+/// Device event messages: like status, the hub's event listener parses them (its
+/// `DeviceEvent` contract) and hands them to the alarm engine; here they are only counted.
+fn on_event(device: &DeviceId, payload: &Bytes) {
+    tracing::debug!(
+        adapter = NAME,
+        device = %device,
+        bytes = payload.len(),
+        "device event message"
     );
 }
 

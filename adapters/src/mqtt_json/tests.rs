@@ -48,8 +48,14 @@ fn topics() {
         parse_topic("wardhub/v1/devices/mon-01/status"),
         Ok(Topic::Status(dev()))
     );
+    assert_eq!(
+        parse_topic("wardhub/v1/devices/mon-01/event"),
+        Ok(Topic::Event(dev()))
+    );
     for t in [
         "wardhub/v1/devices/mon-01/alarm",
+        "wardhub/v1/devices/mon-01/events",
+        "wardhub/v1/devices/mon-01/event/x",
         "wardhub/v1/devices/mon-01/obs/x",
         "wardhub/v1/devices/mon-01",
         "wardhub/v1/devices/",
@@ -67,6 +73,7 @@ fn topics() {
         "wardhub/v1/devices//obs",
         "wardhub/v1/devices/mon 01/obs",
         "wardhub/v1/devices/mon+/obs",
+        "wardhub/v1/devices/mon 01/event",
         &format!("wardhub/v1/devices/{}/obs", "a".repeat(65)),
     ] {
         assert_eq!(
@@ -306,6 +313,13 @@ fn too_large() {
         }
         other => panic!("{other:?}"),
     }
+    match decoder.decode("wardhub/v1/devices/mon-01/event", &big, NOW) {
+        Message::Rejected { device, reject } => {
+            assert_eq!(device, Some(dev()));
+            assert_eq!(reject.reason, RejectReason::TooLarge);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -317,6 +331,14 @@ fn status_and_unknown_topics_through_decoder() {
         Message::Status {
             device: dev(),
             payload: p.clone()
+        }
+    );
+    let e = Bytes::from_static(br#"{"event": "nurse_call", "active": true}"#);
+    assert_eq!(
+        d.decode("wardhub/v1/devices/mon-01/event", &e, NOW),
+        Message::Event {
+            device: dev(),
+            payload: e.clone()
         }
     );
     match d.decode("wardhub/v1/devices/mon-01/what", &p, NOW) {
@@ -746,6 +768,10 @@ async fn adapter_submits_and_survives_bad_messages() {
         msg("wardhub/v1/devices/bad id/obs", "{}"),
         msg("wardhub/v1/devices/mon-01/nope", "{}"),
         msg("wardhub/v1/devices/mon-01/status", r#"{"battery": 40}"#),
+        msg(
+            "wardhub/v1/devices/mon-01/event",
+            r#"{"event": "bed_exit", "active": true}"#,
+        ),
     ] {
         h.tx.send(bad).await.unwrap();
     }
@@ -760,7 +786,7 @@ async fn adapter_submits_and_survives_bad_messages() {
     assert_eq!(b.observations[0].device_id.as_str(), "mon-02");
     assert_eq!(b.observations[0].value, 96.0);
 
-    assert_eq!(*h.events.received.lock().unwrap(), 7);
+    assert_eq!(*h.events.received.lock().unwrap(), 8);
     assert_eq!(
         *h.events.rejected.lock().unwrap(),
         [
