@@ -243,7 +243,7 @@ function applyTransition(t, announceIt) {
   if (a.state === 'cleared' || a.state === 'suppressed') state.alarms.delete(a.id);
   else state.alarms.set(a.id, a);
   if (announceIt && ['raised', 'priority_changed', 'reannounced', 'escalated', 'condition_returned'].includes(t.event)) {
-    const what = t.event === 'escalated' ? 'Escalated' : `${PRIORITY_TEXT[a.priority]} priority alarm`;
+    const what = `${t.event === 'escalated' ? 'Escalated: ' : ''}${PRIORITY_TEXT[a.priority]} priority alarm`;
     setText($('#announce'), `${what}, ${a.bed ?? a.device_id}: ${alarmText(a)}`);
     sound.kick();
   }

@@ -128,6 +128,8 @@ test('alarms raised through MQTT appear with their priority style', async () => 
   assert.equal(await tile(page, 'bed-03').getAttribute('data-prio'), 'medium');
   assert.equal(await tile(page, 'bed-01').getAttribute('data-prio'), 'none');
   assert.equal(await tile(page, 'bed-02').locator('[data-metric="spo2"]').getAttribute('data-alarm'), 'high');
+  // Unacknowledged for 2 s, the high alarm escalates, and says so.
+  await high.locator('.esc:not([hidden])', { hasText: /ESCALATED \d\d:\d\d/ }).waitFor({ timeout: 6000 });
   // Announced to screen readers.
   assert.match(await page.locator('#announce').textContent(), /priority alarm/);
   await page.screenshot({ path: `${ART}alarms-1920x1080.png` });
@@ -150,6 +152,15 @@ test('the tablet layout shows the same ward', async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page is ${overflow}px wider than the tablet`);
   await page.screenshot({ path: `${ART}ward-1024x768.png` });
+  // Sound is off by default and switched per browser.
+  const toggle = page.locator('#sound-toggle');
+  assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
+  await toggle.click();
+  assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.evaluate(() => localStorage.getItem('wardhub.sound')), 'on');
+  assert.equal(await a.page.locator('#sound-toggle').getAttribute('aria-pressed'), 'false');
+  await toggle.click();
+  assert.equal(await page.evaluate(() => localStorage.getItem('wardhub.sound')), 'off');
 });
 
 test('acknowledging by clicking updates a second dashboard within a second', async () => {

@@ -48,6 +48,10 @@ id = "b4-pump"
 bed = "bed-04"
 kind = "infusion_pump"
 
+# An unacknowledged high alarm escalates after 2 s.
+[alarms.escalation]
+high = "2s"
+
 # SpO2 below 85 is high at once; HR above 120 for 1 s is medium.
 [[alarms.rules]]
 metric = "spo2"
