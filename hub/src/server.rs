@@ -256,6 +256,17 @@ impl Hub {
             telemetry.clone(),
         )
         .map_err(|e| StartError::Task(format!("alarms: {e}")))?;
+        {
+            // "Alarms in the last 24 h" of the biomed status views come from the audit log.
+            let alarms = alarms.clone();
+            registry.set_alarm_counter(Arc::new(move |bed, from, to| {
+                alarms.history(from, to, Some(bed), 100_000).ok().map(|t| {
+                    t.iter()
+                        .filter(|t| t.event == crate::alarms::Event::Raised)
+                        .count() as u64
+                })
+            }));
+        }
         let background_cancel = CancellationToken::new();
         tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
         spawn_status_listener(
@@ -549,6 +560,7 @@ fn spawn_status_listener(
             };
             match DeviceStatus::from_json(&msg.payload) {
                 Ok(status) => {
+                    registry.status_reported(device.as_str(), &status);
                     let alarms = alarms.clone();
                     let _ = tokio::task::spawn_blocking(move || {
                         alarms.device_status(&device, bed.as_deref(), &status)
