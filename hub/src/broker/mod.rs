@@ -90,12 +90,13 @@ impl Broker {
     pub fn start(cfg: &MqttConfig) -> Result<Broker, BrokerError> {
         // Small segments per topic: the hub's own link consumes in near real time, and every
         // device topic gets its own log, so memory is segments x topics.
-        let segment = cfg.max_packet_bytes.max(64 * 1024);
+        // A segment overflows by at most one packet, so it need not fit the largest one.
+        let segment = 16 * 1024;
         let router_config = RouterConfig {
             max_connections: cfg.max_connections + 64,
             max_outgoing_packet_count: 1000,
             max_segment_size: segment,
-            max_segment_count: 8,
+            max_segment_count: 4,
             custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
