@@ -54,6 +54,14 @@
 //! Technical alarms never latch. Pending (not yet matured) conditions are not persisted: after
 //! a restart a still-present condition starts its delay again.
 //!
+//! # Device events
+//!
+//! [`AlarmEngine::on_device_event`] ([`DeviceEvent`]: nurse call, bed exit, pump occlusion, end
+//! of infusion) drives one condition per (device, event kind) with the same machinery: no
+//! delay, the priority and latching of `[alarms.events]`. `active: true` starts the condition
+//! (a repeat changes nothing: no second alarm), `active: false` ends it (a latched alarm waits
+//! for its acknowledgement, as a nurse call does by default). An event is also a sign of life.
+//!
 //! # Time
 //!
 //! Conditions are timed in hub time (`now`), never in device time: a device with a wrong clock
@@ -82,6 +90,7 @@ use std::time::Duration;
 use wardhub_adapters::model::{DeviceId, Metric, Millis, Observation, METRICS};
 
 use super::error::{AlarmError, Result};
+use super::event::{DeviceEvent, EventKind};
 use super::record::{
     AckReason, Alarm, AlarmId, AlarmState, Cause, Event, MetricRef, PauseTarget, Priority, Side,
     Transition,
@@ -122,6 +131,8 @@ struct DeviceState {
     offline: Track,
     battery: Track,
     skew: Track,
+    /// By [`EventKind::index`].
+    events: [Track; EventKind::ALL.len()],
 }
 
 impl DeviceState {
@@ -136,15 +147,16 @@ impl DeviceState {
             offline: Track::default(),
             battery: Track::default(),
             skew: Track::default(),
+            events: Default::default(),
         }
     }
 
     fn tracks_mut(&mut self) -> impl Iterator<Item = &mut Track> {
-        self.limits.iter_mut().chain(self.sensor.iter_mut()).chain([
-            &mut self.offline,
-            &mut self.battery,
-            &mut self.skew,
-        ])
+        self.limits
+            .iter_mut()
+            .chain(self.sensor.iter_mut())
+            .chain([&mut self.offline, &mut self.battery, &mut self.skew])
+            .chain(self.events.iter_mut())
     }
 
     fn track_mut(&mut self, cause: Cause, metric: Option<MetricRef>) -> &mut Track {
@@ -155,6 +167,10 @@ impl DeviceState {
             Cause::Offline => &mut self.offline,
             Cause::BatteryLow => &mut self.battery,
             Cause::ClockSkew => &mut self.skew,
+            Cause::NurseCall | Cause::BedExit | Cause::PumpOcclusion | Cause::EndOfInfusion => {
+                let k = EventKind::of_cause(cause).unwrap_or(EventKind::NurseCall);
+                &mut self.events[k.index()]
+            }
         }
     }
 }
@@ -413,6 +429,8 @@ struct TechTiers {
     sensor: [Option<Tier>; SLOTS],
     battery: [Option<Tier>; SLOTS],
     skew: [Option<Tier>; SLOTS],
+    /// By [`EventKind::index`]: one tier without delay, and latching.
+    events: [([Option<Tier>; SLOTS], bool); EventKind::ALL.len()],
     offline_after_ms: i64,
     skew_max_ms: i64,
 }
@@ -455,6 +473,10 @@ impl TechTiers {
                 t.clock_skew_priority,
                 t.clock_skew_delay,
             ),
+            events: EventKind::ALL.map(|k| {
+                let c = cfg.events.get(k);
+                (one(f64::NAN, false, c.priority, Duration::ZERO), c.latching)
+            }),
             offline_after_ms: millis(t.offline_after),
             skew_max_ms: millis(t.clock_skew_max),
         }
@@ -775,6 +797,50 @@ impl AlarmEngine {
                 &mut out,
             );
         }
+        out
+    }
+
+    /// A device event (see [`DeviceEvent`]): `active` starts or keeps the condition of its kind,
+    /// `!active` ends it. Also a sign of life.
+    pub fn on_device_event(
+        &mut self,
+        device: &DeviceId,
+        bed: Option<&str>,
+        event: &DeviceEvent,
+        now: Millis,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.device(device, bed, now, &mut out);
+        let Self {
+            devices,
+            book,
+            tech,
+            ..
+        } = self;
+        let Some(dev) = devices.get_mut(device.as_str()) else {
+            return out;
+        };
+        alive(book, dev, tech, now, &mut out);
+        let i = event.event.index();
+        let (tiers, latching) = &tech.events[i];
+        step(
+            book,
+            &mut dev.events[i],
+            Spec {
+                tiers,
+                latching: *latching,
+            },
+            flag(event.active),
+            None,
+            Ctx {
+                device,
+                bed,
+                cause: event.event.cause(),
+                metric: None,
+            },
+            now,
+            &mut out,
+        );
         out
     }
 

@@ -37,6 +37,9 @@ pub enum AlarmError {
     /// A device status message that does not follow the contract.
     #[error("device status: {0}")]
     InvalidStatus(String),
+    /// A device event message that does not follow the contract.
+    #[error("device event: {0}")]
+    InvalidEvent(String),
     #[error("alarm store: {0}")]
     Store(#[from] sled::Error),
     #[error("alarm store record: {0}")]

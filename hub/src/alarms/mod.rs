@@ -7,6 +7,8 @@
 //!   reads a clock or does I/O; it returns the [`Transition`]s to store and announce;
 //! - [`record`]: the [`Alarm`] record and [`Transition`] (the JSON that is stored and announced);
 //! - [`status`]: the device status contract ([`DeviceStatus`]);
+//! - [`event`]: the device event contract ([`DeviceEvent`]: nurse call, bed exit, pump
+//!   occlusion, end of infusion), evaluated by [`AlarmEngine::on_device_event`];
 //! - [`store`]: [`AlarmStore`], the sled audit log and open-alarm set that survive a restart.
 //!
 //! The hub's loop: for each accepted observation `engine.on_observation(&obs, now)`; once a
@@ -41,6 +43,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod event;
 pub mod record;
 pub mod rules;
 pub mod service;
@@ -49,15 +52,17 @@ pub mod store;
 
 pub use engine::AlarmEngine;
 pub use error::{AlarmError, Result};
+pub use event::{DeviceEvent, EventKind};
 pub use record::{
     AckReason, Alarm, AlarmId, AlarmState, Cause, Event, Kind, MetricRef, PauseTarget, Priority,
     Side, Transition,
 };
 pub use rules::{
-    default_adult, AlarmsConfig, EscalationConfig, Preset, Rule, RuleSet, TechnicalConfig,
+    default_adult, AlarmsConfig, EscalationConfig, EventConfig, EventsConfig, Preset, Rule,
+    RuleSet, TechnicalConfig,
 };
-pub use status::DeviceStatus;
 pub use service::AlarmService;
+pub use status::DeviceStatus;
 pub use store::{AlarmStore, Restored};
 
 #[cfg(test)]

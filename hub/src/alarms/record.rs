@@ -64,12 +64,24 @@ impl Priority {
     }
 }
 
-/// Physiological (about the patient) or technical (about the equipment).
+/// Physiological (about the patient), technical (about the equipment), or a call (the patient
+/// or the bed asks for someone: nurse call, bed exit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Physiological,
     Technical,
+    Call,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Physiological => "physiological",
+            Kind::Technical => "technical",
+            Kind::Call => "call",
+        }
+    }
 }
 
 /// What the alarm is about.
@@ -86,13 +98,27 @@ pub enum Cause {
     BatteryLow,
     /// Device time too far from hub time.
     ClockSkew,
+    /// The patient pressed the call button (device event `nurse_call`).
+    NurseCall,
+    /// The patient left the bed (device event `bed_exit`): fall risk.
+    BedExit,
+    /// An infusion pump detected an occlusion (device event `pump_occlusion`).
+    PumpOcclusion,
+    /// An infusion ended: bag empty (device event `end_of_infusion`).
+    EndOfInfusion,
 }
 
 impl Cause {
     pub fn kind(self) -> Kind {
         match self {
             Cause::Limit => Kind::Physiological,
-            _ => Kind::Technical,
+            Cause::NurseCall | Cause::BedExit => Kind::Call,
+            Cause::Offline
+            | Cause::SensorOff
+            | Cause::BatteryLow
+            | Cause::ClockSkew
+            | Cause::PumpOcclusion
+            | Cause::EndOfInfusion => Kind::Technical,
         }
     }
 
@@ -103,6 +129,10 @@ impl Cause {
             Cause::SensorOff => "sensor_off",
             Cause::BatteryLow => "battery_low",
             Cause::ClockSkew => "clock_skew",
+            Cause::NurseCall => "nurse_call",
+            Cause::BedExit => "bed_exit",
+            Cause::PumpOcclusion => "pump_occlusion",
+            Cause::EndOfInfusion => "end_of_infusion",
         }
     }
 }

@@ -522,6 +522,97 @@ impl Default for TechnicalConfig {
     }
 }
 
+/// How the alarm of one device event kind behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EventConfig {
+    pub priority: Priority,
+    /// A latching alarm stays after its condition ended (`active: false`) until it is
+    /// acknowledged.
+    pub latching: bool,
+}
+
+/// Alarms of device events (`[alarms.events.<kind>]`, see [`DeviceEvent`]).
+///
+/// ```toml
+/// [alarms.events.bed_exit]
+/// priority = "medium"     # default high (fall risk)
+/// [alarms.events.nurse_call]
+/// latching = false        # default true: a released call button must still be answered
+/// ```
+///
+/// A field left out keeps that kind's default, not a generic one.
+///
+/// [`DeviceEvent`]: super::DeviceEvent
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "EventsRepr")]
+pub struct EventsConfig {
+    /// Default medium, latching.
+    pub nurse_call: EventConfig,
+    /// Default high, not latching.
+    pub bed_exit: EventConfig,
+    /// Default high, not latching.
+    pub pump_occlusion: EventConfig,
+    /// Default low, not latching.
+    pub end_of_infusion: EventConfig,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        let c = |priority, latching| EventConfig { priority, latching };
+        Self {
+            nurse_call: c(Priority::Medium, true),
+            bed_exit: c(Priority::High, false),
+            pump_occlusion: c(Priority::High, false),
+            end_of_infusion: c(Priority::Low, false),
+        }
+    }
+}
+
+impl EventsConfig {
+    pub fn get(&self, kind: super::EventKind) -> EventConfig {
+        use super::EventKind as K;
+        match kind {
+            K::NurseCall => self.nurse_call,
+            K::BedExit => self.bed_exit,
+            K::PumpOcclusion => self.pump_occlusion,
+            K::EndOfInfusion => self.end_of_infusion,
+        }
+    }
+}
+
+/// One `[alarms.events.<kind>]` table as written: what is left out keeps the kind's default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventRepr {
+    priority: Option<Priority>,
+    latching: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EventsRepr {
+    nurse_call: EventRepr,
+    bed_exit: EventRepr,
+    pump_occlusion: EventRepr,
+    end_of_infusion: EventRepr,
+}
+
+impl From<EventsRepr> for EventsConfig {
+    fn from(r: EventsRepr) -> Self {
+        let d = EventsConfig::default();
+        let merge = |r: EventRepr, d: EventConfig| EventConfig {
+            priority: r.priority.unwrap_or(d.priority),
+            latching: r.latching.unwrap_or(d.latching),
+        };
+        Self {
+            nurse_call: merge(r.nurse_call, d.nurse_call),
+            bed_exit: merge(r.bed_exit, d.bed_exit),
+            pump_occlusion: merge(r.pump_occlusion, d.pump_occlusion),
+            end_of_infusion: merge(r.end_of_infusion, d.end_of_infusion),
+        }
+    }
+}
+
 /// The `[alarms]` section of the hub configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -531,6 +622,8 @@ pub struct AlarmsConfig {
     pub beds: BTreeMap<String, Vec<Rule>>,
     pub technical: TechnicalConfig,
     pub escalation: EscalationConfig,
+    /// Alarms of device events (nurse call, bed exit, pump occlusion, end of infusion).
+    pub events: EventsConfig,
     /// Default length of an audio pause.
     #[serde(with = "humane")]
     pub audio_pause: Duration,
@@ -547,6 +640,7 @@ impl Default for AlarmsConfig {
             beds: BTreeMap::new(),
             technical: TechnicalConfig::default(),
             escalation: EscalationConfig::default(),
+            events: EventsConfig::default(),
             audio_pause: Duration::from_secs(120),
             audio_pause_max: Duration::from_secs(600),
         }

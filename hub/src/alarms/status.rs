@@ -67,7 +67,8 @@ impl DeviceStatus {
     }
 }
 
-mod opt_time {
+/// Serde of an optional device time: RFC 3339 or epoch milliseconds in, RFC 3339 out.
+pub(super) mod opt_time {
     use super::*;
     use serde::de::Error;
 

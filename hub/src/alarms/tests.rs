@@ -71,6 +71,8 @@ enum In {
     Seen,
     Lwt,
     Status(&'static str),
+    /// A device event payload (the JSON of the event topic).
+    Ev(&'static str),
 }
 
 type Exp = (Event, Cause, Priority, AlarmState);
@@ -113,6 +115,10 @@ fn run(name: &str, e: &mut AlarmEngine, steps: &[(Millis, In, &[Exp])]) {
             In::Status(json) => {
                 let s = DeviceStatus::from_json(json.as_bytes()).unwrap();
                 e.on_device_status(&d, Some("1"), &s, t)
+            }
+            In::Ev(json) => {
+                let ev = DeviceEvent::from_json(json.as_bytes()).unwrap();
+                e.on_device_event(&d, Some("1"), &ev, t)
             }
         };
         let got_summary: Vec<Exp> = got
@@ -947,4 +953,404 @@ fn restored_acknowledged_desat_keeps_its_priority() {
         (t[0].event, t[0].alarm.priority),
         (Event::Cleared, Priority::High)
     );
+}
+
+const CALL_ON: In = In::Ev(r#"{"event": "nurse_call", "active": true, "seq": 1}"#);
+const CALL_OFF: In = In::Ev(r#"{"event": "nurse_call", "active": false}"#);
+const EXIT_ON: In = In::Ev(r#"{"event": "bed_exit"}"#);
+const EXIT_OFF: In = In::Ev(r#"{"event": "bed_exit", "active": false}"#);
+const OCCL_ON: In = In::Ev(r#"{"event": "pump_occlusion", "active": true}"#);
+const OCCL_OFF: In = In::Ev(r#"{"event": "pump_occlusion", "active": false}"#);
+const EOI_ON: In = In::Ev(r#"{"event": "end_of_infusion", "active": true}"#);
+const EOI_OFF: In = In::Ev(r#"{"event": "end_of_infusion", "active": false}"#);
+
+/// Device events (nurse call, bed exit, pump occlusion, end of infusion) through the same
+/// alarm life as every other alarm.
+#[test]
+fn device_events_table() {
+    use Cause::{BedExit, EndOfInfusion, NurseCall, PumpOcclusion};
+    #[allow(clippy::type_complexity)]
+    let scenarios: Vec<(&str, &str, Vec<(Millis, In, &[Exp])>)> = vec![
+        (
+            "nurse call: medium, latching: a released call still needs its acknowledgement",
+            "",
+            vec![
+                (0, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+                // A QoS 1 duplicate (or a second press) opens no second alarm.
+                (S, CALL_ON, &[]),
+                (
+                    2 * S,
+                    CALL_OFF,
+                    &[(ConditionEnded, NurseCall, Medium, Active)],
+                ),
+                (3 * S, CALL_OFF, &[]),
+                (30 * S, In::Tick, &[]),
+                (
+                    40 * S,
+                    In::Ack,
+                    &[
+                        (Acknowledged, NurseCall, Medium, Ackd),
+                        (Cleared, NurseCall, Medium, Clr),
+                    ],
+                ),
+                (41 * S, CALL_OFF, &[]),
+                // A new call is a new alarm.
+                (42 * S, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+            ],
+        ),
+        (
+            "nurse call acknowledged while pressed clears when released",
+            "",
+            vec![
+                (0, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+                (S, In::Ack, &[(Acknowledged, NurseCall, Medium, Ackd)]),
+                (2 * S, CALL_ON, &[]),
+                (3 * S, CALL_OFF, &[(Cleared, NurseCall, Medium, Clr)]),
+            ],
+        ),
+        (
+            "nurse call pressed again before the acknowledgement: the same alarm returns",
+            "",
+            vec![
+                (0, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+                (S, CALL_OFF, &[(ConditionEnded, NurseCall, Medium, Active)]),
+                (
+                    2 * S,
+                    CALL_ON,
+                    &[(ConditionReturned, NurseCall, Medium, Active)],
+                ),
+                (
+                    3 * S,
+                    CALL_OFF,
+                    &[(ConditionEnded, NurseCall, Medium, Active)],
+                ),
+            ],
+        ),
+        (
+            "bed exit: high, not latching, escalates when unacknowledged for 60 s",
+            "",
+            vec![
+                (0, EXIT_ON, &[(Raised, BedExit, High, Active)]),
+                (S, EXIT_ON, &[]),
+                (60 * S - 1, In::Tick, &[]),
+                (60 * S, In::Tick, &[(Escalated, BedExit, High, Active)]),
+                (61 * S, In::Tick, &[]),
+                (62 * S, EXIT_OFF, &[(Cleared, BedExit, High, Clr)]),
+                (63 * S, EXIT_OFF, &[]),
+            ],
+        ),
+        (
+            "pump occlusion: high; an audio pause reminds, an acknowledgement stops escalation",
+            "",
+            vec![
+                (0, OCCL_ON, &[(Raised, PumpOcclusion, High, Active)]),
+                (
+                    S,
+                    In::Pause(Some(30)),
+                    &[(AudioPaused, PumpOcclusion, High, Active)],
+                ),
+                (
+                    31 * S,
+                    In::Tick,
+                    &[(Reannounced, PumpOcclusion, High, Active)],
+                ),
+                (
+                    32 * S,
+                    In::Ack,
+                    &[(Acknowledged, PumpOcclusion, High, Ackd)],
+                ),
+                (200 * S, In::Tick, &[]),
+                (201 * S, OCCL_OFF, &[(Cleared, PumpOcclusion, High, Clr)]),
+            ],
+        ),
+        (
+            "end of infusion: low, clears when a new bag is hung",
+            "",
+            vec![
+                (0, EOI_ON, &[(Raised, EndOfInfusion, Low, Active)]),
+                (S, EOI_ON, &[]),
+                (600 * S, In::Tick, &[]),
+                (601 * S, EOI_OFF, &[(Cleared, EndOfInfusion, Low, Clr)]),
+            ],
+        ),
+        (
+            "an end without a start changes nothing",
+            "",
+            vec![
+                (0, EXIT_OFF, &[]),
+                (S, CALL_OFF, &[]),
+                (2 * S, In::Tick, &[]),
+            ],
+        ),
+        (
+            "each kind is its own alarm; a bed audio pause covers them",
+            "",
+            vec![
+                (0, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+                (0, EXIT_ON, &[(Raised, BedExit, High, Active)]),
+                (0, OCCL_ON, &[(Raised, PumpOcclusion, High, Active)]),
+                (
+                    S,
+                    In::PauseBed("1"),
+                    &[
+                        (AudioPaused, NurseCall, Medium, Active),
+                        (AudioPaused, BedExit, High, Active),
+                        (AudioPaused, PumpOcclusion, High, Active),
+                    ],
+                ),
+                (2 * S, EXIT_OFF, &[(Cleared, BedExit, High, Clr)]),
+            ],
+        ),
+        (
+            "configured: a field left out keeps the kind's default",
+            r#"{"events": {"nurse_call": {"latching": false},
+                           "bed_exit": {"priority": "medium", "latching": true}}}"#,
+            vec![
+                (0, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+                (S, CALL_OFF, &[(Cleared, NurseCall, Medium, Clr)]),
+                (2 * S, EXIT_ON, &[(Raised, BedExit, Medium, Active)]),
+                (
+                    3 * S,
+                    EXIT_OFF,
+                    &[(ConditionEnded, BedExit, Medium, Active)],
+                ),
+                (4 * S, OCCL_ON, &[(Raised, PumpOcclusion, High, Active)]),
+            ],
+        ),
+        (
+            "an event is a sign of life",
+            r#"{"technical": {"offline_after": "30s"}}"#,
+            vec![
+                (0, In::Seen, &[]),
+                (20 * S, EOI_ON, &[(Raised, EndOfInfusion, Low, Active)]),
+                (45 * S, In::Tick, &[]),
+                (51 * S, In::Tick, &[(Raised, Offline, Medium, Active)]),
+                (52 * S, EOI_ON, &[(Cleared, Offline, Medium, Clr)]),
+            ],
+        ),
+        (
+            "a device bound to another bed: its event alarms end",
+            "",
+            vec![
+                (0, CALL_ON, &[(Raised, NurseCall, Medium, Active)]),
+                (
+                    S,
+                    In::OnBed("2", "hr", 70.0),
+                    &[(Cleared, NurseCall, Medium, Clr)],
+                ),
+            ],
+        ),
+    ];
+    for (name, config, steps) in scenarios {
+        let mut e = engine(config);
+        run(name, &mut e, &steps);
+    }
+}
+
+#[test]
+fn device_event_alarm_records() {
+    let mut e = engine("");
+    let d = dev("call-4");
+    let ev = |k, active| DeviceEvent::new(k, active);
+    let t = e.on_device_event(&d, Some("4"), &ev(EventKind::NurseCall, true), 5 * S);
+    let a = &t[0].alarm;
+    assert_eq!((a.kind, a.cause), (Kind::Call, Cause::NurseCall));
+    assert_eq!(
+        (a.bed.as_deref(), a.device_id.as_str()),
+        (Some("4"), "call-4")
+    );
+    assert!(a.latching && a.condition_present);
+    assert_eq!(
+        (a.metric, a.value, a.limit, a.side),
+        (None, None, None, None)
+    );
+    assert_eq!((a.condition_since, a.raised_at), (5 * S, 5 * S));
+    let json = serde_json::to_value(&t[0]).unwrap();
+    assert_eq!(json["alarm"]["kind"], "call");
+    assert_eq!(json["alarm"]["cause"], "nurse_call");
+    assert_eq!(json["alarm"]["priority"], "medium");
+    assert_eq!(json["alarm"]["metric"], serde_json::Value::Null);
+
+    let expect = [
+        (EventKind::BedExit, Kind::Call, Priority::High, "bed_exit"),
+        (
+            EventKind::PumpOcclusion,
+            Kind::Technical,
+            Priority::High,
+            "pump_occlusion",
+        ),
+        (
+            EventKind::EndOfInfusion,
+            Kind::Technical,
+            Priority::Low,
+            "end_of_infusion",
+        ),
+    ];
+    for (k, kind, priority, cause) in expect {
+        let t = e.on_device_event(&d, Some("4"), &ev(k, true), 6 * S);
+        let a = &t[0].alarm;
+        assert_eq!((a.kind, a.priority, a.latching), (kind, priority, false));
+        assert_eq!(serde_json::to_value(a).unwrap()["cause"], cause);
+        assert_eq!(Kind::Call.as_str(), "call");
+    }
+    assert_eq!(e.open_alarms().count(), 4);
+    // Unbinding the device ends them.
+    let t = e.forget_device(&d, 7 * S);
+    assert_eq!(count(&t, Event::Cleared), 4);
+}
+
+#[test]
+fn events_config_shape() {
+    let cfg: AlarmsConfig = toml::from_str(
+        r#"
+        [events.bed_exit]
+        priority = "medium"
+        [events.nurse_call]
+        latching = false
+        "#,
+    )
+    .unwrap();
+    let ev = cfg.events;
+    assert_eq!(
+        ev.bed_exit,
+        EventConfig {
+            priority: Priority::Medium,
+            latching: false
+        }
+    );
+    assert_eq!(
+        ev.nurse_call,
+        EventConfig {
+            priority: Priority::Medium,
+            latching: false
+        }
+    );
+    assert_eq!(ev.pump_occlusion, EventsConfig::default().pump_occlusion);
+    let d = EventsConfig::default();
+    assert_eq!(
+        [
+            d.nurse_call,
+            d.bed_exit,
+            d.pump_occlusion,
+            d.end_of_infusion
+        ]
+        .map(|c| (c.priority, c.latching)),
+        [
+            (Priority::Medium, true),
+            (Priority::High, false),
+            (Priority::High, false),
+            (Priority::Low, false)
+        ]
+    );
+    // Round trips (TOML and the JSON of the API), and typos are refused.
+    let text = toml::to_string(&cfg).unwrap();
+    assert_eq!(toml::from_str::<AlarmsConfig>(&text).unwrap(), cfg);
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert_eq!(serde_json::from_str::<AlarmsConfig>(&json).unwrap(), cfg);
+    assert!(toml::from_str::<AlarmsConfig>("[events.nurse_cal]\nlatching = true").is_err());
+    assert!(toml::from_str::<AlarmsConfig>("[events.bed_exit]\nlatch = true").is_err());
+    assert!(toml::from_str::<AlarmsConfig>("[events.bed_exit]\npriority = \"urgent\"").is_err());
+}
+
+/// Event alarms survive a restart through the store: latched, active, acknowledged; after it
+/// a repeat opens no second alarm, an end clears the restored alarm, escalation still runs.
+#[test]
+fn restart_keeps_event_alarms() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine("");
+    let ev = |k, active| DeviceEvent::new(k, active);
+    let (call, bed, pump, pump2) = (dev("call-1"), dev("bed-2"), dev("pump-3"), dev("pump-4"));
+    let mut log = Vec::new();
+    log.extend(e.on_device_event(&call, Some("1"), &ev(EventKind::NurseCall, true), 0));
+    log.extend(e.on_device_event(&call, Some("1"), &ev(EventKind::NurseCall, false), S));
+    log.extend(e.on_device_event(&bed, Some("2"), &ev(EventKind::BedExit, true), 2 * S));
+    log.extend(e.on_device_event(&pump, Some("3"), &ev(EventKind::PumpOcclusion, true), 3 * S));
+    let occl = log.last().unwrap().alarm.id;
+    log.extend(e.acknowledge(occl, "nurse.a", None, None, 4 * S).unwrap());
+    log.extend(e.on_device_event(
+        &pump2,
+        Some("4"),
+        &ev(EventKind::EndOfInfusion, true),
+        5 * S,
+    ));
+    log.extend(e.on_device_event(
+        &pump2,
+        Some("4"),
+        &ev(EventKind::EndOfInfusion, false),
+        6 * S,
+    ));
+    let before: Vec<Alarm> = e.open_alarms().cloned().collect();
+    assert_eq!(before.len(), 3);
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let store = AlarmStore::open(&db).unwrap();
+        store.append(&log).unwrap();
+        db.flush().unwrap();
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let store = AlarmStore::open(&db).unwrap();
+    let restored = store.load().unwrap();
+    assert_eq!(restored.alarms, before);
+    let mut e2 = AlarmEngine::restore(
+        "icu",
+        e.config().clone(),
+        restored.alarms,
+        restored.next_id,
+        10 * S,
+    )
+    .unwrap();
+    assert_eq!(e2.open_alarms().cloned().collect::<Vec<_>>(), before);
+    let id_of = |c: Cause| before.iter().find(|a| a.cause == c).unwrap().id;
+    let (call_id, exit_id) = (id_of(Cause::NurseCall), id_of(Cause::BedExit));
+
+    // The patient is still out of bed: no second alarm; unacknowledged, it escalates 60 s
+    // after it was raised.
+    assert!(e2
+        .on_device_event(&bed, Some("2"), &ev(EventKind::BedExit, true), 11 * S)
+        .is_empty());
+    let t = e2.tick(62 * S);
+    assert_eq!(
+        t.iter().map(|t| (t.event, t.alarm.id)).collect::<Vec<_>>(),
+        [(Event::Escalated, exit_id)]
+    );
+    // Back in bed: the restored alarm clears.
+    let t = e2.on_device_event(&bed, Some("2"), &ev(EventKind::BedExit, false), 63 * S);
+    assert_eq!(
+        t.iter().map(|t| (t.event, t.alarm.id)).collect::<Vec<_>>(),
+        [(Event::Cleared, exit_id)]
+    );
+    // The latched call still waits for its acknowledgement.
+    let t = e2
+        .acknowledge(call_id, "nurse.b", None, None, 64 * S)
+        .unwrap();
+    assert_eq!(
+        t.iter().map(|t| t.event).collect::<Vec<_>>(),
+        [Event::Acknowledged, Event::Cleared]
+    );
+    // The acknowledged occlusion clears when the pump reports it cleared.
+    let t = e2.on_device_event(
+        &pump,
+        Some("3"),
+        &ev(EventKind::PumpOcclusion, false),
+        65 * S,
+    );
+    assert_eq!(
+        t.iter().map(|t| (t.event, t.alarm.id)).collect::<Vec<_>>(),
+        [(Event::Cleared, occl)]
+    );
+    assert_eq!(e2.open_alarms().count(), 0);
+    // New alarms get new ids.
+    let t = e2.on_device_event(&call, Some("1"), &ev(EventKind::NurseCall, true), 66 * S);
+    assert!(t[0].alarm.id.0 >= restored.next_id);
+    let mut log2 = Vec::new();
+    log2.extend(t);
+    store.append(&log2).unwrap();
+    // The audit log holds the event alarms like any other.
+    let calls: Vec<Event> = store
+        .history(0, 1000 * S, Some("1"), 100)
+        .unwrap()
+        .iter()
+        .map(|t| t.event)
+        .collect();
+    assert_eq!(calls, [Event::Raised, Event::ConditionEnded, Event::Raised]);
 }

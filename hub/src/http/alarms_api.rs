@@ -45,7 +45,8 @@ impl From<AlarmError> for ApiError {
             | AlarmError::InvalidUser
             | AlarmError::NoteTooLong
             | AlarmError::PauseTooLong { .. }
-            | AlarmError::InvalidStatus(_) => StatusCode::BAD_REQUEST,
+            | AlarmError::InvalidStatus(_)
+            | AlarmError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
             AlarmError::Store(_) | AlarmError::Record(_) | AlarmError::Corrupt(_) => {
                 tracing::error!(error = %e, "alarm store failed");
                 return ApiError(StatusCode::INTERNAL_SERVER_ERROR, "alarm storage error".into());
