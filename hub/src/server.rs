@@ -276,6 +276,13 @@ impl Hub {
             telemetry.clone(),
         )
         .map_err(|e| StartError::Bus(e.to_string()))?;
+        spawn_event_listener(
+            bus.clone(),
+            alarms.clone(),
+            registry.clone(),
+            telemetry.clone(),
+        )
+        .map_err(|e| StartError::Bus(e.to_string()))?;
 
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
@@ -564,6 +571,48 @@ fn spawn_status_listener(
                     let alarms = alarms.clone();
                     let _ = tokio::task::spawn_blocking(move || {
                         alarms.device_status(&device, bed.as_deref(), &status)
+                    })
+                    .await;
+                }
+                Err(e) => telemetry.rejected(
+                    "mqtt_json",
+                    Some(device.as_str()),
+                    &Reject::new(RejectReason::Schema, e.to_string()),
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Device events (`wardhub/v1/devices/{id}/event`: nurse call, bed exit, pump occlusion, end
+/// of infusion) go to the alarm engine with the device's bed from the registry, like status.
+fn spawn_event_listener(
+    bus: Arc<BrokerBus>,
+    alarms: Arc<AlarmService>,
+    registry: Arc<dyn Registry>,
+    telemetry: Arc<Telemetry>,
+) -> Result<(), wardhub_adapters::adapter::BusError> {
+    use wardhub_adapters::adapter::Bus;
+    use wardhub_adapters::model::{Reject, RejectReason};
+    use wardhub_adapters::mqtt_json::{parse_topic, Topic};
+    let mut rx = bus.subscribe("wardhub/v1/devices/+/event")?;
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let device = match parse_topic(&msg.topic) {
+                Ok(Topic::Event(d)) => d,
+                _ => continue,
+            };
+            let bed = match registry.resolve(device.as_str()) {
+                crate::registry::Resolution::Bound { bed, .. } => Some(bed),
+                crate::registry::Resolution::Unbound => None,
+                crate::registry::Resolution::Refused => continue,
+            };
+            match crate::alarms::DeviceEvent::from_json(&msg.payload) {
+                Ok(event) => {
+                    let alarms = alarms.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        alarms.device_event(&device, bed.as_deref(), &event)
                     })
                     .await;
                 }

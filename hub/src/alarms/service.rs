@@ -17,7 +17,7 @@ use wardhub_adapters::model::{Clock, DeviceId, Millis, Observation};
 
 use super::{
     AckReason, Alarm, AlarmEngine, AlarmError, AlarmId, AlarmState, AlarmStore, AlarmsConfig,
-    DeviceStatus, Event, PauseTarget, Priority, RuleSet, Transition,
+    DeviceEvent, DeviceStatus, Event, PauseTarget, Priority, RuleSet, Transition,
 };
 use crate::pipeline::StoredObserver;
 use crate::telemetry::Telemetry;
@@ -177,6 +177,17 @@ impl AlarmService {
         }
     }
 
+    /// A device event from the bus (nurse call, bed exit, pump occlusion, end of infusion).
+    pub fn device_event(&self, device: &DeviceId, bed: Option<&str>, event: &DeviceEvent) {
+        let r = self.run(
+            None,
+            |e, now| Ok(e.on_device_event(device, bed, event, now)),
+        );
+        if let Err(e) = r {
+            tracing::error!(error = %e, "alarm evaluation of a device event failed");
+        }
+    }
+
     /// A device connected (`true`) or its connection ended (`false`).
     pub fn device_connection(&self, device: &DeviceId, bed: Option<&str>, online: bool) {
         let r = self.run(None, |e, now| {
@@ -297,10 +308,7 @@ fn drop_guard_after<T, G>(r: T, guard: G) -> T {
 }
 
 fn kind_str(a: &Alarm) -> &'static str {
-    match a.kind {
-        super::Kind::Physiological => "physiological",
-        super::Kind::Technical => "technical",
-    }
+    a.kind.as_str()
 }
 
 fn priority_index(p: Priority) -> usize {
