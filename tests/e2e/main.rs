@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod browser;
+mod events;
 mod ingest;
 mod prometheus;
 mod registry;
