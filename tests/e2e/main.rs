@@ -1,9 +1,12 @@
 //! End-to-end tests: real hubs on loopback port 0, real clients (rumqttc, Debian's
 //! mosquitto_pub, HTTP).
 
+mod alarms;
 mod bad_input;
 mod browser;
+mod contract;
 mod events;
+mod hl7;
 mod ingest;
 mod prometheus;
 mod registry;
