@@ -37,7 +37,10 @@ const UNIT_TEXT = { '/min': '/min', '%': '%', 'mm[Hg]': 'mmHg', Cel: '°C' };
 const CAUSE_TEXT = {
   offline: 'Device offline', sensor_off: 'Sensor off / invalid data',
   battery_low: 'Battery low', clock_skew: 'Device clock wrong',
+  nurse_call: 'Nurse call', bed_exit: 'Bed exit', pump_occlusion: 'Pump occlusion',
+  end_of_infusion: 'End of infusion',
 };
+const KIND_TAG = { technical: 'TECH', call: 'CALL' };
 const REASON_TEXT = { actionable: 'actionable', non_actionable: 'not actionable', artefact: 'artefact' };
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -322,7 +325,7 @@ function renderAlarms() {
     setData(li, 'kind', a.kind);
     setData(li, 'bed', a.bed ?? '');
     setText(parts.prio, `${PRIORITY_MARK[a.priority]} ${PRIORITY_TEXT[a.priority]}`);
-    setText(parts.kind, a.kind === 'technical' ? 'TECH' : 'PHYSIO');
+    setText(parts.kind, KIND_TAG[a.kind] ?? 'PHYSIO');
     setData(parts.kind, 'kind', a.kind);
     parts.esc.hidden = !a.escalated_at;
     if (a.escalated_at) setText(parts.esc, `ESCALATED ${clockText(a.escalated_at, false)}`);
@@ -827,7 +830,7 @@ async function loadHistory() {
           h('td', {}, clockText(t.at)),
           h('td', {}, t.event.replace(/_/g, ' ')),
           h('td', {}, `${PRIORITY_MARK[a.priority]} ${PRIORITY_TEXT[a.priority]}`),
-          h('td', {}, `${a.kind === 'technical' ? '[TECH] ' : ''}${alarmText(a)}`),
+          h('td', {}, `${KIND_TAG[a.kind] ? `[${KIND_TAG[a.kind]}] ` : ''}${alarmText(a)}`),
           h('td', {}, t.by ?? ''),
           h('td', {}, reason));
       });
