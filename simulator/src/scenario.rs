@@ -129,7 +129,9 @@ pub struct Timing {
     /// Wearable numerics interval.
     #[serde(with = "humane")]
     pub wearable_interval: Duration,
-    /// Device status (battery, online, firmware) interval.
+    /// Device status (battery, online, firmware) interval. It is also the heartbeat of devices
+    /// that send no numerics (pump, smart bed, nurse call): the hub calls a device offline after
+    /// 30 s of silence, so this stays well under that.
     #[serde(with = "humane")]
     pub status_interval: Duration,
 }
@@ -140,7 +142,7 @@ impl Default for Timing {
             nibp_interval: Duration::from_secs(300),
             temp_interval: Duration::from_secs(10),
             wearable_interval: Duration::from_secs(5),
-            status_interval: Duration::from_secs(60),
+            status_interval: Duration::from_secs(10),
         }
     }
 }

@@ -149,13 +149,26 @@ impl SledStore {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(sled::Error::Io(e)))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity)
             // The flusher owns durability; sled's own periodic flush would only add jitter.
-            .flush_every_ms(None)
-            .open()
-            .map_err(open_err)?;
+            .flush_every_ms(None);
+        // A hub that has just stopped (a restart, systemd's or a test's) may take a moment to
+        // let go of the directory's lock; another hub that keeps it is an error after 3 s.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        };
         let tree = db.open_tree("timeseries").map_err(open_err)?;
         let (durable, _) = watch::channel(0);
         Ok(Arc::new(SledStore {
