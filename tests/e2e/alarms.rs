@@ -23,9 +23,16 @@ extra_delay = "0s"
 hysteresis = 1
 "#;
 
-async fn subscribe(server: &TestServer, filter: &str) -> tokio::sync::mpsc::UnboundedReceiver<serde_json::Value> {
+async fn subscribe(
+    server: &TestServer,
+    filter: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<serde_json::Value> {
     let addr = server.mqtt();
-    let mut opts = MqttOptions::new(format!("pager-{}", now_ms()), addr.ip().to_string(), addr.port());
+    let mut opts = MqttOptions::new(
+        format!("pager-{}", now_ms()),
+        addr.ip().to_string(),
+        addr.port(),
+    );
     opts.set_max_packet_size(1 << 20, 1 << 20);
     // A subscriber is a service account (issue #4: anonymous clients are refused).
     opts.set_credentials(wardhub_e2e::PAGER_USER, wardhub_e2e::PAGER_PASSWORD);
@@ -73,28 +80,45 @@ async fn next_matching<T: Clone>(
 async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
     let mut server = TestServer::start_with(&[("mon-7", "bed-07")], RULES).await;
     let mut mqtt = subscribe(&server, "wardhub/v1/wards/icu-3/#").await;
-    assert!(next_matching(&mut mqtt, Duration::from_secs(5), |v| v["event"] == "subscribed").await.is_some());
+    assert!(
+        next_matching(&mut mqtt, Duration::from_secs(5), |v| v["event"]
+            == "subscribed")
+        .await
+        .is_some()
+    );
     let mut sse = server.sse("/api/v1/alarms/stream").await;
-    let (ev, snap) = next_matching(&mut sse, Duration::from_secs(5), |_| true).await.unwrap();
-    assert_eq!((ev.as_str(), snap["alarms"].as_array().map(Vec::len)), ("snapshot", Some(0)));
+    let (ev, snap) = next_matching(&mut sse, Duration::from_secs(5), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ev.as_str(), snap["alarms"].as_array().map(Vec::len)),
+        ("snapshot", Some(0))
+    );
 
     let mut dev = Device::connect(server.mqtt(), "mon-7").await;
     // Normal, then a sustained desaturation at 1 Hz.
-    dev.publish_obs("mon-7", r#"{"metric":"spo2","value":97}"#).await;
+    dev.publish_obs("mon-7", r#"{"metric":"spo2","value":97}"#)
+        .await;
     let started = Instant::now();
     let feeder = tokio::spawn(async move {
         for _ in 0..6 {
-            dev.publish_obs("mon-7", r#"{"metric":"spo2","value":88}"#).await;
+            dev.publish_obs("mon-7", r#"{"metric":"spo2","value":88}"#)
+                .await;
             tokio::time::sleep(Duration::from_millis(1000)).await;
         }
         dev
     });
     // Announced on SSE within delay + 1 s, as a medium physiological alarm of bed-07.
-    let (_, raised) = next_matching(&mut sse, Duration::from_secs(4), |(e, v)| e == "transition" && v["event"] == "raised")
-        .await
-        .expect("raised on SSE within delay + 1 s");
+    let (_, raised) = next_matching(&mut sse, Duration::from_secs(4), |(e, v)| {
+        e == "transition" && v["event"] == "raised"
+    })
+    .await
+    .expect("raised on SSE within delay + 1 s");
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
     let alarm = &raised["alarm"];
     assert_eq!(alarm["bed"], "bed-07");
     assert_eq!(alarm["priority"], "medium");
@@ -102,7 +126,11 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
     assert_eq!(alarm["metric"]["name"], "spo2");
     let id = alarm["id"].as_str().unwrap().to_owned();
     // On MQTT.
-    let on_mqtt = next_matching(&mut mqtt, Duration::from_secs(3), |v| v["event"] == "raised").await.expect("raised on MQTT");
+    let on_mqtt = next_matching(&mut mqtt, Duration::from_secs(3), |v| {
+        v["event"] == "raised"
+    })
+    .await
+    .expect("raised on MQTT");
     assert_eq!(on_mqtt["alarm"]["id"], id.as_str());
     // In the API.
     let (status, body) = server.get("/api/v1/alarms?state=active&bed=bed-07").await;
@@ -112,27 +140,53 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
 
     // Acknowledge: no token 401, bad token 401, nurse OK and announced with the name.
     let path = format!("/api/v1/alarms/{id}/ack");
-    let (s, _) = server.send(Method::POST, &path, None, Some(json!({}))).await;
+    let (s, _) = server
+        .send(Method::POST, &path, None, Some(json!({})))
+        .await;
     assert_eq!(s, 401);
-    let (s, _) = server.send(Method::POST, &path, Some("wrong"), Some(json!({}))).await;
+    let (s, _) = server
+        .send(Method::POST, &path, Some("wrong"), Some(json!({})))
+        .await;
     assert_eq!(s, 401);
     let (s, body) = server
-        .send(Method::POST, &path, Some(NURSE_TOKEN), Some(json!({"reason": "actionable", "note": "repositioned"})))
+        .send(
+            Method::POST,
+            &path,
+            Some(NURSE_TOKEN),
+            Some(json!({"reason": "actionable", "note": "repositioned"})),
+        )
         .await;
     assert_eq!(s, 200, "{body}");
-    let (_, acked) = next_matching(&mut sse, Duration::from_secs(3), |(e, v)| e == "transition" && v["event"] == "acknowledged")
-        .await
-        .expect("acknowledgement on SSE");
+    let (_, acked) = next_matching(&mut sse, Duration::from_secs(3), |(e, v)| {
+        e == "transition" && v["event"] == "acknowledged"
+    })
+    .await
+    .expect("acknowledgement on SSE");
     assert_eq!(acked["alarm"]["acknowledged_by"], "nurse-ana");
-    assert!(next_matching(&mut mqtt, Duration::from_secs(3), |v| v["event"] == "acknowledged").await.is_some());
+    assert!(
+        next_matching(&mut mqtt, Duration::from_secs(3), |v| v["event"]
+            == "acknowledged")
+        .await
+        .is_some()
+    );
     // Acknowledging twice is a conflict, an unknown id 404.
-    let (s, _) = server.send(Method::POST, &path, Some(NURSE_TOKEN), None).await;
+    let (s, _) = server
+        .send(Method::POST, &path, Some(NURSE_TOKEN), None)
+        .await;
     assert_eq!(s, 409);
-    let (s, _) = server.send(Method::POST, "/api/v1/alarms/A999999/ack", Some(NURSE_TOKEN), None).await;
+    let (s, _) = server
+        .send(
+            Method::POST,
+            "/api/v1/alarms/A999999/ack",
+            Some(NURSE_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(s, 404);
 
     // Deeper desaturation: the same alarm goes high (no second alarm).
-    dev.publish_obs("mon-7", r#"{"metric":"spo2","value":82}"#).await;
+    dev.publish_obs("mon-7", r#"{"metric":"spo2","value":82}"#)
+        .await;
     let (_, changed) = next_matching(&mut sse, Duration::from_secs(3), |(e, _)| e == "transition")
         .await
         .expect("priority change");
@@ -141,8 +195,16 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
 
     // History has every transition, with who.
     let (_, hist) = server.get("/api/v1/alarms/history?bed=bed-07").await;
-    let events: Vec<&str> = hist["transitions"].as_array().unwrap().iter().map(|t| t["event"].as_str().unwrap()).collect();
-    assert!(events.starts_with(&["raised", "acknowledged"]), "{events:?}");
+    let events: Vec<&str> = hist["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.starts_with(&["raised", "acknowledged"]),
+        "{events:?}"
+    );
 
     // Restart: the open alarm is still there, same id and state.
     let before = server.get("/api/v1/alarms").await.1;
@@ -160,19 +222,44 @@ async fn rules_need_the_right_role_and_are_kept() {
     assert_eq!(s, 200);
     assert_eq!(rules["rules"][0]["metric"], "spo2");
     // A nurse may not change ward rules, but may set a bed's.
-    let (s, _) = server.send(Method::PUT, "/api/v1/rules", Some(NURSE_TOKEN), Some(rules.clone())).await;
+    let (s, _) = server
+        .send(
+            Method::PUT,
+            "/api/v1/rules",
+            Some(NURSE_TOKEN),
+            Some(rules.clone()),
+        )
+        .await;
     assert_eq!(s, 403);
-    let (s, _) = server.send(Method::PUT, "/api/v1/rules", None, Some(rules.clone())).await;
+    let (s, _) = server
+        .send(Method::PUT, "/api/v1/rules", None, Some(rules.clone()))
+        .await;
     assert_eq!(s, 401);
     // An admin replaces the ward rules (and with them every bed's overrides).
-    let (s, _) = server.send(Method::PUT, "/api/v1/rules", Some(ADMIN_TOKEN), Some(rules)).await;
+    let (s, _) = server
+        .send(Method::PUT, "/api/v1/rules", Some(ADMIN_TOKEN), Some(rules))
+        .await;
     assert_eq!(s, 200);
     let hr = json!([{"metric": "hr", "low": 40, "high": 130, "priority": "medium"}]);
-    let (s, body) = server.send(Method::PUT, "/api/v1/beds/bed-03/rules", Some(NURSE_TOKEN), Some(hr)).await;
+    let (s, body) = server
+        .send(
+            Method::PUT,
+            "/api/v1/beds/bed-03/rules",
+            Some(NURSE_TOKEN),
+            Some(hr),
+        )
+        .await;
     assert_eq!(s, 200, "{body}");
     // Invalid rules are refused with the reason.
     let bad = json!([{"metric": "hr", "low": 130, "high": 40, "priority": "medium"}]);
-    let (s, body) = server.send(Method::PUT, "/api/v1/beds/bed-03/rules", Some(NURSE_TOKEN), Some(bad)).await;
+    let (s, body) = server
+        .send(
+            Method::PUT,
+            "/api/v1/beds/bed-03/rules",
+            Some(NURSE_TOKEN),
+            Some(bad),
+        )
+        .await;
     assert_eq!(s, 400, "{body}");
     server.restart().await;
     let (_, bed) = server.get("/api/v1/beds/bed-03/rules").await;
@@ -184,13 +271,22 @@ async fn invalid_data_raises_no_physiological_alarm() {
     let server = TestServer::start_with(&[("mon-8", "bed-08")], RULES).await;
     let mut dev = Device::connect(server.mqtt(), "mon-8").await;
     for _ in 0..3 {
-        dev.publish_obs("mon-8", r#"{"metric":"spo2","value":40,"status":"invalid"}"#).await;
+        dev.publish_obs(
+            "mon-8",
+            r#"{"metric":"spo2","value":40,"status":"invalid"}"#,
+        )
+        .await;
     }
-    dev.publish_obs("mon-8", r#"{"metric":"spo2","value":8388607}"#).await;
+    dev.publish_obs("mon-8", r#"{"metric":"spo2","value":8388607}"#)
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, body) = server.get("/api/v1/alarms").await;
     assert!(
-        body["alarms"].as_array().unwrap().iter().all(|a| a["kind"] != "physiological"),
+        body["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["kind"] != "physiological"),
         "{body}"
     );
 }

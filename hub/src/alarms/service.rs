@@ -45,7 +45,9 @@ pub struct AlarmService {
 
 impl std::fmt::Debug for AlarmService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlarmService").field("ward", &self.ward).finish_non_exhaustive()
+        f.debug_struct("AlarmService")
+            .field("ward", &self.ward)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,11 +68,17 @@ impl AlarmService {
         let rules_tree = db.open_tree("alarm_rules")?;
         let restored = store.load()?;
         let now = clock.now_ms();
-        let mut engine = AlarmEngine::restore(ward, config, restored.alarms, restored.next_id, now)?;
+        let mut engine =
+            AlarmEngine::restore(ward, config, restored.alarms, restored.next_id, now)?;
         if let Some(saved) = rules_tree.get(RULES_KEY)? {
-            match serde_json::from_slice::<RuleSet>(&saved).map_err(AlarmError::from).and_then(|r| engine.set_rules(r)) {
+            match serde_json::from_slice::<RuleSet>(&saved)
+                .map_err(AlarmError::from)
+                .and_then(|r| engine.set_rules(r))
+            {
                 Ok(()) => tracing::info!("alarm rules: using the rules last set through the API"),
-                Err(e) => tracing::error!(error = %e, "alarm rules saved through the API are unusable; using the config's"),
+                Err(e) => {
+                    tracing::error!(error = %e, "alarm rules saved through the API are unusable; using the config's")
+                }
             }
         }
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
@@ -98,7 +106,11 @@ impl AlarmService {
 
     /// Appends `transitions` to the audit log and queues them for announcement; must be
     /// called with the engine lock held (so log order is engine order).
-    fn commit(&self, transitions: Vec<Transition>, received_at: Option<Millis>) -> Result<Vec<Transition>, AlarmError> {
+    fn commit(
+        &self,
+        transitions: Vec<Transition>,
+        received_at: Option<Millis>,
+    ) -> Result<Vec<Transition>, AlarmError> {
         if transitions.is_empty() {
             return Ok(transitions);
         }
@@ -143,11 +155,17 @@ impl AlarmService {
     fn update_gauges(&self) {
         let engine = self.engine();
         let mut counts = [0i64; 3];
-        for a in engine.open_alarms().filter(|a| a.state == AlarmState::Active) {
+        for a in engine
+            .open_alarms()
+            .filter(|a| a.state == AlarmState::Active)
+        {
             counts[priority_index(a.priority)] += 1;
         }
         for (i, p) in ["low", "medium", "high"].iter().enumerate() {
-            self.telemetry.alarms_active.with_label_values(&[p]).set(counts[i]);
+            self.telemetry
+                .alarms_active
+                .with_label_values(&[p])
+                .set(counts[i]);
         }
     }
 
@@ -172,7 +190,9 @@ impl AlarmService {
 
     /// A device status message from the bus.
     pub fn device_status(&self, device: &DeviceId, bed: Option<&str>, status: &DeviceStatus) {
-        if let Err(e) = self.run(None, |e, now| Ok(e.on_device_status(device, bed, status, now))) {
+        if let Err(e) = self.run(None, |e, now| {
+            Ok(e.on_device_status(device, bed, status, now))
+        }) {
             tracing::error!(error = %e, "alarm evaluation of a device status failed");
         }
     }
@@ -233,7 +253,11 @@ impl AlarmService {
     /// Open alarms (active or acknowledged-and-present), newest first.
     pub fn open_alarms(&self) -> Vec<Alarm> {
         let mut v: Vec<Alarm> = self.engine().open_alarms().cloned().collect();
-        v.sort_by(|a, b| b.priority.cmp(&a.priority).then(b.raised_at.cmp(&a.raised_at)));
+        v.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(b.raised_at.cmp(&a.raised_at))
+        });
         v
     }
 
@@ -241,7 +265,13 @@ impl AlarmService {
         self.engine().alarm(id).cloned()
     }
 
-    pub fn history(&self, from: Millis, to: Millis, bed: Option<&str>, limit: usize) -> Result<Vec<Transition>, AlarmError> {
+    pub fn history(
+        &self,
+        from: Millis,
+        to: Millis,
+        bed: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Transition>, AlarmError> {
         self.store.history(from, to, bed, limit)
     }
 
@@ -259,7 +289,10 @@ impl AlarmService {
         let mut key = now.to_be_bytes().to_vec();
         key.extend_from_slice(user.as_bytes());
         let audit = serde_json::json!({ "at": now, "by": user, "rules": rules });
-        self.rules_tree.insert([b"audit/".as_slice(), &key].concat(), serde_json::to_vec(&audit)?)?;
+        self.rules_tree.insert(
+            [b"audit/".as_slice(), &key].concat(),
+            serde_json::to_vec(&audit)?,
+        )?;
         tracing::info!(user, "alarm rules changed");
         Ok(())
     }
@@ -372,7 +405,8 @@ async fn announcer(
                     Ok(json) => {
                         let payload = Bytes::from(json);
                         if t.event == Event::Escalated {
-                            if let Err(e) = bus.publish(escalations_topic.clone(), payload.clone()) {
+                            if let Err(e) = bus.publish(escalations_topic.clone(), payload.clone())
+                            {
                                 tracing::error!(error = %e, "escalation not published on MQTT");
                             }
                         }

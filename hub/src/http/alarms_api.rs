@@ -31,7 +31,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/rules", get(get_rules).put(put_rules))
         .route(
             "/api/v1/beds/{bed}/rules",
-            get(get_bed_rules).put(put_bed_rules).delete(delete_bed_rules),
+            get(get_bed_rules)
+                .put(put_bed_rules)
+                .delete(delete_bed_rules),
         )
 }
 
@@ -49,7 +51,10 @@ impl From<AlarmError> for ApiError {
             | AlarmError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
             AlarmError::Store(_) | AlarmError::Record(_) | AlarmError::Corrupt(_) => {
                 tracing::error!(error = %e, "alarm store failed");
-                return ApiError(StatusCode::INTERNAL_SERVER_ERROR, "alarm storage error".into());
+                return ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "alarm storage error".into(),
+                );
             }
         };
         ApiError(status, e.to_string())
@@ -58,7 +63,9 @@ impl From<AlarmError> for ApiError {
 
 fn alarm_id(s: &str) -> ApiResult<AlarmId> {
     s.parse()
-        .map_err(|e: crate::alarms::record::InvalidAlarmId| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+        .map_err(|e: crate::alarms::record::InvalidAlarmId| {
+            ApiError(StatusCode::BAD_REQUEST, e.to_string())
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,10 +77,15 @@ struct ListQuery {
     priority: Option<Priority>,
 }
 
-async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     let state = q.state.as_deref().unwrap_or("open");
     if !matches!(state, "open" | "active" | "acknowledged") {
-        return Err(ApiError::bad_request("state must be open, active or acknowledged"));
+        return Err(ApiError::bad_request(
+            "state must be open, active or acknowledged",
+        ));
     }
     let alarms: Vec<_> = s
         .alarms
@@ -87,7 +99,10 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResul
     Ok(Json(json!({ "alarms": alarms })))
 }
 
-async fn one(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn one(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let id = alarm_id(&id)?;
     let alarm = s.alarms.alarm(id);
     let history = {
@@ -113,7 +128,10 @@ struct HistoryQuery {
     limit: Option<usize>,
 }
 
-async fn history(State(s): State<AppState>, Query(q): Query<HistoryQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn history(
+    State(s): State<AppState>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     let now = s.clock.now_ms();
     let t = |name: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
         match v {
@@ -130,15 +148,18 @@ async fn history(State(s): State<AppState>, Query(q): Query<HistoryQuery>) -> Ap
     }
     if let Some(b) = &q.bed {
         if !is_valid_id(b) {
-            return Err(ApiError::bad_request("bed id must be 1-64 characters of [A-Za-z0-9._-]"));
+            return Err(ApiError::bad_request(
+                "bed id must be 1-64 characters of [A-Za-z0-9._-]",
+            ));
         }
     }
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let alarms = s.alarms.clone();
     let bed = q.bed.clone();
-    let transitions = tokio::task::spawn_blocking(move || alarms.history(from, to, bed.as_deref(), limit))
-        .await
-        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "history failed".into()))??;
+    let transitions =
+        tokio::task::spawn_blocking(move || alarms.history(from, to, bed.as_deref(), limit))
+            .await
+            .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "history failed".into()))??;
     Ok(Json(json!({ "transitions": transitions })))
 }
 
@@ -163,7 +184,12 @@ async fn ack(
         alarms.acknowledge(id, &user.name, body.reason, body.note.as_deref())
     })
     .await
-    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "acknowledge failed".into()))??;
+    .map_err(|_| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "acknowledge failed".into(),
+        )
+    })??;
     Ok(Json(json!({ "transitions": transitions })))
 }
 
@@ -234,11 +260,16 @@ async fn put_rules(
     Ok(Json(s.alarms.rules()))
 }
 
-async fn get_bed_rules(State(s): State<AppState>, Path(bed): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn get_bed_rules(
+    State(s): State<AppState>,
+    Path(bed): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     super::check_id("bed", &bed)?;
     let rules = s.alarms.rules();
     let own = rules.beds.get(&bed).cloned().unwrap_or_default();
-    Ok(Json(json!({ "bed": bed, "overrides": own, "ward": rules.rules, "preset": rules.preset })))
+    Ok(Json(
+        json!({ "bed": bed, "overrides": own, "ward": rules.rules, "preset": rules.preset }),
+    ))
 }
 
 /// Per-bed limits are a bedside decision: every role that may acknowledge may set them
@@ -266,7 +297,9 @@ async fn delete_bed_rules(
     super::check_id("bed", &bed)?;
     let mut rules = s.alarms.rules();
     if rules.beds.remove(&bed).is_none() {
-        return Err(ApiError::not_found(format!("bed {bed} has no rule overrides")));
+        return Err(ApiError::not_found(format!(
+            "bed {bed} has no rule overrides"
+        )));
     }
     s.alarms.set_rules(rules, &user.name)?;
     Ok(StatusCode::NO_CONTENT)
@@ -275,10 +308,14 @@ async fn delete_bed_rules(
 /// Server-sent events: first a `snapshot` of the open alarms, then every `transition`. A
 /// client too slow to keep up gets a `resync` event and the stream ends: it reconnects and
 /// starts again from a snapshot, rather than slowing the hub down.
-async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+async fn stream(
+    State(s): State<AppState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = s.alarms.subscribe();
     let snapshot = json!({ "alarms": s.alarms.open_alarms() });
-    let first = SseEvent::default().event("snapshot").data(snapshot.to_string());
+    let first = SseEvent::default()
+        .event("snapshot")
+        .data(snapshot.to_string());
     let telemetry = s.telemetry.clone();
     telemetry.live_clients.inc();
     let guard = Arc::new(LiveGuard(telemetry));
@@ -290,7 +327,13 @@ async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<SseE
         cancel: tokio_util::sync::CancellationToken,
         _guard: Arc<LiveGuard>,
     }
-    let st = St { rx, first: Some(first), done: false, cancel, _guard: guard };
+    let st = St {
+        rx,
+        first: Some(first),
+        done: false,
+        cancel,
+        _guard: guard,
+    };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if let Some(f) = st.first.take() {
             return Some((Ok(f), st));
@@ -308,7 +351,9 @@ async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<SseE
                 .data(serde_json::to_string(&*t).unwrap_or_default()),
             Err(RecvError::Lagged(n)) => {
                 st.done = true;
-                SseEvent::default().event("resync").data(json!({ "missed": n }).to_string())
+                SseEvent::default()
+                    .event("resync")
+                    .data(json!({ "missed": n }).to_string())
             }
             Err(RecvError::Closed) => return None,
         };
