@@ -49,8 +49,12 @@ sampler=$!
 start_stored=$(stored); start=$(date +%s.%N)
 WARD_SIM_LOG=warn target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" --rate "$RATE" \
   --duration "$DURATION" --mqtt "$mqtt" --http "$http" --token "$token" 2>&1 | tail -20
-end=$(date +%s.%N); sleep 1
-end_stored=$(stored)
+sim_end=$(date +%s.%N)
+# The pipeline may still hold a backlog (PUBACK comes from the broker, before storage): wait
+# until the stored count stops moving, and count that time too.
+end_stored=$(stored); end=$(date +%s.%N)
+while sleep 0.5; n=$(stored); [ "${n%.*}" != "${end_stored%.*}" ]; do end_stored=$n; end=$(date +%s.%N); done
+echo "hub: backlog drained $(echo "$end - $sim_end" | bc) s after ward-sim finished"
 kill "$sampler" 2>/dev/null || true
 peak=$(sort -n "$dir/rss" | tail -1)
 echo "---"

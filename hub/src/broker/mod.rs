@@ -84,20 +84,35 @@ fn probe(addr: SocketAddr, level: u8, login: &(String, String)) -> bool {
     ok
 }
 
+/// Segment size of the broker's logs of device topics (see [`Broker::start`]).
+pub const DEVICE_LOG_SEGMENT_BYTES: usize = 8 << 20;
+/// Segments kept of the broker's logs of device topics.
+pub const DEVICE_LOG_SEGMENTS: usize = 8;
+
 impl Broker {
     /// Starts the router thread and the internal listeners. Blocks for up to a few seconds
     /// while the listeners come up; call from `spawn_blocking`.
     pub fn start(cfg: &MqttConfig) -> Result<Broker, BrokerError> {
-        // Small segments per topic: the hub's own link consumes in near real time, and every
-        // device topic gets its own log, so memory is segments x topics.
-        // A segment overflows by at most one packet, so it need not fit the largest one.
-        let segment = 16 * 1024;
+        // rumqttd keeps one in-memory log per subscription *filter*: every device publish is
+        // appended to the log of the hub's `wardhub/v1/devices/#` subscription, and the hub's
+        // link reads it through a cursor. A log that rolls past the cursor loses data without
+        // a word, so the device filters get room for a long stall of the pipeline (8 x 8 MiB,
+        // ~25 s of a 1,000-device ward at full rate; measured in BENCHMARKS.md), while other
+        // filters (third-party subscribers) stay small. A segment may overflow by one packet.
+        let mut custom = std::collections::HashMap::new();
+        custom.insert(
+            "wardhub/v1/devices/#".to_owned(),
+            rumqttd::SegmentConfig {
+                max_segment_size: DEVICE_LOG_SEGMENT_BYTES,
+                max_segment_count: DEVICE_LOG_SEGMENTS,
+            },
+        );
         let router_config = RouterConfig {
             max_connections: cfg.max_connections + 64,
             max_outgoing_packet_count: 1000,
-            max_segment_size: segment,
+            max_segment_size: 64 * 1024,
             max_segment_count: 4,
-            custom_segment: None,
+            custom_segment: Some(custom),
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         };
