@@ -269,20 +269,38 @@ impl Hub {
         }
         let background_cancel = CancellationToken::new();
         tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
-        spawn_status_listener(
-            bus.clone(),
-            alarms.clone(),
-            registry.clone(),
-            telemetry.clone(),
-        )
-        .map_err(|e| StartError::Bus(e.to_string()))?;
-        spawn_event_listener(
-            bus.clone(),
-            alarms.clone(),
-            registry.clone(),
-            telemetry.clone(),
-        )
-        .map_err(|e| StartError::Bus(e.to_string()))?;
+        {
+            let (on_status, reg) = (alarms.clone(), registry.clone());
+            spawn_device_listener(
+                &bus,
+                "wardhub/v1/devices/+/status",
+                config.ingest.max_payload_bytes,
+                registry.clone(),
+                telemetry.clone(),
+                move |device, bed, payload| {
+                    let status = DeviceStatus::from_json(payload).map_err(|e| e.to_string())?;
+                    reg.status_reported(device.as_str(), &status);
+                    on_status.device_status(device, bed, &status);
+                    Ok(())
+                },
+            )
+            .map_err(|e| StartError::Bus(e.to_string()))?;
+            let on_event = alarms.clone();
+            spawn_device_listener(
+                &bus,
+                "wardhub/v1/devices/+/event",
+                config.ingest.max_payload_bytes,
+                registry.clone(),
+                telemetry.clone(),
+                move |device, bed, payload| {
+                    let event = crate::alarms::DeviceEvent::from_json(payload)
+                        .map_err(|e| e.to_string())?;
+                    on_event.device_event(device, bed, &event);
+                    Ok(())
+                },
+            )
+            .map_err(|e| StartError::Bus(e.to_string()))?;
+        }
 
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
@@ -542,85 +560,54 @@ fn spawn_retention(
     });
 }
 
-/// Device status messages (`wardhub/v1/devices/{id}/status`: battery, online, clock) go to the
-/// alarm engine with the device's bed from the registry.
-fn spawn_status_listener(
-    bus: Arc<BrokerBus>,
-    alarms: Arc<AlarmService>,
+/// Device status (`wardhub/v1/devices/{id}/status`: battery, online, clock) and device events
+/// (`…/event`: nurse call, bed exit, pump occlusion, end of infusion) go to `handle` (on the
+/// blocking pool, as the alarm engine takes a lock) with the device's bed from the registry.
+/// Refused devices are ignored; oversized payloads were already refused by the MQTT JSON
+/// adapter; a payload `handle` refuses is a counted `schema` reject.
+fn spawn_device_listener<F>(
+    bus: &BrokerBus,
+    filter: &str,
+    max_payload: usize,
     registry: Arc<dyn Registry>,
     telemetry: Arc<Telemetry>,
-) -> Result<(), wardhub_adapters::adapter::BusError> {
+    handle: F,
+) -> Result<(), wardhub_adapters::adapter::BusError>
+where
+    F: Fn(&wardhub_adapters::model::DeviceId, Option<&str>, &[u8]) -> Result<(), String>
+        + Send
+        + Sync
+        + 'static,
+{
     use wardhub_adapters::adapter::Bus;
     use wardhub_adapters::model::{Reject, RejectReason};
     use wardhub_adapters::mqtt_json::{parse_topic, Topic};
-    let mut rx = bus.subscribe("wardhub/v1/devices/+/status")?;
+    let mut rx = bus.subscribe(filter)?;
+    let handle = Arc::new(handle);
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             let device = match parse_topic(&msg.topic) {
-                Ok(Topic::Status(d)) => d,
+                Ok(Topic::Status(d) | Topic::Event(d)) => d,
                 _ => continue,
             };
-            let bed = match registry.resolve(device.as_str()) {
-                crate::registry::Resolution::Bound { bed, .. } => Some(bed),
-                crate::registry::Resolution::Unbound => None,
-                crate::registry::Resolution::Refused => continue,
-            };
-            match DeviceStatus::from_json(&msg.payload) {
-                Ok(status) => {
-                    registry.status_reported(device.as_str(), &status);
-                    let alarms = alarms.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        alarms.device_status(&device, bed.as_deref(), &status)
-                    })
-                    .await;
-                }
-                Err(e) => telemetry.rejected(
-                    "mqtt_json",
-                    Some(device.as_str()),
-                    &Reject::new(RejectReason::Schema, e.to_string()),
-                ),
+            if msg.payload.len() > max_payload {
+                continue;
             }
-        }
-    });
-    Ok(())
-}
-
-/// Device events (`wardhub/v1/devices/{id}/event`: nurse call, bed exit, pump occlusion, end
-/// of infusion) go to the alarm engine with the device's bed from the registry, like status.
-fn spawn_event_listener(
-    bus: Arc<BrokerBus>,
-    alarms: Arc<AlarmService>,
-    registry: Arc<dyn Registry>,
-    telemetry: Arc<Telemetry>,
-) -> Result<(), wardhub_adapters::adapter::BusError> {
-    use wardhub_adapters::adapter::Bus;
-    use wardhub_adapters::model::{Reject, RejectReason};
-    use wardhub_adapters::mqtt_json::{parse_topic, Topic};
-    let mut rx = bus.subscribe("wardhub/v1/devices/+/event")?;
-    tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let device = match parse_topic(&msg.topic) {
-                Ok(Topic::Event(d)) => d,
-                _ => continue,
-            };
             let bed = match registry.resolve(device.as_str()) {
                 crate::registry::Resolution::Bound { bed, .. } => Some(bed),
                 crate::registry::Resolution::Unbound => None,
                 crate::registry::Resolution::Refused => continue,
             };
-            match crate::alarms::DeviceEvent::from_json(&msg.payload) {
-                Ok(event) => {
-                    let alarms = alarms.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        alarms.device_event(&device, bed.as_deref(), &event)
-                    })
-                    .await;
-                }
-                Err(e) => telemetry.rejected(
+            let handle = handle.clone();
+            let d = device.clone();
+            let result =
+                tokio::task::spawn_blocking(move || handle(&d, bed.as_deref(), &msg.payload)).await;
+            if let Ok(Err(e)) = result {
+                telemetry.rejected(
                     "mqtt_json",
                     Some(device.as_str()),
-                    &Reject::new(RejectReason::Schema, e.to_string()),
-                ),
+                    &Reject::new(RejectReason::Schema, e),
+                );
             }
         }
     });
