@@ -304,6 +304,14 @@ impl SledStore {
         })
     }
 
+    /// `metric` alone, or every metric the device has sent.
+    fn metrics_of(&self, device: &str, metric: Option<Metric>) -> Result<Vec<Metric>> {
+        match metric {
+            Some(m) => Ok(vec![m]),
+            None => self.series_metrics(device),
+        }
+    }
+
     fn series_metrics(&self, device: &str) -> Result<Vec<Metric>> {
         let mut out = Vec::new();
         for item in self
@@ -341,6 +349,19 @@ impl SledStore {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `prefix ++ time(from)` and `prefix ++ time(to)` (with `0xff` after it when keys go on past
+/// the time, so every key at `to` is inside): the bounds of a time-range scan.
+fn span(prefix: &[u8], from: Millis, to: Millis, more_after_time: bool) -> (Vec<u8>, Vec<u8>) {
+    let mut start = prefix.to_vec();
+    start.extend_from_slice(&keys::time_bytes(from));
+    let mut end = prefix.to_vec();
+    end.extend_from_slice(&keys::time_bytes(to));
+    if more_after_time {
+        end.push(0xff);
+    }
+    (start, end)
 }
 
 fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
@@ -455,10 +476,7 @@ impl TimeSeriesStore for SledStore {
         range: TimeRange,
         limit: usize,
     ) -> Result<Page<Observation>> {
-        let metrics = match metric {
-            Some(m) => vec![m],
-            None => self.series_metrics(device)?,
-        };
+        let metrics = self.metrics_of(device, metric)?;
         let mut out = Vec::new();
         for m in metrics {
             self.scan_raw(device, m, range, limit + 1, &mut out)?;
@@ -504,11 +522,7 @@ impl TimeSeriesStore for SledStore {
         limit: usize,
     ) -> Result<Page<Observation>> {
         let prefix = keys::prefix(keys::BED_INDEX, bed);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&keys::time_bytes(range.from));
-        let mut end = prefix.clone();
-        end.extend_from_slice(&keys::time_bytes(range.to));
-        end.push(0xff);
+        let (start, end) = span(&prefix, range.from, range.to, true);
         let mut out = Vec::new();
         for item in self.tree.range(start..end).keys().take(limit + 1) {
             let k = item?;
@@ -537,17 +551,11 @@ impl TimeSeriesStore for SledStore {
         range: TimeRange,
         limit: usize,
     ) -> Result<Page<Rollup>> {
-        let metrics = match metric {
-            Some(m) => vec![m],
-            None => self.series_metrics(device)?,
-        };
+        let metrics = self.metrics_of(device, metric)?;
         let mut out = Vec::new();
         for m in metrics {
             let series = keys::series(keys::ROLLUP, device, m.code);
-            let mut start = series.clone();
-            start.extend_from_slice(&keys::time_bytes(keys::minute_of(range.from)));
-            let mut end = series.clone();
-            end.extend_from_slice(&keys::time_bytes(range.to));
+            let (start, end) = span(&series, keys::minute_of(range.from), range.to, false);
             for item in self.tree.range(start..=end).take(limit + 1) {
                 let (k, v) = item?;
                 let (Some(minute), Some(agg), Ok(device_id)) = (
@@ -566,11 +574,7 @@ impl TimeSeriesStore for SledStore {
 
     fn bed_rollups(&self, bed: &str, range: TimeRange, limit: usize) -> Result<Page<Rollup>> {
         let prefix = keys::prefix(keys::BED_ROLLUP, bed);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&keys::time_bytes(keys::minute_of(range.from)));
-        let mut end = prefix.clone();
-        end.extend_from_slice(&keys::time_bytes(range.to));
-        end.push(0xff);
+        let (start, end) = span(&prefix, keys::minute_of(range.from), range.to, true);
         let mut out = Vec::new();
         for item in self.tree.range(start..end).take(limit + 1) {
             let (k, v) = item?;
