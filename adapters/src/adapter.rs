@@ -70,14 +70,36 @@ impl fmt::Debug for AdapterContext {
     }
 }
 
-/// One batch of observations handed to the pipeline.
+/// One batch of observations (and device messages) handed to the pipeline.
 #[derive(Debug)]
 pub struct Ingest {
     /// The adapter's [`Adapter::name`].
     pub adapter: &'static str,
     pub observations: Vec<Observation>,
+    /// Device status and event messages, applied after the observations, in order.
+    pub messages: Vec<DeviceMessage>,
     /// When set, the pipeline answers once the batch is durable (flushed to disk) or refused.
     pub reply: Option<oneshot::Sender<IngestReport>>,
+}
+
+/// What a [`DeviceMessage`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceMessageKind {
+    /// Device status: battery, firmware, online (the last will), clock.
+    Status,
+    /// A device event: nurse call, bed exit, pump occlusion, end of infusion.
+    Event,
+}
+
+/// A device status or event message, raw: the hub owns these contracts (its alarm engine
+/// parses them), adapters only classify them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceMessage {
+    pub device: crate::model::DeviceId,
+    pub kind: DeviceMessageKind,
+    pub payload: Bytes,
+    /// Hub time of receipt.
+    pub received_at: crate::model::Millis,
 }
 
 /// The pipeline's answer to an [`Ingest`] with a reply channel.
@@ -87,6 +109,10 @@ pub struct IngestReport {
     pub stored: usize,
     /// Observations refused by the pipeline, by index into the batch.
     pub rejected: Vec<(usize, Reject)>,
+    /// Device messages applied (and flushed).
+    pub messages_applied: usize,
+    /// Device messages refused (unknown device, not of their contract), by index.
+    pub messages_rejected: Vec<(usize, Reject)>,
     /// Set when nothing could be stored (storage failure, shutdown): the sender must not
     /// consider any of it durable.
     pub failed: Option<String>,
@@ -121,10 +147,32 @@ impl Sink {
             .send(Ingest {
                 adapter,
                 observations,
+                messages: Vec::new(),
                 reply: None,
             })
             .await
             .map_err(|_| SinkClosed)
+    }
+
+    /// Hands a batch over (waiting for room in the queue) and returns, without waiting for
+    /// durability, the channel on which the pipeline will answer.
+    pub async fn send(
+        &self,
+        adapter: &'static str,
+        observations: Vec<Observation>,
+        messages: Vec<DeviceMessage>,
+    ) -> Result<oneshot::Receiver<IngestReport>, SinkClosed> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Ingest {
+                adapter,
+                observations,
+                messages,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| SinkClosed)?;
+        Ok(rx)
     }
 
     /// Hands a batch over and waits until it is durable or refused.
@@ -133,15 +181,7 @@ impl Sink {
         adapter: &'static str,
         observations: Vec<Observation>,
     ) -> Result<IngestReport, SinkClosed> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Ingest {
-                adapter,
-                observations,
-                reply: Some(reply),
-            })
-            .await
-            .map_err(|_| SinkClosed)?;
+        let rx = self.send(adapter, observations, Vec::new()).await?;
         rx.await.map_err(|_| SinkClosed)
     }
 }

@@ -57,9 +57,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::adapter::{Adapter, AdapterContext, AdapterError, BoxFuture, BusMessage};
 use crate::model::{
     check_value_and_time, metric_by_code, metric_by_name, parse_rfc3339, to_canonical_unit,
     DeviceId, Metric, Millis, Observation, Reject, RejectReason, Status, TimeLimits,
@@ -69,7 +67,7 @@ use crate::model::{
 /// The adapter's name, its `adapter` metric label.
 pub const NAME: &str = "mqtt_json";
 
-/// The topic filter the adapter subscribes to.
+/// The topics devices publish to.
 pub const TOPIC_FILTER: &str = "wardhub/v1/devices/#";
 
 const TOPIC_PREFIX: &str = "wardhub/v1/devices/";
@@ -725,114 +723,8 @@ fn parse_time_str(s: &str) -> Result<Millis, Reject> {
     parsed.ok_or_else(|| schema("time must be RFC 3339 or epoch milliseconds"))
 }
 
-/// The MQTT JSON adapter: decodes what devices publish under [`TOPIC_FILTER`] on the bus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MqttJsonAdapter {
-    pub max_payload_bytes: usize,
-    pub max_observations: usize,
-}
-
-impl Default for MqttJsonAdapter {
-    fn default() -> Self {
-        Self {
-            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
-            max_observations: DEFAULT_MAX_OBSERVATIONS,
-        }
-    }
-}
-
-impl Adapter for MqttJsonAdapter {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn run(self: Box<Self>, ctx: AdapterContext) -> BoxFuture<'static, Result<(), AdapterError>> {
-        Box::pin(run(*self, ctx))
-    }
-}
-
-async fn run(cfg: MqttJsonAdapter, ctx: AdapterContext) -> Result<(), AdapterError> {
-    let bus_error = |message: String| AdapterError::Bus {
-        adapter: NAME,
-        message,
-    };
-    let mut rx = ctx
-        .bus
-        .subscribe(TOPIC_FILTER)
-        .map_err(|e| bus_error(e.to_string()))?;
-    let decoder = Decoder {
-        max_payload_bytes: cfg.max_payload_bytes,
-        max_observations: cfg.max_observations,
-        limits: ctx.limits,
-    };
-    loop {
-        tokio::select! {
-            biased;
-            () = ctx.cancel.cancelled() => break,
-            msg = rx.recv() => match msg {
-                Some(msg) => handle(&ctx, &decoder, msg).await?,
-                None => return Err(bus_error("the subscription ended".into())),
-            },
-        }
-    }
-    // Stopped: hand over what the bus already delivered to us, then return.
-    loop {
-        match rx.try_recv() {
-            Ok(msg) => handle(&ctx, &decoder, msg).await?,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
-        }
-    }
-}
-
-async fn handle(
-    ctx: &AdapterContext,
-    decoder: &Decoder,
-    msg: BusMessage,
-) -> Result<(), AdapterError> {
-    ctx.events.message_received(NAME, msg.payload.len());
-    match decoder.decode(&msg.topic, &msg.payload, ctx.clock.now_ms()) {
-        Message::Rejected { device, reject } => {
-            ctx.events
-                .rejected(NAME, device.as_ref().map(DeviceId::as_str), &reject);
-        }
-        Message::Status { device, payload } => on_status(&device, &payload),
-        Message::Event { device, payload } => on_event(&device, &payload),
-        Message::Observations { device, decoded } => {
-            for reject in &decoded.rejects {
-                ctx.events.rejected(NAME, Some(device.as_str()), reject);
-            }
-            if !decoded.observations.is_empty() {
-                ctx.sink
-                    .submit(NAME, decoded.observations)
-                    .await
-                    .map_err(|_| AdapterError::PipelineClosed { adapter: NAME })?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Device status messages: the hub's status listener parses them (its `DeviceStatus`
-/// contract) and hands them to the alarm engine; here they are only counted.
-fn on_status(device: &DeviceId, payload: &Bytes) {
-    tracing::debug!(
-        adapter = NAME,
-        device = %device,
-        bytes = payload.len(),
-        "device status message"
-    );
-}
-
-/// Device event messages: like status, the hub's event listener parses them (its
-/// `DeviceEvent` contract) and hands them to the alarm engine; here they are only counted.
-fn on_event(device: &DeviceId, payload: &Bytes) {
-    tracing::debug!(
-        adapter = NAME,
-        device = %device,
-        bytes = payload.len(),
-        "device event message"
-    );
-}
+mod ingest;
+pub use ingest::{MqttJsonConfig, MqttJsonIngest, PendingPublish, PublishOutcome, Refusal};
 
 #[cfg(test)]
 mod tests;

@@ -101,6 +101,8 @@ pub struct MqttConfig {
     #[serde(with = "humane")]
     pub connect_timeout: Duration,
     pub max_connections: usize,
+    /// Unacknowledged publishes per device connection (MQTT 5 Receive Maximum).
+    pub receive_maximum: u16,
     /// A second, TLS-only listener (`[mqtt.tls]`).
     #[serde(default)]
     pub tls: Option<MqttTlsConfig>,
@@ -149,6 +151,8 @@ pub struct IngestConfig {
     #[serde(with = "humane")]
     pub max_future_skew: Duration,
     pub queue_capacity: usize,
+    /// MQTT observations and device messages received but not yet durable, hub-wide.
+    pub max_inflight_observations: usize,
     pub allow_unregistered_devices: bool,
 }
 
@@ -272,6 +276,16 @@ impl Config {
         }
         if self.ingest.queue_capacity == 0 {
             return bad("ingest.queue_capacity must be positive".into());
+        }
+        if self.mqtt.receive_maximum == 0 {
+            return bad("mqtt.receive_maximum must be between 1 and 65535".into());
+        }
+        if self.ingest.max_inflight_observations < self.ingest.max_observations_per_message {
+            return bad(format!(
+                "ingest.max_inflight_observations must be at least \
+                 ingest.max_observations_per_message ({}): one document must fit",
+                self.ingest.max_observations_per_message
+            ));
         }
         if self.store.flush_interval.is_zero() || self.store.flush_interval > Duration::from_secs(5)
         {

@@ -6,6 +6,7 @@
 //! - [`config`]: the TOML configuration (embedded default `deploy/hub.toml`);
 //! - [`broker`]: the embedded rumqttd broker, the public MQTT edge, the bus;
 //! - [`pipeline`]: from adapters to the store (registry binding, batching, durability);
+//! - [`device_messages`]: device status and events, applied by the pipeline;
 //! - [`store`]: the sled time-series store (raw, latest, rollups, retention);
 //! - [`alarms`]: the alarm engine;
 //! - [`http`]: the REST API;
@@ -30,6 +31,7 @@ pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod device_messages;
 pub mod devices_cli;
 pub mod http;
 pub mod pipeline;

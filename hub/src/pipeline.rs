@@ -3,14 +3,15 @@
 //! For each batch it takes everything queued (up to [`MAX_WRITE`] observations), resolves each
 //! device against the registry (refusing unknown and retired devices, setting the bed from the
 //! binding), writes the lot as one atomic store batch, hands the stored observations to the
-//! observers (alarm engine, live streams), and answers durable ingests once the flusher has
-//! made their write durable. It ends when every sender is gone and the queue is empty.
+//! observers (alarm engine, live streams), applies the device messages (status, events) in
+//! order, and answers each ingest once the flusher has made all of that durable. It ends when
+//! every sender is gone and the queue is empty.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use wardhub_adapters::adapter::{AdapterEvents, Ingest, IngestReport};
+use wardhub_adapters::adapter::{AdapterEvents, DeviceMessage, Ingest, IngestReport};
 use wardhub_adapters::model::{Clock, Observation, Reject, RejectReason};
 
 use crate::registry::{Registry, Resolution};
@@ -25,6 +26,15 @@ pub trait StoredObserver: Send + Sync {
     fn on_stored(&self, observations: &[Observation]);
 }
 
+/// What the hub does with a device status or event message (the registry and the alarm
+/// engine own those contracts). Runs on the blocking pool, after the batch's observations
+/// are stored; whatever it writes to the database is covered by the batch's durability.
+pub trait DeviceMessages: Send + Sync {
+    /// Applies one message of a device bound to `bed` (or unbound); an `Err` refuses it as
+    /// not of its contract (counted as a `schema` reject).
+    fn apply(&self, message: &DeviceMessage, bed: Option<&str>) -> Result<(), String>;
+}
+
 /// The pipeline's parts.
 pub struct Pipeline {
     pub store: Arc<SledStore>,
@@ -32,6 +42,7 @@ pub struct Pipeline {
     pub telemetry: Arc<Telemetry>,
     pub clock: Arc<dyn Clock>,
     pub observers: Vec<Arc<dyn StoredObserver>>,
+    pub messages: Option<Arc<dyn DeviceMessages>>,
 }
 
 impl Pipeline {
@@ -40,11 +51,11 @@ impl Pipeline {
         let this = Arc::new(self);
         while let Some(first) = rx.recv().await {
             let mut batches = vec![first];
-            let mut count = batches[0].observations.len();
+            let mut count = batches[0].observations.len() + batches[0].messages.len();
             while count < MAX_WRITE {
                 match rx.try_recv() {
                     Ok(b) => {
-                        count += b.observations.len();
+                        count += b.observations.len() + b.messages.len();
                         batches.push(b);
                     }
                     Err(_) => break,
@@ -63,10 +74,12 @@ impl Pipeline {
     fn process(self: &Arc<Self>, batches: Vec<Ingest>) {
         let mut all: Vec<Observation> = Vec::new();
         let mut replies = Vec::new();
+        let mut messages: Vec<(usize, DeviceMessage, &'static str)> = Vec::new();
         let mut resolved: HashMap<String, Resolution> = HashMap::new();
         let now = self.clock.now_ms();
         for batch in batches {
             let mut report = IngestReport::default();
+            let slot = replies.len();
             for (i, mut o) in batch.observations.into_iter().enumerate() {
                 let res = resolved
                     .entry(o.device_id.as_str().to_owned())
@@ -75,10 +88,7 @@ impl Pipeline {
                     Resolution::Bound { bed, .. } => o.bed = Some(bed.clone()),
                     Resolution::Unbound => o.bed = None,
                     Resolution::Refused => {
-                        let reject = Reject::new(
-                            RejectReason::UnknownDevice,
-                            "device is not registered, or is retired",
-                        );
+                        let reject = refused_device();
                         self.telemetry
                             .rejected(batch.adapter, Some(o.device_id.as_str()), &reject);
                         report.rejected.push((i, reject));
@@ -93,8 +103,65 @@ impl Pipeline {
                 report.stored += 1;
                 all.push(o);
             }
-            if let Some(reply) = batch.reply {
-                replies.push((reply, report));
+            for m in batch.messages {
+                messages.push((slot, m, batch.adapter));
+            }
+            replies.push((batch.reply, report));
+        }
+        let started = std::time::Instant::now();
+        let written = self.store.write(&all);
+        self.telemetry
+            .store_write_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = written {
+            self.telemetry.store_errors.inc();
+            tracing::error!(error = %e, observations = all.len(), "store write failed");
+            for (reply, mut report) in replies {
+                report.failed = Some(e.to_string());
+                report.stored = 0;
+                if let Some(reply) = reply {
+                    let _ = reply.send(report);
+                }
+            }
+            return;
+        }
+        self.telemetry.observations_stored.inc_by(all.len() as u64);
+        self.telemetry.pipeline_batch_size.observe(all.len() as f64);
+        for o in &self.observers {
+            o.on_stored(&all);
+        }
+        // Device messages after the observations stored with them, in order.
+        let mut per_message: Vec<usize> = vec![0; replies.len()];
+        for (slot, m, adapter) in &messages {
+            let index = per_message[*slot];
+            per_message[*slot] += 1;
+            let res = resolved
+                .entry(m.device.as_str().to_owned())
+                .or_insert_with(|| self.registry.resolve(m.device.as_str()))
+                .clone();
+            let bed = match &res {
+                Resolution::Bound { bed, .. } => Some(bed.as_str()),
+                Resolution::Unbound => None,
+                Resolution::Refused => {
+                    let reject = refused_device();
+                    self.telemetry
+                        .rejected(adapter, Some(m.device.as_str()), &reject);
+                    replies[*slot].1.messages_rejected.push((index, reject));
+                    continue;
+                }
+            };
+            let applied = match &self.messages {
+                Some(h) => h.apply(m, bed),
+                None => Err("device messages are not handled by this hub".into()),
+            };
+            match applied {
+                Ok(()) => replies[*slot].1.messages_applied += 1,
+                Err(e) => {
+                    let reject = Reject::new(RejectReason::Schema, e);
+                    self.telemetry
+                        .rejected(adapter, Some(m.device.as_str()), &reject);
+                    replies[*slot].1.messages_rejected.push((index, reject));
+                }
             }
         }
         for (device, res) in &resolved {
@@ -102,41 +169,33 @@ impl Pipeline {
                 self.registry.seen(device, now);
             }
         }
-        let started = std::time::Instant::now();
-        let written = self.store.write(&all);
-        self.telemetry
-            .store_write_seconds
-            .observe(started.elapsed().as_secs_f64());
-        match written {
-            Ok(ticket) => {
-                self.telemetry.observations_stored.inc_by(all.len() as u64);
-                self.telemetry.pipeline_batch_size.observe(all.len() as f64);
-                for o in &self.observers {
-                    o.on_stored(&all);
-                }
-                if !replies.is_empty() {
-                    let store = self.store.clone();
-                    tokio::runtime::Handle::current().spawn(async move {
-                        let durable = store.wait_durable(ticket).await;
-                        for (reply, mut report) in replies {
-                            if let Err(e) = &durable {
-                                report.failed = Some(e.to_string());
-                                report.stored = 0;
-                            }
-                            let _ = reply.send(report);
-                        }
-                    });
-                }
-            }
-            Err(e) => {
-                self.telemetry.store_errors.inc();
-                tracing::error!(error = %e, observations = all.len(), "store write failed");
+        // Everything applied above (observations, the alarm audit log, the registry) is in the
+        // database now: one flush that starts after this ticket covers it all.
+        let ticket = self.store.barrier();
+        let replies: Vec<_> = replies
+            .into_iter()
+            .filter_map(|(reply, report)| reply.map(|r| (r, report)))
+            .collect();
+        if !replies.is_empty() {
+            let store = self.store.clone();
+            tokio::runtime::Handle::current().spawn(async move {
+                let durable = store.wait_durable(ticket).await;
                 for (reply, mut report) in replies {
-                    report.failed = Some(e.to_string());
-                    report.stored = 0;
+                    if let Err(e) = &durable {
+                        report.failed = Some(e.to_string());
+                        report.stored = 0;
+                        report.messages_applied = 0;
+                    }
                     let _ = reply.send(report);
                 }
-            }
+            });
         }
     }
+}
+
+fn refused_device() -> Reject {
+    Reject::new(
+        RejectReason::UnknownDevice,
+        "device is not registered, or is retired",
+    )
 }

@@ -16,15 +16,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wardhub_adapters::adapter::{Adapter, AdapterContext, AdapterEvents, Sink};
 use wardhub_adapters::model::{Clock, SystemClock, TimeLimits};
-use wardhub_adapters::mqtt_json::MqttJsonAdapter;
+use wardhub_adapters::mqtt_json::{MqttJsonConfig, MqttJsonIngest};
 
-use crate::alarms::{AlarmService, DeviceStatus};
+use crate::alarms::AlarmService;
 use crate::broker::bus::BrokerBus;
 use crate::broker::{edge, Broker};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::pipeline::Pipeline;
-use crate::registry::{Registry, SledRegistry};
+use crate::registry::SledRegistry;
 use crate::store::{Retention, SledStore};
 use crate::telemetry::Telemetry;
 
@@ -133,14 +133,11 @@ impl Hub {
         // Adapters with listeners bind now, with the others, so a taken port stops start-up.
         let mut adapters: Vec<Box<dyn Adapter>> = Vec::new();
         let mut hl7_addr = None;
+        let mut mqtt_json = false;
         for a in &config.adapters {
             match a {
-                crate::config::AdapterConfig::MqttJson => {
-                    adapters.push(Box::new(MqttJsonAdapter {
-                        max_payload_bytes: config.ingest.max_payload_bytes,
-                        max_observations: config.ingest.max_observations_per_message,
-                    }))
-                }
+                // The MQTT JSON adapter runs inside the edge (it answers every device publish).
+                crate::config::AdapterConfig::MqttJson => mqtt_json = true,
                 crate::config::AdapterConfig::Hl7Mllp {
                     listen,
                     max_frame_bytes,
@@ -269,38 +266,6 @@ impl Hub {
         }
         let background_cancel = CancellationToken::new();
         tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
-        {
-            let (on_status, reg) = (alarms.clone(), registry.clone());
-            spawn_device_listener(
-                &bus,
-                "wardhub/v1/devices/+/status",
-                config.ingest.max_payload_bytes,
-                registry.clone(),
-                telemetry.clone(),
-                move |device, bed, payload| {
-                    let status = DeviceStatus::from_json(payload).map_err(|e| e.to_string())?;
-                    reg.status_reported(device.as_str(), &status);
-                    on_status.device_status(device, bed, &status);
-                    Ok(())
-                },
-            )
-            .map_err(|e| StartError::Bus(e.to_string()))?;
-            let on_event = alarms.clone();
-            spawn_device_listener(
-                &bus,
-                "wardhub/v1/devices/+/event",
-                config.ingest.max_payload_bytes,
-                registry.clone(),
-                telemetry.clone(),
-                move |device, bed, payload| {
-                    let event = crate::alarms::DeviceEvent::from_json(payload)
-                        .map_err(|e| e.to_string())?;
-                    on_event.device_event(device, bed, &event);
-                    Ok(())
-                },
-            )
-            .map_err(|e| StartError::Bus(e.to_string()))?;
-        }
 
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
@@ -310,6 +275,10 @@ impl Hub {
             telemetry: telemetry.clone(),
             clock: clock.clone(),
             observers: vec![alarms.clone() as Arc<dyn crate::pipeline::StoredObserver>],
+            messages: Some(Arc::new(crate::device_messages::ToRegistryAndAlarms {
+                registry: registry.clone(),
+                alarms: alarms.clone(),
+            })),
         };
         let pipeline_task = tokio::spawn(pipeline.run(rx));
         let flusher_cancel = CancellationToken::new();
@@ -338,22 +307,36 @@ impl Hub {
         // Adapters.
         let edge_cancel = CancellationToken::new();
         let adapters_cancel = CancellationToken::new();
+        let events = Arc::new(crate::registry::events::RegistryEvents::new(
+            telemetry.clone(),
+            registry.clone(),
+        )) as Arc<dyn AdapterEvents>;
+        let limits = TimeLimits {
+            max_future_ms: i64::try_from(config.ingest.max_future_skew.as_millis())
+                .unwrap_or(i64::MAX),
+            max_age_ms: i64::try_from(config.store.raw_retention.as_millis()).unwrap_or(i64::MAX),
+        };
         let ctx = AdapterContext {
             sink: sink.clone(),
             bus: bus.clone(),
-            events: Arc::new(crate::registry::events::RegistryEvents::new(
-                telemetry.clone(),
-                registry.clone(),
-            )) as Arc<dyn AdapterEvents>,
+            events: events.clone(),
             clock: clock.clone(),
-            limits: TimeLimits {
-                max_future_ms: i64::try_from(config.ingest.max_future_skew.as_millis())
-                    .unwrap_or(i64::MAX),
-                max_age_ms: i64::try_from(config.store.raw_retention.as_millis())
-                    .unwrap_or(i64::MAX),
-            },
+            limits,
             cancel: adapters_cancel.clone(),
         };
+        let mqtt_ingest = mqtt_json.then(|| {
+            Arc::new(MqttJsonIngest::new(
+                MqttJsonConfig {
+                    max_payload_bytes: config.ingest.max_payload_bytes,
+                    max_observations: config.ingest.max_observations_per_message,
+                    max_inflight: config.ingest.max_inflight_observations,
+                },
+                limits,
+                sink.clone(),
+                events.clone(),
+                clock.clone(),
+            ))
+        });
         let mut adapter_tasks = Vec::new();
         for adapter in adapters {
             let name = adapter.name();
@@ -375,7 +358,7 @@ impl Hub {
             ));
         }
         drop(ctx);
-        // Nothing a device publishes once the listener is open may be missed.
+        // Adapters that subscribe to the bus are listening before devices can connect.
         bus.wait_subscribed().await;
 
         let http_cancel = CancellationToken::new();
@@ -383,17 +366,33 @@ impl Hub {
             Some((l, a)) => (Some(l), Some(a)),
             None => (None, None),
         };
+        let service_accounts: Vec<edge::ServiceLogin> = config
+            .mqtt
+            .service_accounts
+            .iter()
+            .filter_map(edge::ServiceLogin::from_config)
+            .collect();
+        // Device messages go on to the broker only when some integration may subscribe to
+        // them (rumqttd drops a publish nobody subscribed to, but the relay costs a hop).
+        let forward = service_accounts
+            .iter()
+            .flat_map(|a| a.subscribe.iter())
+            .any(|f| edge::acl::filters_overlap(f, "wardhub/v1/devices/+/+"))
+            .then(|| {
+                let bus = bus.clone();
+                let dropped = telemetry.mqtt_forward_dropped.clone();
+                Arc::new(move |topic: &str, payload: bytes::Bytes, retain: bool| {
+                    if bus.forward(topic, payload, retain).is_err() {
+                        dropped.inc();
+                    }
+                }) as edge::Forward
+            });
         let edge_task = tokio::spawn(edge::run(
             mqtt_listener,
             tls_listener,
             edge::EdgeConfig {
                 registry: registry.clone(),
-                service_accounts: config
-                    .mqtt
-                    .service_accounts
-                    .iter()
-                    .filter_map(edge::ServiceLogin::from_config)
-                    .collect(),
+                service_accounts,
                 internal_login: Some(broker.internal_login.clone()),
                 tls: tls_acceptor,
                 internal_v4: broker.internal_v4,
@@ -401,6 +400,10 @@ impl Hub {
                 max_packet_bytes: config.mqtt.max_packet_bytes,
                 connect_timeout: config.mqtt.connect_timeout,
                 max_connections: config.mqtt.max_connections,
+                receive_maximum: config.mqtt.receive_maximum,
+                ingest: mqtt_ingest,
+                sessions: Arc::new(edge::Sessions::default()),
+                forward,
             },
             telemetry.clone(),
             edge_cancel.clone(),
@@ -558,58 +561,4 @@ fn spawn_retention(
             }
         }
     });
-}
-
-/// Device status (`wardhub/v1/devices/{id}/status`: battery, online, clock) and device events
-/// (`…/event`: nurse call, bed exit, pump occlusion, end of infusion) go to `handle` (on the
-/// blocking pool, as the alarm engine takes a lock) with the device's bed from the registry.
-/// Refused devices are ignored; oversized payloads were already refused by the MQTT JSON
-/// adapter; a payload `handle` refuses is a counted `schema` reject.
-fn spawn_device_listener<F>(
-    bus: &BrokerBus,
-    filter: &str,
-    max_payload: usize,
-    registry: Arc<dyn Registry>,
-    telemetry: Arc<Telemetry>,
-    handle: F,
-) -> Result<(), wardhub_adapters::adapter::BusError>
-where
-    F: Fn(&wardhub_adapters::model::DeviceId, Option<&str>, &[u8]) -> Result<(), String>
-        + Send
-        + Sync
-        + 'static,
-{
-    use wardhub_adapters::adapter::Bus;
-    use wardhub_adapters::model::{Reject, RejectReason};
-    use wardhub_adapters::mqtt_json::{parse_topic, Topic};
-    let mut rx = bus.subscribe(filter)?;
-    let handle = Arc::new(handle);
-    tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let device = match parse_topic(&msg.topic) {
-                Ok(Topic::Status(d) | Topic::Event(d)) => d,
-                _ => continue,
-            };
-            if msg.payload.len() > max_payload {
-                continue;
-            }
-            let bed = match registry.resolve(device.as_str()) {
-                crate::registry::Resolution::Bound { bed, .. } => Some(bed),
-                crate::registry::Resolution::Unbound => None,
-                crate::registry::Resolution::Refused => continue,
-            };
-            let handle = handle.clone();
-            let d = device.clone();
-            let result =
-                tokio::task::spawn_blocking(move || handle(&d, bed.as_deref(), &msg.payload)).await;
-            if let Ok(Err(e)) = result {
-                telemetry.rejected(
-                    "mqtt_json",
-                    Some(device.as_str()),
-                    &Reject::new(RejectReason::Schema, e),
-                );
-            }
-        }
-    });
-    Ok(())
 }

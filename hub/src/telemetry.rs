@@ -36,6 +36,8 @@ pub struct Telemetry {
     pub mqtt_connects: IntCounter,
     pub mqtt_disconnects: IntCounter,
     pub mqtt_refused: IntCounterVec,
+    /// Stored device messages the broker's queue could not take for integrations.
+    pub mqtt_forward_dropped: IntCounter,
     pub adapter_connections: prometheus::IntGaugeVec,
     pub framing_skipped_bytes: IntCounterVec,
     pub pipeline_batch_size: Histogram,
@@ -330,6 +332,11 @@ impl Telemetry {
                 "wardhub_mqtt_refused_total",
                 "MQTT connections refused or closed by the hub, by reason.",
                 &["reason"],
+            ),
+            mqtt_forward_dropped: counter(
+                &r,
+                "wardhub_mqtt_forward_dropped_total",
+                "Stored device messages not copied to integrations subscribed to device topics (the broker's queue was full).",
             ),
             adapter_connections,
             framing_skipped_bytes,

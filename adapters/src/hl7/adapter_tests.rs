@@ -112,6 +112,7 @@ async fn start(config: Hl7Config, known: &[&str], mode: Mode) -> Hub {
             adapter,
             observations,
             reply,
+            ..
         }) = rx.recv().await
         {
             assert_eq!(adapter, "hl7_mllp");

@@ -255,12 +255,19 @@ fn fixture_malformed_and_unsupported() {
 fn every_fixture_decodes_or_fails_cleanly() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hl7");
     let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        let _ = decode(&bytes, NOW, &OruOptions::default());
-        n += 1;
+    for sub in ["", "real-world"] {
+        for entry in std::fs::read_dir(format!("{dir}/{sub}")).unwrap() {
+            let path = entry.unwrap().path();
+            let ext = path.extension().and_then(|e| e.to_str());
+            if !path.is_file() || !matches!(ext, Some("hl7" | "bin")) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let _ = decode(&bytes, NOW, &OruOptions::default());
+            n += 1;
+        }
     }
-    assert!(n >= 8, "only {n} fixtures");
+    assert!(n >= 20, "only {n} fixtures");
 }
 
 fn msg(obx: &[&str]) -> String {

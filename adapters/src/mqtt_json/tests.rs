@@ -4,10 +4,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::adapter::{AdapterEvents, Bus, BusError, Ingest, Sink};
+use crate::adapter::{AdapterEvents, DeviceMessageKind, Ingest, IngestReport, Sink};
 use crate::model::{format_rfc3339, metric_by_name, Clock, METRICS};
 
 const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
@@ -633,38 +632,6 @@ impl Clock for FixedClock {
     }
 }
 
-/// A bus over one tokio channel: the test holds the sender.
-struct FakeBus {
-    rx: Mutex<Option<mpsc::Receiver<BusMessage>>>,
-    filters: Mutex<Vec<String>>,
-}
-
-impl FakeBus {
-    fn new(capacity: usize) -> (Arc<Self>, mpsc::Sender<BusMessage>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let bus = Arc::new(FakeBus {
-            rx: Mutex::new(Some(rx)),
-            filters: Mutex::new(Vec::new()),
-        });
-        (bus, tx)
-    }
-}
-
-impl Bus for FakeBus {
-    fn subscribe(&self, filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
-        self.filters.lock().unwrap().push(filter.to_owned());
-        self.rx
-            .lock()
-            .unwrap()
-            .take()
-            .ok_or_else(|| BusError("already subscribed".into()))
-    }
-
-    fn publish(&self, _topic: String, _payload: Bytes) -> Result<(), BusError> {
-        Ok(())
-    }
-}
-
 #[derive(Default)]
 struct RecordingEvents {
     received: Mutex<usize>,
@@ -685,59 +652,21 @@ impl AdapterEvents for RecordingEvents {
     }
 }
 
-struct Harness {
-    tx: mpsc::Sender<BusMessage>,
-    ingest: mpsc::Receiver<Ingest>,
-    events: Arc<RecordingEvents>,
-    bus: Arc<FakeBus>,
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), AdapterError>>,
-}
-
-fn start(cancelled: bool, preload: Vec<BusMessage>) -> Harness {
-    let (bus, tx) = FakeBus::new(64);
-    for m in preload {
-        tx.try_send(m).unwrap();
-    }
-    let (sink, ingest) = Sink::channel(64);
+fn ingest(max_inflight: usize) -> (MqttJsonIngest, mpsc::Receiver<Ingest>, Arc<RecordingEvents>) {
+    let (sink, rx) = Sink::channel(64);
     let events = Arc::new(RecordingEvents::default());
-    let cancel = CancellationToken::new();
-    if cancelled {
-        cancel.cancel();
-    }
-    let ctx = AdapterContext {
+    let ingest = MqttJsonIngest::new(
+        MqttJsonConfig {
+            max_inflight,
+            max_observations: 10,
+            ..MqttJsonConfig::default()
+        },
+        TimeLimits::default(),
         sink,
-        bus: bus.clone(),
-        events: events.clone(),
-        clock: Arc::new(FixedClock),
-        limits: TimeLimits::default(),
-        cancel: cancel.clone(),
-    };
-    let adapter: Box<dyn Adapter> = Box::new(MqttJsonAdapter::default());
-    assert_eq!(adapter.name(), "mqtt_json");
-    let task = tokio::spawn(adapter.run(ctx));
-    Harness {
-        tx,
-        ingest,
-        events,
-        bus,
-        cancel,
-        task,
-    }
-}
-
-fn msg(topic: &str, payload: &str) -> BusMessage {
-    BusMessage {
-        topic: topic.into(),
-        payload: Bytes::from(payload.to_owned()),
-    }
-}
-
-fn obs_msg(device: &str, value: u32) -> BusMessage {
-    msg(
-        &format!("wardhub/v1/devices/{device}/obs"),
-        &format!(r#"{{"observations": [{{"metric": "hr", "value": {value}}}]}}"#),
-    )
+        events.clone(),
+        Arc::new(FixedClock),
+    );
+    (ingest, rx, events)
 }
 
 async fn next_batch(rx: &mut mpsc::Receiver<Ingest>) -> Ingest {
@@ -747,113 +676,235 @@ async fn next_batch(rx: &mut mpsc::Receiver<Ingest>) -> Ingest {
         .expect("sink open")
 }
 
+fn topic(device: &str, kind: &str) -> String {
+    format!("wardhub/v1/devices/{device}/{kind}")
+}
+
 #[tokio::test]
-async fn adapter_submits_and_survives_bad_messages() {
-    let mut h = start(false, Vec::new());
-    h.tx.send(obs_msg("mon-01", 60)).await.unwrap();
-    let b = next_batch(&mut h.ingest).await;
+async fn a_publish_resolves_only_when_the_pipeline_answers() {
+    let (ingest, mut rx, events) = ingest(100);
+    let p = ingest
+        .publish(
+            &dev(),
+            &topic("mon-01", "obs"),
+            Bytes::from_static(
+                br#"[{"metric": "hr", "value": 60}, {"metric": "hr", "value": 900}]"#,
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(!p.is_ready());
+    let b = next_batch(&mut rx).await;
     assert_eq!(b.adapter, "mqtt_json");
-    assert!(b.reply.is_none());
     assert_eq!(b.observations.len(), 1);
-    assert_eq!(b.observations[0].device_id, dev());
-    assert_eq!(b.observations[0].value, 60.0);
     assert_eq!(b.observations[0].received_at, NOW);
-
-    for bad in [
-        msg("wardhub/v1/devices/mon-01/obs", "{not json"),
-        msg(
-            "wardhub/v1/devices/mon-01/obs",
-            r#"{"metric": "hr", "value": 900}"#,
-        ),
-        msg("wardhub/v1/devices/bad id/obs", "{}"),
-        msg("wardhub/v1/devices/mon-01/nope", "{}"),
-        msg("wardhub/v1/devices/mon-01/status", r#"{"battery": 40}"#),
-        msg(
-            "wardhub/v1/devices/mon-01/event",
-            r#"{"event": "bed_exit", "active": true}"#,
-        ),
-    ] {
-        h.tx.send(bad).await.unwrap();
-    }
-    h.tx.send(msg(
-        "wardhub/v1/devices/mon-02/obs",
-        r#"[{"metric": "spo2", "value": 96}, {"metric": "spo2", "value": 196}]"#,
-    ))
-    .await
-    .unwrap();
-    let b = next_batch(&mut h.ingest).await;
-    assert_eq!(b.observations.len(), 1);
-    assert_eq!(b.observations[0].device_id.as_str(), "mon-02");
-    assert_eq!(b.observations[0].value, 96.0);
-
-    assert_eq!(*h.events.received.lock().unwrap(), 8);
+    // The budget holds the queued observation until the answer.
+    assert_eq!(ingest.budget_available(), 99);
+    let outcome = tokio::spawn(p.outcome());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        !outcome.is_finished(),
+        "no outcome before the pipeline answers"
+    );
+    b.reply
+        .unwrap()
+        .send(IngestReport {
+            stored: 1,
+            ..IngestReport::default()
+        })
+        .unwrap();
     assert_eq!(
-        *h.events.rejected.lock().unwrap(),
-        [
-            (Some("mon-01".to_owned()), RejectReason::Malformed),
-            (Some("mon-01".to_owned()), RejectReason::OutOfRange),
-            (None, RejectReason::BadDeviceId),
-            (None, RejectReason::UnknownTopic),
-            (Some("mon-02".to_owned()), RejectReason::OutOfRange),
-        ]
+        outcome.await.unwrap(),
+        PublishOutcome::Accepted {
+            stored: 1,
+            rejected: 1
+        }
     );
-    assert_eq!(*h.bus.filters.lock().unwrap(), ["wardhub/v1/devices/#"]);
-
-    h.cancel.cancel();
-    assert!(h.task.await.unwrap().is_ok());
+    assert_eq!(ingest.budget_available(), 100);
+    assert_eq!(*events.received.lock().unwrap(), 1);
+    assert_eq!(
+        *events.rejected.lock().unwrap(),
+        [(Some("mon-01".to_owned()), RejectReason::OutOfRange)]
+    );
 }
 
 #[tokio::test]
-async fn cancel_drains_what_was_delivered() {
-    let preload = (0..10).map(|i| obs_msg("mon-01", 60 + i)).collect();
-    let mut h = start(true, preload);
-    // Cancelled before it started: it still hands over the ten delivered messages.
-    tokio::time::timeout(Duration::from_secs(5), &mut h.task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let mut values = Vec::new();
-    while let Ok(b) = h.ingest.try_recv() {
-        values.extend(b.observations.iter().map(|o| o.value));
-    }
-    assert_eq!(values, (60..70).map(f64::from).collect::<Vec<_>>());
-    drop(h.tx);
-}
-
-#[tokio::test]
-async fn bus_closed_is_an_error() {
-    let h = start(false, Vec::new());
-    drop(h.tx);
-    let r = tokio::time::timeout(Duration::from_secs(5), h.task)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(
-            r,
-            Err(AdapterError::Bus {
-                adapter: "mqtt_json",
-                ..
-            })
+async fn refused_publishes_are_counted_and_never_queued() {
+    let (ingest, mut rx, events) = ingest(100);
+    let cases: [(&str, &str, Refusal); 5] = [
+        ("obs", "{not json", Refusal::PayloadFormatInvalid),
+        (
+            "obs",
+            r#"{"metric": "hr", "value": 900}"#,
+            Refusal::PayloadFormatInvalid,
         ),
-        "{r:?}"
+        ("nope", "{}", Refusal::TopicNameInvalid),
+        (
+            "obs",
+            r#"[1,2,3,4,5,6,7,8,9,10,11]"#,
+            Refusal::QuotaExceeded,
+        ),
+        ("../obs", "{}", Refusal::TopicNameInvalid),
+    ];
+    for (kind, payload, want) in cases {
+        let p = ingest
+            .publish(
+                &dev(),
+                &topic("mon-01", kind),
+                Bytes::from(payload.to_owned()),
+            )
+            .await
+            .unwrap();
+        assert!(p.is_ready(), "{kind} {payload}");
+        assert_eq!(
+            p.outcome().await,
+            PublishOutcome::Refused(want),
+            "{kind} {payload}"
+        );
+    }
+    // Another device's topic (the edge's ACL stops it first; this is the second line).
+    let p = ingest
+        .publish(&dev(), &topic("mon-02", "obs"), Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.outcome().await,
+        PublishOutcome::Refused(Refusal::TopicNameInvalid)
     );
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing refused reaches the pipeline"
+    );
+    assert_eq!(events.rejected.lock().unwrap().len(), 6);
+    assert_eq!(ingest.budget_available(), 100);
 }
 
 #[tokio::test]
-async fn pipeline_closed_is_an_error() {
-    let h = start(false, Vec::new());
-    drop(h.ingest);
-    h.tx.send(obs_msg("mon-01", 60)).await.unwrap();
-    let r = tokio::time::timeout(Duration::from_secs(5), h.task)
+async fn status_and_events_take_the_same_road() {
+    let (ingest, mut rx, _) = ingest(100);
+    for kind in ["status", "event"] {
+        let p = ingest
+            .publish(
+                &dev(),
+                &topic("mon-01", kind),
+                Bytes::from_static(br#"{"online": false}"#),
+            )
+            .await
+            .unwrap();
+        let b = next_batch(&mut rx).await;
+        assert!(b.observations.is_empty());
+        assert_eq!(b.messages.len(), 1);
+        assert_eq!(b.messages[0].device, dev());
+        assert_eq!(
+            b.messages[0].kind,
+            if kind == "status" {
+                DeviceMessageKind::Status
+            } else {
+                DeviceMessageKind::Event
+            }
+        );
+        // The pipeline refused it as not of its contract: refused whole.
+        b.reply
+            .unwrap()
+            .send(IngestReport {
+                messages_rejected: vec![(0, Reject::new(RejectReason::Schema, "x"))],
+                ..IngestReport::default()
+            })
+            .unwrap();
+        assert_eq!(
+            p.outcome().await,
+            PublishOutcome::Refused(Refusal::PayloadFormatInvalid)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_full_budget_makes_the_next_publish_wait() {
+    let (ingest, mut rx, _) = ingest(10);
+    let ten: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"metric": "hr", "value": {}}}"#, 60 + i))
+        .collect();
+    let ten = Bytes::from(format!("[{}]", ten.join(",")));
+    let first = ingest
+        .publish(&dev(), &topic("mon-01", "obs"), ten.clone())
+        .await
+        .unwrap();
+    assert_eq!(ingest.budget_available(), 0);
+    let ingest = Arc::new(ingest);
+    let second = {
+        let ingest = ingest.clone();
+        let ten = ten.clone();
+        tokio::spawn(async move {
+            ingest
+                .publish(&dev(), &topic("mon-01", "obs"), ten)
+                .await
+                .map(|_| ())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !second.is_finished(),
+        "waits for room: back-pressure, not loss"
+    );
+    let b = next_batch(&mut rx).await;
+    b.reply
+        .unwrap()
+        .send(IngestReport {
+            stored: 10,
+            ..IngestReport::default()
+        })
+        .unwrap();
+    assert!(matches!(
+        first.outcome().await,
+        PublishOutcome::Accepted { stored: 10, .. }
+    ));
+    tokio::time::timeout(Duration::from_secs(5), second)
         .await
         .unwrap()
+        .unwrap()
         .unwrap();
-    assert!(
-        matches!(r, Err(AdapterError::PipelineClosed { .. })),
-        "{r:?}"
-    );
+}
+
+#[tokio::test]
+async fn a_stopped_pipeline_is_never_an_acceptance() {
+    let (ingest, mut rx, _) = ingest(100);
+    let p = ingest
+        .publish(
+            &dev(),
+            &topic("mon-01", "obs"),
+            Bytes::from_static(br#"{"metric": "hr", "value": 60}"#),
+        )
+        .await
+        .unwrap();
+    let b = next_batch(&mut rx).await;
+    drop(b);
+    assert!(matches!(p.outcome().await, PublishOutcome::Failed(_)));
+    let p = ingest
+        .publish(
+            &dev(),
+            &topic("mon-01", "obs"),
+            Bytes::from_static(br#"{"metric": "hr", "value": 60}"#),
+        )
+        .await
+        .unwrap();
+    let b = next_batch(&mut rx).await;
+    b.reply
+        .unwrap()
+        .send(IngestReport {
+            failed: Some("disk full".into()),
+            ..IngestReport::default()
+        })
+        .unwrap();
+    assert!(matches!(p.outcome().await, PublishOutcome::Failed(_)));
+    drop(rx);
+    let r = ingest
+        .publish(
+            &dev(),
+            &topic("mon-01", "obs"),
+            Bytes::from_static(br#"{"metric": "hr", "value": 60}"#),
+        )
+        .await;
+    assert!(r.is_err());
 }
 
 #[test]

@@ -126,6 +126,24 @@ impl BrokerBus {
     }
 }
 
+impl BrokerBus {
+    /// Hands a device message that was stored to the broker for integrations subscribed to
+    /// device topics (QoS 1 towards the broker; an `Err` when its queue is full: the caller
+    /// counts the drop, the data itself is safe in the store).
+    pub fn forward(&self, topic: &str, payload: Bytes, retain: bool) -> Result<(), BusError> {
+        let guard = self
+            .publisher
+            .lock()
+            .map_err(|_| BusError("bus poisoned".into()))?;
+        match guard.as_ref() {
+            Some(client) => client
+                .try_publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload)
+                .map_err(|e| BusError(format!("publish queue: {e}"))),
+            None => Err(BusError("the bus is shutting down".into())),
+        }
+    }
+}
+
 impl Bus for BrokerBus {
     fn subscribe(&self, filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
         let (tx, rx) = mpsc::channel(self.capacity);

@@ -1,11 +1,12 @@
 //! The embedded MQTT broker.
 //!
 //! rumqttd's router runs on its own thread; its MQTT servers (3.1.1 and 5) listen on loopback
-//! ports only the hub knows. Devices connect to the hub's own listener, the [`edge`], which
+//! ports only the hub knows. Everyone connects to the hub's own listener, the [`edge`], which
 //! binds the public address itself (so a taken port is a clear startup error, and port 0
-//! works), reads each connection's CONNECT, routes it to the internal server of its protocol
-//! version and then relays packets, enforcing the packet size limit and closing device
-//! connections first on shutdown. The hub talks to the router through local links ([`bus`]).
+//! works). The edge terminates device connections itself (their data is acknowledged once
+//! durable) and relays service accounts (subscribers) to the internal server of their
+//! protocol version. The hub publishes through an MQTT client and subscribes through local
+//! links ([`bus`]).
 
 pub mod bus;
 pub mod edge;
@@ -84,35 +85,21 @@ fn probe(addr: SocketAddr, level: u8, login: &(String, String)) -> bool {
     ok
 }
 
-/// Segment size of the broker's logs of device topics (see [`Broker::start`]).
-pub const DEVICE_LOG_SEGMENT_BYTES: usize = 8 << 20;
-/// Segments kept of the broker's logs of device topics.
-pub const DEVICE_LOG_SEGMENTS: usize = 8;
-
 impl Broker {
     /// Starts the router thread and the internal listeners. Blocks for up to a few seconds
     /// while the listeners come up; call from `spawn_blocking`.
     pub fn start(cfg: &MqttConfig) -> Result<Broker, BrokerError> {
-        // rumqttd keeps one in-memory log per subscription *filter*: every device publish is
-        // appended to the log of the hub's `wardhub/v1/devices/#` subscription, and the hub's
-        // link reads it through a cursor. A log that rolls past the cursor loses data without
-        // a word, so the device filters get room for a long stall of the pipeline (8 x 8 MiB,
-        // ~25 s of a 1,000-device ward at full rate; measured in BENCHMARKS.md), while other
-        // filters (third-party subscribers) stay small. A segment may overflow by one packet.
-        let mut custom = std::collections::HashMap::new();
-        custom.insert(
-            "wardhub/v1/devices/#".to_owned(),
-            rumqttd::SegmentConfig {
-                max_segment_size: DEVICE_LOG_SEGMENT_BYTES,
-                max_segment_count: DEVICE_LOG_SEGMENTS,
-            },
-        );
+        // rumqttd keeps one in-memory log per subscription filter, a ring that rolls past a
+        // slow reader without a word. No device data depends on it any more: devices are
+        // terminated by the edge and acknowledged after the durable write; the broker only
+        // carries announcements and, for integrations that subscribe to device topics, a copy
+        // of what was stored. Small logs keep its memory bounded.
         let router_config = RouterConfig {
             max_connections: cfg.max_connections + 64,
             max_outgoing_packet_count: 1000,
             max_segment_size: 64 * 1024,
             max_segment_count: 4,
-            custom_segment: Some(custom),
+            custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         };

@@ -11,7 +11,10 @@ use wardhub_adapters::model::Millis;
 
 use crate::alarms::DeviceStatus;
 
-/// A device counts as online while it has an MQTT connection or sent data this recently.
+/// A device that never held an MQTT connection (HL7 senders connect per message or keep an
+/// MLLP connection the hub does not track per device) counts as online when it sent data this
+/// recently. A device that connects over MQTT is online exactly while it has a connection:
+/// its last will and the connection's end say when it went, not a timer.
 pub const ONLINE_WINDOW_MS: Millis = 60_000;
 /// The message rate is measured over windows of this length.
 const RATE_WINDOW_MS: Millis = 60_000;
@@ -22,6 +25,8 @@ const CONNECTS_KEPT: usize = 32;
 #[derive(Debug, Default)]
 pub struct Live {
     connections: AtomicU32,
+    /// Has held an MQTT connection since the hub started.
+    mqtt: std::sync::atomic::AtomicBool,
     last_seen: AtomicI64,
     messages: AtomicU64,
     rejects: AtomicU64,
@@ -93,6 +98,7 @@ impl Live {
     }
 
     pub fn connected(&self, now: Millis) {
+        self.mqtt.store(true, Ordering::Relaxed);
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.touch(now);
         let mut i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -142,7 +148,9 @@ impl Live {
         let i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let status = i.status.clone().unwrap_or_default();
         LiveView {
-            online: connections > 0 || last_seen.is_some_and(|t| now - t <= ONLINE_WINDOW_MS),
+            online: connections > 0
+                || (!self.mqtt.load(Ordering::Relaxed)
+                    && last_seen.is_some_and(|t| now - t <= ONLINE_WINDOW_MS)),
             connections,
             last_seen,
             message_rate_per_min: (rate * 60.0 * 10.0).round() / 10.0,

@@ -199,6 +199,13 @@ impl SledStore {
             .map_err(|_| StoreError::Closed)
     }
 
+    /// A ticket covering everything applied to the database before this call (the time
+    /// series and the other components' trees alike): [`SledStore::wait_durable`] on it
+    /// returns once a flush that started after it has finished.
+    pub fn barrier(&self) -> u64 {
+        self.written.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
     /// Flushes everything written so far; returns how long it took.
     pub async fn flush(&self) -> Result<Duration> {
         let target = self.written.load(Ordering::Acquire);
