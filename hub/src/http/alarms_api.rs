@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use wardhub_adapters::model::{is_valid_id, parse_time};
 
-use super::{ApiError, ApiResult, AppState};
+use super::{blocking, ApiError, ApiResult, AppState};
 use crate::alarms::{AckReason, AlarmError, AlarmId, PauseTarget, Priority, Rule, RuleSet};
 use crate::auth::{Authenticated, Permission};
 
@@ -104,16 +104,7 @@ async fn one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = alarm_id(&id)?;
-    let alarm = s.alarms.alarm(id);
-    let history = {
-        let alarms = s.alarms.clone();
-        tokio::task::spawn_blocking(move || alarms.history(0, i64::MAX, None, 0).map(|_| ()))
-            .await
-            .ok();
-        Vec::<serde_json::Value>::new()
-    };
-    let _ = history;
-    match alarm {
+    match s.alarms.alarm(id) {
         Some(a) => Ok(Json(json!({ "alarm": a }))),
         None => Err(ApiError::not_found(format!("no open alarm {id}"))),
     }
@@ -157,9 +148,7 @@ async fn history(
     let alarms = s.alarms.clone();
     let bed = q.bed.clone();
     let transitions =
-        tokio::task::spawn_blocking(move || alarms.history(from, to, bed.as_deref(), limit))
-            .await
-            .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "history failed".into()))??;
+        blocking(move || Ok(alarms.history(from, to, bed.as_deref(), limit)?)).await?;
     Ok(Json(json!({ "transitions": transitions })))
 }
 
@@ -180,16 +169,10 @@ async fn ack(
     let id = alarm_id(&id)?;
     let body = body.map(|b| b.0).unwrap_or_default();
     let alarms = s.alarms.clone();
-    let transitions = tokio::task::spawn_blocking(move || {
-        alarms.acknowledge(id, &user.name, body.reason, body.note.as_deref())
+    let transitions = blocking(move || {
+        Ok(alarms.acknowledge(id, &user.name, body.reason, body.note.as_deref())?)
     })
-    .await
-    .map_err(|_| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "acknowledge failed".into(),
-        )
-    })??;
+    .await?;
     Ok(Json(json!({ "transitions": transitions })))
 }
 
@@ -219,11 +202,9 @@ async fn pause(
     let id = alarm_id(&id)?;
     let duration = pause_duration(body)?;
     let alarms = s.alarms.clone();
-    let transitions = tokio::task::spawn_blocking(move || {
-        alarms.pause_audio(PauseTarget::Alarm(id), &user.name, duration)
-    })
-    .await
-    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "pause failed".into()))??;
+    let transitions =
+        blocking(move || Ok(alarms.pause_audio(PauseTarget::Alarm(id), &user.name, duration)?))
+            .await?;
     Ok(Json(json!({ "transitions": transitions })))
 }
 
@@ -237,11 +218,9 @@ async fn pause_bed(
     super::check_id("bed", &bed)?;
     let duration = pause_duration(body)?;
     let alarms = s.alarms.clone();
-    let transitions = tokio::task::spawn_blocking(move || {
-        alarms.pause_audio(PauseTarget::Bed(&bed), &user.name, duration)
-    })
-    .await
-    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "pause failed".into()))??;
+    let transitions =
+        blocking(move || Ok(alarms.pause_audio(PauseTarget::Bed(&bed), &user.name, duration)?))
+            .await?;
     Ok(Json(json!({ "transitions": transitions })))
 }
 
