@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod load;
+pub mod raw;
+
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use wardhub::config::{Config, StaticDevice};
 use wardhub::server::Hub;

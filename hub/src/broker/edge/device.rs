@@ -644,6 +644,25 @@ fn answer(
             return true;
         }
     };
+    if item.qos == 2 && (code < 0x80 || level < 5) {
+        // Stored (or refused and counted, for 3.1.1, which cannot say so): a repeated
+        // PUBLISH of this id is answered without storing it again.
+        awaiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(item.pkid);
+    }
+    if !failed_before {
+        let k = match item.qos {
+            1 => Some(kind::PUBACK),
+            2 => Some(kind::PUBREC),
+            _ => None,
+        };
+        if let Some(k) = k {
+            let a = packet::ack(k, level, item.pkid, code);
+            out.extend_from_slice(&a[..packet::ack_len(&a)]);
+        }
+    }
     if let (PublishOutcome::Accepted { .. }, Some((topic, payload, retain))) =
         (&outcome, &item.topic)
     {
@@ -654,24 +673,6 @@ fn answer(
             out.extend_from_slice(&packet::publish_qos0(level, topic, payload, false));
         }
     }
-    if item.qos == 2 && (code < 0x80 || level < 5) {
-        // Stored (or refused and counted, for 3.1.1, which cannot say so): a repeated
-        // PUBLISH of this id is answered without storing it again.
-        awaiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(item.pkid);
-    }
-    if failed_before {
-        return false;
-    }
-    let k = match item.qos {
-        1 => kind::PUBACK,
-        2 => kind::PUBREC,
-        _ => return false,
-    };
-    let a = packet::ack(k, level, item.pkid, code);
-    out.extend_from_slice(&a[..packet::ack_len(&a)]);
     false
 }
 
