@@ -137,6 +137,11 @@ impl Sink {
         (Sink { tx }, rx)
     }
 
+    /// Batches waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Hands a batch over without waiting for durability.
     pub async fn submit(
         &self,

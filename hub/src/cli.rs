@@ -13,6 +13,8 @@ use crate::server::{Hub, StartError};
 pub const EXIT_CONFIG: u8 = 78;
 /// Exit code for a listener that cannot bind or a data directory that cannot be used.
 pub const EXIT_UNAVAILABLE: u8 = 69;
+/// An internal part of the hub stayed down (`hub.exit_after_component_down`): restart it.
+pub const EXIT_SOFTWARE: u8 = 70;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -233,12 +235,32 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     } else {
         None
     };
-    wait_for_signal().await;
+    let health = hub.health.clone();
+    let failed = tokio::select! {
+        _ = wait_for_signal() => false,
+        _ = health.failed() => true,
+    };
+    if failed {
+        let down: Vec<String> = health
+            .report()
+            .components
+            .into_iter()
+            .filter(|c| !c.1)
+            .map(|c| format!("{} ({})", c.0, c.2.unwrap_or_default()))
+            .collect();
+        eprintln!(
+            "wardhub: an internal part is down ({}): stopping so that it can be restarted",
+            down.join(", ")
+        );
+    }
     eprintln!("wardhub: stopping (draining and flushing)…");
     if let Some(t) = demo_task {
         t.stop().await;
     }
     hub.shutdown().await;
+    if failed {
+        return ExitCode::from(EXIT_SOFTWARE);
+    }
     ExitCode::SUCCESS
 }
 

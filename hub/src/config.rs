@@ -91,6 +91,9 @@ impl AdapterConfig {
 pub struct HubConfig {
     pub data_dir: PathBuf,
     pub ward: String,
+    /// An internal part down this long stops the hub (exit status 70, for a restart).
+    #[serde(with = "humane")]
+    pub exit_after_component_down: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@
 //! - [`device_messages`]: device status and events, applied by the pipeline;
 //! - [`store`]: the sled time-series store (raw, latest, rollups, retention);
 //! - [`alarms`]: the alarm engine;
+//! - [`health`]: health checks of the internal parts (`/healthz`, `wardhub_component_up`);
 //! - [`http`]: the REST API;
 //! - [`server`]: starting and stopping a whole [`Hub`](server::Hub);
 //! - [`cli`]: the `wardhub` command line.
@@ -33,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod device_messages;
 pub mod devices_cli;
+pub mod health;
 pub mod http;
 pub mod pipeline;
 pub mod registry;

@@ -43,6 +43,8 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
     pub observers: Vec<Arc<dyn StoredObserver>>,
     pub messages: Option<Arc<dyn DeviceMessages>>,
+    /// Set (epoch ms) each time a batch has been processed, for the health check.
+    pub progress: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Pipeline {
@@ -67,6 +69,8 @@ impl Pipeline {
             if let Err(e) = joined {
                 tracing::error!(error = %e, "pipeline batch panicked");
             }
+            this.progress
+                .store(this.clock.now_ms(), std::sync::atomic::Ordering::Relaxed);
         }
         tracing::debug!("pipeline drained");
     }

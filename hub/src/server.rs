@@ -70,6 +70,8 @@ pub struct Hub {
     pub store: Arc<SledStore>,
     pub telemetry: Arc<Telemetry>,
     pub alarms: Arc<AlarmService>,
+    /// The internal parts' health (`GET /healthz`, `wardhub_component_up`).
+    pub health: Arc<crate::health::Health>,
     announcer_task: JoinHandle<()>,
     edge_cancel: CancellationToken,
     edge_task: JoinHandle<()>,
@@ -265,15 +267,17 @@ impl Hub {
             }));
         }
         let background_cancel = CancellationToken::new();
-        tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
+        let ticker_task = tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
 
         // Pipeline and flusher.
         let (sink, rx) = Sink::channel(config.ingest.queue_capacity);
+        let progress = Arc::new(std::sync::atomic::AtomicI64::new(clock.now_ms()));
         let pipeline = Pipeline {
             store: store.clone(),
             registry: registry.clone(),
             telemetry: telemetry.clone(),
             clock: clock.clone(),
+            progress: progress.clone(),
             observers: vec![alarms.clone() as Arc<dyn crate::pipeline::StoredObserver>],
             messages: Some(Arc::new(crate::device_messages::ToRegistryAndAlarms {
                 registry: registry.clone(),
@@ -412,7 +416,29 @@ impl Hub {
         http::metrics::collect_on_scrape(&telemetry, &registry, &data_dir);
         let metrics_task =
             http::metrics::serve(metrics_listener, telemetry.clone(), http_cancel.clone());
+        let health = crate::health::Health::new(
+            telemetry.component_up.clone(),
+            config.hub.exit_after_component_down,
+        );
+        register_health_checks(
+            &health,
+            HealthParts {
+                broker: &broker,
+                bus: &bus,
+                store: &store,
+                sink: &sink,
+                progress: &progress,
+                clock: &clock,
+                edge: &edge_task,
+                pipeline: &pipeline_task,
+                flusher: &flusher_task,
+                announcer: &announcer_task,
+                ticker: &ticker_task,
+            },
+        );
+        tokio::spawn(health.clone().run(background_cancel.clone()));
         let app = http::router(AppState {
+            health: health.clone(),
             store: store.clone(),
             registry,
             telemetry: telemetry.clone(),
@@ -440,6 +466,7 @@ impl Hub {
             store,
             telemetry,
             alarms,
+            health,
             announcer_task,
             edge_cancel,
             edge_task,
@@ -561,4 +588,107 @@ fn spawn_retention(
             }
         }
     });
+}
+
+/// What the health checks look at.
+struct HealthParts<'a> {
+    broker: &'a Broker,
+    bus: &'a Arc<BrokerBus>,
+    store: &'a Arc<SledStore>,
+    sink: &'a Sink,
+    progress: &'a Arc<std::sync::atomic::AtomicI64>,
+    clock: &'a Arc<dyn Clock>,
+    edge: &'a JoinHandle<()>,
+    pipeline: &'a JoinHandle<()>,
+    flusher: &'a JoinHandle<()>,
+    announcer: &'a JoinHandle<()>,
+    ticker: &'a JoinHandle<()>,
+}
+
+/// How long a part may be stuck before it counts as down.
+const STUCK: Duration = Duration::from_secs(30);
+
+fn register_health_checks(health: &crate::health::Health, p: HealthParts<'_>) {
+    use crate::health::task_alive;
+    for (name, addr, level) in [
+        ("mqtt_internal_v4", p.broker.internal_v4, 4u8),
+        ("mqtt_internal_v5", p.broker.internal_v5, 5u8),
+    ] {
+        // A CONNECT every 5 s: the listener must answer with a CONNACK (a listener whose
+        // lock was poisoned accepted TCP and never answered).
+        let login = p.broker.internal_login.clone();
+        let last = std::sync::Mutex::new(None::<(std::time::Instant, bool)>);
+        health.register(
+            name,
+            Box::new(move || {
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                let fresh = last.is_some_and(|(t, _)| t.elapsed() < Duration::from_secs(5));
+                if !fresh {
+                    *last = Some((
+                        std::time::Instant::now(),
+                        crate::broker::probe(addr, level, &login),
+                    ));
+                }
+                match *last {
+                    Some((_, false)) => Err(format!(
+                        "the internal MQTT {level} listener does not answer CONNECT"
+                    )),
+                    _ => Ok(()),
+                }
+            }),
+        );
+    }
+    health.register("mqtt_edge", task_alive("MQTT edge", p.edge));
+    {
+        let alive = task_alive("pipeline", p.pipeline);
+        let (sink, progress, clock) = (p.sink.clone(), p.progress.clone(), p.clock.clone());
+        health.register(
+            "ingest",
+            Box::new(move || {
+                alive()?;
+                let idle = clock.now_ms() - progress.load(std::sync::atomic::Ordering::Relaxed);
+                if sink.queued() > 0 && idle > STUCK.as_millis() as i64 {
+                    return Err(format!(
+                        "{} batches queued and none processed for {} s",
+                        sink.queued(),
+                        idle / 1000
+                    ));
+                }
+                Ok(())
+            }),
+        );
+    }
+    {
+        let alive = task_alive("store flusher", p.flusher);
+        let store = p.store.clone();
+        health.register(
+            "store_flusher",
+            Box::new(move || {
+                alive()?;
+                match store.durability_lag() {
+                    Some(lag) if lag > STUCK => Err(format!(
+                        "writes not durable: no successful flush for {} s",
+                        lag.as_secs()
+                    )),
+                    _ => Ok(()),
+                }
+            }),
+        );
+    }
+    health.register(
+        "alarm_announcer",
+        task_alive("alarm announcer", p.announcer),
+    );
+    health.register("alarm_ticker", task_alive("alarm ticker", p.ticker));
+    let bus = p.bus.clone();
+    health.register(
+        "hub_publisher",
+        Box::new(move || match bus.publisher_down_for() {
+            Some(d) if d > Duration::from_secs(10) => Err(format!(
+                "the hub's publisher has had no broker connection for {} s",
+                d.as_secs()
+            )),
+            _ => Ok(()),
+        }),
+    );
 }

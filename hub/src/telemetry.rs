@@ -38,6 +38,8 @@ pub struct Telemetry {
     pub mqtt_refused: IntCounterVec,
     /// Stored device messages the broker's queue could not take for integrations.
     pub mqtt_forward_dropped: IntCounter,
+    /// 1 while an internal part of the hub works (see `health`).
+    pub component_up: IntGaugeVec,
     pub adapter_connections: prometheus::IntGaugeVec,
     pub framing_skipped_bytes: IntCounterVec,
     pub pipeline_batch_size: Histogram,
@@ -332,6 +334,12 @@ impl Telemetry {
                 "wardhub_mqtt_refused_total",
                 "MQTT connections refused or closed by the hub, by reason.",
                 &["reason"],
+            ),
+            component_up: gauge_vec(
+                &r,
+                "wardhub_component_up",
+                "1 while an internal part of the hub works, 0 while it is down (GET /healthz names it).",
+                &["component"],
             ),
             mqtt_forward_dropped: counter(
                 &r,

@@ -7,6 +7,7 @@ mod browser;
 mod contract;
 mod edge;
 mod events;
+mod health;
 mod hl7;
 mod ingest;
 mod overload;

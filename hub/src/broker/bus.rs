@@ -31,6 +31,8 @@ pub struct BrokerBus {
     capacity: usize,
     /// Subscriptions asked for but not yet active at the router.
     pending: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Since when the publisher has had no connection to the broker (`None`: connected).
+    publisher_down: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for BrokerBus {
@@ -59,6 +61,16 @@ impl BrokerBus {
         let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, capacity);
         let publisher_stop = CancellationToken::new();
         let stop = publisher_stop.clone();
+        let publisher_down = Arc::new(Mutex::new(Some(std::time::Instant::now())));
+        let down = publisher_down.clone();
+        let set_down = move |d: bool| {
+            let mut g = down.lock().unwrap_or_else(|e| e.into_inner());
+            match (d, g.is_some()) {
+                (true, false) => *g = Some(std::time::Instant::now()),
+                (false, true) => *g = None,
+                _ => {}
+            }
+        };
         let publisher_task = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(50);
             loop {
@@ -67,8 +79,13 @@ impl BrokerBus {
                     _ = stop.cancelled() => break,
                 };
                 match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                        set_down(false);
+                        backoff = Duration::from_millis(50);
+                    }
                     Ok(_) => backoff = Duration::from_millis(50),
                     Err(e) => {
+                        set_down(true);
                         tracing::warn!(error = %e, "hub publisher connection to the broker failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -94,7 +111,16 @@ impl BrokerBus {
             tracker: TaskTracker::new(),
             capacity,
             pending: Arc::new(tokio::sync::watch::channel(0).0),
+            publisher_down,
         }))
+    }
+
+    /// How long the hub's publisher has been without a broker connection (`None`: connected).
+    pub fn publisher_down_for(&self) -> Option<Duration> {
+        self.publisher_down
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|t| t.elapsed())
     }
 
     /// Waits until every subscription asked for so far is active, so that nothing a device

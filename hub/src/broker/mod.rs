@@ -60,7 +60,7 @@ impl std::fmt::Debug for Broker {
 /// Whether an MQTT server answers a CONNECT at `addr` with a CONNACK. (A plain TCP connect
 /// would do to see the port open, but rumqttd logs an error for every connection that closes
 /// before its CONNECT.)
-fn probe(addr: SocketAddr, level: u8, login: &(String, String)) -> bool {
+pub fn probe(addr: SocketAddr, level: u8, login: &(String, String)) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = StdStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;

@@ -37,6 +37,7 @@ pub struct AppState {
     pub ward: String,
     pub users: Arc<crate::auth::Users>,
     pub alarms: Arc<crate::alarms::AlarmService>,
+    pub health: Arc<crate::health::Health>,
     /// Fires when the HTTP server stops: long-lived streams end.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -94,13 +95,33 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({
-        "status": "ok",
-        "ward": s.ward,
-        "uptime_s": s.telemetry.uptime_start.elapsed().as_secs(),
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+/// 200 while every internal part works; 503 naming the parts that do not.
+async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let report = s.health.report();
+    let mut components = serde_json::Map::new();
+    let mut failed = Vec::new();
+    for (name, up, reason) in &report.components {
+        components.insert((*name).to_owned(), json!({ "up": up, "reason": reason }));
+        if !up {
+            failed.push(*name);
+        }
+    }
+    let status = if report.ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if report.ok() { "ok" } else { "failing" },
+            "failed": failed,
+            "components": components,
+            "ward": s.ward,
+            "uptime_s": s.telemetry.uptime_start.elapsed().as_secs(),
+            "version": env!("CARGO_PKG_VERSION"),
+        })),
+    )
 }
 
 /// One observation as the API shows it.

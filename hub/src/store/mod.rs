@@ -119,6 +119,8 @@ pub struct SledStore {
     /// waiting for its interval.
     flush_wanted: tokio::sync::Notify,
     retention: Retention,
+    /// When a flush last succeeded.
+    flushed_at: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -179,6 +181,7 @@ impl SledStore {
             durable,
             flush_wanted: tokio::sync::Notify::new(),
             retention,
+            flushed_at: Mutex::new(Instant::now()),
         }))
     }
 
@@ -206,11 +209,26 @@ impl SledStore {
         self.written.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// How long writes have waited to become durable: `None` when everything written is
+    /// durable, else the time since the last successful flush.
+    pub fn durability_lag(&self) -> Option<Duration> {
+        if self.written.load(Ordering::Acquire) <= *self.durable.borrow() {
+            return None;
+        }
+        Some(
+            self.flushed_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .elapsed(),
+        )
+    }
+
     /// Flushes everything written so far; returns how long it took.
     pub async fn flush(&self) -> Result<Duration> {
         let target = self.written.load(Ordering::Acquire);
         let started = Instant::now();
         self.db.flush_async().await?;
+        *self.flushed_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.durable.send_if_modified(|d| {
             let changed = *d < target;
             *d = (*d).max(target);

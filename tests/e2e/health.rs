@@ -1,0 +1,73 @@
+//! Issue #11: when a part of the hub fails it is visible (`/healthz` 503 naming it,
+//! `wardhub_component_up`), and a part that stays down fails the hub so that it is restarted.
+
+use std::time::Duration;
+
+use wardhub_e2e::TestServer;
+
+const PARTS: [&str; 8] = [
+    "alarm_announcer",
+    "alarm_ticker",
+    "hub_publisher",
+    "ingest",
+    "mqtt_edge",
+    "mqtt_internal_v4",
+    "mqtt_internal_v5",
+    "store_flusher",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_names_every_part_and_a_failed_one() {
+    let server = TestServer::start_with(&[], "[hub]\nexit_after_component_down = \"3s\"\n").await;
+    // Healthy: every part checked and up (the publisher connects within moments of start).
+    let healthy = server
+        .eventually(Duration::from_secs(10), || async {
+            server.get("/healthz").await.0 == 200
+        })
+        .await;
+    assert!(healthy, "{:?}", server.get("/healthz").await);
+    let (_, body) = server.get("/healthz").await;
+    for p in PARTS {
+        assert_eq!(body["components"][p]["up"], true, "{p}: {body}");
+        assert_eq!(
+            server
+                .metric(&format!("wardhub_component_up{{component=\"{p}\"}}"))
+                .await,
+            1.0,
+            "{p}"
+        );
+    }
+    // A part fails: 503 naming it, its gauge 0, and after the grace the hub has failed.
+    server
+        .hub()
+        .health
+        .register("test_part", Box::new(|| Err("injected by the test".into())));
+    let named = server
+        .eventually(Duration::from_secs(5), || async {
+            let (status, body) = server.get("/healthz").await;
+            status == 503 && body["failed"] == serde_json::json!(["test_part"])
+        })
+        .await;
+    assert!(named, "{:?}", server.get("/healthz").await);
+    let (_, body) = server.get("/healthz").await;
+    assert_eq!(
+        body["components"]["test_part"]["reason"],
+        "injected by the test"
+    );
+    assert_eq!(
+        server
+            .metric("wardhub_component_up{component=\"test_part\"}")
+            .await,
+        0.0
+    );
+    assert!(!server.hub().health.has_failed(), "not before the grace");
+    let failed = server
+        .eventually(Duration::from_secs(8), || async {
+            server.hub().health.has_failed()
+        })
+        .await;
+    assert!(
+        failed,
+        "a part down for exit_after_component_down fails the hub"
+    );
+}
