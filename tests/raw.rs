@@ -36,29 +36,7 @@ impl Opts {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-/// A whole packet: first byte, remaining length, body.
-pub fn packet(first: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    let mut len = body.len();
-    loop {
-        let mut b = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-    out
-}
+pub use ward_sim::exact::{packet, publish_packet, put_str, whole};
 
 /// The CONNECT packet for `o`.
 pub fn connect_packet(o: &Opts) -> Vec<u8> {
@@ -102,27 +80,6 @@ pub fn connect_packet(o: &Opts) -> Vec<u8> {
         put_str(&mut body, p.as_bytes());
     }
     packet(0x10, &body)
-}
-
-/// A PUBLISH packet.
-pub fn publish_packet(
-    level: u8,
-    qos: u8,
-    dup: bool,
-    pkid: u16,
-    topic: &str,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    put_str(&mut body, topic.as_bytes());
-    if qos > 0 {
-        body.extend_from_slice(&pkid.to_be_bytes());
-    }
-    if level == 5 {
-        body.push(0);
-    }
-    body.extend_from_slice(payload);
-    packet(0x30 | (qos << 1) | if dup { 0x08 } else { 0 }, &body)
 }
 
 /// One connection.
@@ -198,22 +155,6 @@ impl Raw {
             }
         }
     }
-}
-
-/// The length of the whole packet at the start of `buf`, when it is there.
-pub fn whole(buf: &[u8]) -> Option<usize> {
-    let mut len = 0usize;
-    let mut shift = 0;
-    for i in 1..5 {
-        let b = *buf.get(i)?;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            let n = i + 1 + len;
-            return (buf.len() >= n).then_some(n);
-        }
-        shift += 7;
-    }
-    None
 }
 
 /// The packet id of a PUBACK / PUBREC / PUBREL / PUBCOMP and its MQTT 5 reason code (0 when

@@ -125,6 +125,21 @@ pub struct Sink {
     tx: mpsc::Sender<Ingest>,
 }
 
+/// See [`Sink::watch`].
+#[derive(Debug, Clone)]
+pub struct SinkWatch {
+    tx: mpsc::WeakSender<Ingest>,
+}
+
+impl SinkWatch {
+    /// Batches waiting in the queue (0 once the pipeline's input is closed).
+    pub fn queued(&self) -> usize {
+        self.tx
+            .upgrade()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+}
+
 /// The pipeline has stopped.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the pipeline has stopped")]
@@ -140,6 +155,14 @@ impl Sink {
     /// Batches waiting in the queue.
     pub fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// A handle that sees the queue without keeping the pipeline open (the pipeline ends
+    /// when every [`Sink`] is gone; a watcher does not count).
+    pub fn watch(&self) -> SinkWatch {
+        SinkWatch {
+            tx: self.tx.downgrade(),
+        }
     }
 
     /// Hands a batch over without waiting for durability.

@@ -75,6 +75,7 @@ pub struct Hub {
     announcer_task: JoinHandle<()>,
     edge_cancel: CancellationToken,
     edge_task: JoinHandle<()>,
+    health_cancel: CancellationToken,
     bus: Arc<BrokerBus>,
     adapters_cancel: CancellationToken,
     adapter_tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -436,7 +437,8 @@ impl Hub {
                 ticker: &ticker_task,
             },
         );
-        tokio::spawn(health.clone().run(background_cancel.clone()));
+        let health_cancel = CancellationToken::new();
+        tokio::spawn(health.clone().run(health_cancel.clone()));
         let app = http::router(AppState {
             health: health.clone(),
             store: store.clone(),
@@ -470,6 +472,7 @@ impl Hub {
             announcer_task,
             edge_cancel,
             edge_task,
+            health_cancel,
             bus,
             adapters_cancel,
             adapter_tasks,
@@ -492,6 +495,8 @@ impl Hub {
                 tracing::warn!("shutdown: {what} did not finish within {STEP:?}");
             }
         };
+        // Parts stop on purpose from here on: they are no longer checked.
+        self.health_cancel.cancel();
         self.edge_cancel.cancel();
         step(
             "device connections",
@@ -641,7 +646,8 @@ fn register_health_checks(health: &crate::health::Health, p: HealthParts<'_>) {
     health.register("mqtt_edge", task_alive("MQTT edge", p.edge));
     {
         let alive = task_alive("pipeline", p.pipeline);
-        let (sink, progress, clock) = (p.sink.clone(), p.progress.clone(), p.clock.clone());
+        // A watch, not a Sink: the health check must not keep the pipeline from ending.
+        let (sink, progress, clock) = (p.sink.watch(), p.progress.clone(), p.clock.clone());
         health.register(
             "ingest",
             Box::new(move || {

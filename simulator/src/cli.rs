@@ -40,6 +40,10 @@ pub enum Command {
     Run(RunArgs),
     /// Print the simulated stream as JSON lines, without a hub (no clock, no network).
     Dump(DumpArgs),
+    /// Overload with exact accounting: record every PUBACK, then check that every
+    /// acknowledged observation was kept (wardhub: read back over HTTP; any broker: delivered
+    /// to a subscriber).
+    Flood(FloodArgs),
     /// List the built-in scenarios.
     Scenarios,
     /// Print the MQTT password ward-sim uses for a device id.
@@ -48,6 +52,48 @@ pub enum Command {
         #[arg(long, env = "WARD_SIM_SECRET_KEY", default_value = DEFAULT_SECRET_KEY)]
         secret_key: String,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FloodArgs {
+    /// The broker (a wardhub's MQTT listener, or any MQTT broker).
+    #[arg(long)]
+    pub mqtt: String,
+    /// A wardhub's HTTP address (`http://127.0.0.1:8080`): check the store through its API.
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Check what a QoS 1 subscriber receives instead (for other brokers).
+    #[arg(long)]
+    pub subscribe: bool,
+    /// Device ids are PREFIX-flood-N, PREFIX-dev-N, PREFIX-canary.
+    #[arg(long, default_value = "fl")]
+    pub prefix: String,
+    /// Steady devices.
+    #[arg(long, default_value_t = 4)]
+    pub devices: usize,
+    /// Flooding devices.
+    #[arg(long, default_value_t = 1)]
+    pub floods: usize,
+    /// A device sending one message a second.
+    #[arg(long)]
+    pub canary: bool,
+    /// Observations per message of the steady devices.
+    #[arg(long, default_value_t = 50)]
+    pub obs_per_msg: u32,
+    /// Observations per message of the flooding devices.
+    #[arg(long, default_value_t = 1000)]
+    pub flood_obs: u32,
+    /// Unacknowledged messages each device keeps in flight.
+    #[arg(long, default_value_t = 64)]
+    pub inflight: usize,
+    /// MQTT protocol level (4 = 3.1.1, 5).
+    #[arg(long, default_value_t = 4)]
+    pub level: u8,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Print the device ids and exit (to register them).
+    #[arg(long)]
+    pub list_devices: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -157,6 +203,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Dump(a)) => dump(&a),
+        Some(Command::Flood(a)) => flood_cmd(a),
         Some(Command::Run(a)) => run_cmd(a),
         None => run_cmd(cli.run),
     }
@@ -285,4 +332,48 @@ fn run_cmd(a: RunArgs) -> ExitCode {
             }
         }
     })
+}
+
+fn flood_cmd(a: FloodArgs) -> ExitCode {
+    let mqtt = match resolve("mqtt", &a.mqtt) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("ward-sim: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let f = crate::flood::Flood {
+        mqtt,
+        prefix: a.prefix,
+        steady: a.devices,
+        floods: a.floods,
+        canary: a.canary,
+        obs_per_msg: a.obs_per_msg,
+        flood_obs: a.flood_obs,
+        inflight: a.inflight,
+        level: a.level,
+        duration: a.duration,
+        http: a.http,
+        subscribe: a.subscribe,
+    };
+    if a.list_devices {
+        for id in crate::flood::device_ids(&f) {
+            println!("{id}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ward-sim: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(crate::flood::run(f)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ward-sim flood: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

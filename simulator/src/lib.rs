@@ -12,6 +12,9 @@
 //!   ORU^R01 messages;
 //! - [`transport`]: MQTT (rumqttc, QoS 1, last will), HL7 over MLLP (awaiting the ACK), and
 //!   registration through the hub's HTTP API;
+//! - [`exact`]: byte-level MQTT publishers that record every acknowledgement (overload
+//!   tests and `ward-sim flood`);
+//! - [`flood`]: `ward-sim flood`, overload with exact accounting against wardhub or any broker;
 //! - [`run`]: the runner that paces a ward in (scaled) real time over the transports and
 //!   reports what happened;
 //! - [`cli`]: the `ward-sim` command line.
@@ -28,6 +31,8 @@
 
 pub mod cli;
 pub mod encode;
+pub mod exact;
+pub mod flood;
 pub mod physiology;
 pub mod run;
 pub mod scenario;

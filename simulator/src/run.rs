@@ -105,6 +105,15 @@ pub struct Report {
     pub errors: u64,
     pub dropped: u64,
     pub points: u64,
+    /// Messages taken by a transport; each was acknowledged or is counted in `unacknowledged`.
+    pub queued: u64,
+    /// Messages taken by a transport and never acknowledged (lost with a dropped connection,
+    /// or still waiting when the run ended).
+    pub unacknowledged: u64,
+    /// Numeric observations in acknowledged messages: what the hub must have stored.
+    pub points_acked: u64,
+    /// Numeric observations in messages never acknowledged: the hub may or may not have them.
+    pub points_unacked: u64,
     pub simulated: Duration,
     pub wall: Duration,
     pub registered: Option<Registered>,
@@ -153,6 +162,11 @@ impl fmt::Display for Report {
             self.sent as f64 / secs
         )?;
         writeln!(f, "  acknowledged  {:>10}", self.acknowledged)?;
+        writeln!(
+            f,
+            "  never acked   {:>10}  (of {} queued; {} points acknowledged, {} not)",
+            self.unacknowledged, self.queued, self.points_acked, self.points_unacked
+        )?;
         writeln!(f, "  refused       {:>10}", self.refused)?;
         writeln!(f, "  errors        {:>10}", self.errors)?;
         writeln!(f, "  dropped       {:>10}", self.dropped)?;
@@ -316,25 +330,30 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> Result<Report,
                         Command::Send {
                             channel: "obs",
                             payload: encode::oru(d, r, stamp, &id),
+                            points: r.len() as u32,
                         }
                     } else {
                         Command::Send {
                             channel: "obs",
                             payload: encode::observations_json(r, stamp),
+                            points: r.len() as u32,
                         }
                     }
                 }
                 Payload::Status(s) => Command::Send {
                     channel: "status",
                     payload: encode::status_json(d, s, stamp),
+                    points: 0,
                 },
                 Payload::Event(ev) => Command::Send {
                     channel: "event",
                     payload: encode::event_json(ev, stamp),
+                    points: 0,
                 },
                 Payload::Garbage(g) => Command::Send {
                     channel: "obs",
                     payload: g.clone(),
+                    points: 0,
                 },
                 Payload::Disconnect => Command::Drop,
                 Payload::Reconnect => Command::Reconnect,
@@ -380,6 +399,11 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> Result<Report,
         errors: Stats::get(&stats.errors),
         dropped: Stats::get(&stats.dropped),
         points: Stats::get(&stats.points),
+        queued: Stats::get(&stats.queued),
+        unacknowledged: Stats::get(&stats.queued).saturating_sub(Stats::get(&stats.acked)),
+        points_acked: Stats::get(&stats.points_acked),
+        points_unacked: Stats::get(&stats.points_queued)
+            .saturating_sub(Stats::get(&stats.points_acked)),
         simulated,
         wall,
         registered,

@@ -71,3 +71,24 @@ async fn healthz_names_every_part_and_a_failed_one() {
         "a part down for exit_after_component_down fails the hub"
     );
 }
+
+/// Guards a shutdown that waited out its 10 s pipeline step because the ingest health check
+/// held a sender of the pipeline's queue: a hub that took data stops well within one step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_after_ingest_does_not_wait_out_a_step() {
+    let mut server = TestServer::start(&[("mon-1", "bed-01")]).await;
+    let mut dev = wardhub_e2e::Device::connect(server.mqtt(), "mon-1").await;
+    dev.publish_obs(
+        "mon-1",
+        &format!(
+            r#"{{"metric": "spo2", "value": 97, "time": {}}}"#,
+            wardhub_e2e::now_ms() - 1000
+        ),
+    )
+    .await;
+    drop(dev);
+    let started = std::time::Instant::now();
+    server.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+}

@@ -13,16 +13,7 @@ use wardhub_e2e::{now_ms, TestServer};
 use crate::hl7::{oru, Mllp};
 
 fn plan(device: &str, t0: i64, obs: u32, inflight: usize, run_for: Duration) -> Plan {
-    Plan {
-        device: device.into(),
-        level: 4,
-        obs_per_message: obs,
-        t0,
-        inflight,
-        every: None,
-        run_for,
-        settle: Duration::from_secs(60),
-    }
+    Plan::new(device, t0, obs, inflight, run_for)
 }
 
 fn check(report: &Exact, data_dir: &Path, when: &str) {

@@ -70,8 +70,10 @@ pub async fn run_device(
     let mut framer = Framer::new(1 << 20);
     let mut buf = BytesMut::with_capacity(4096);
     while let Some(cmd) = rx.recv().await {
-        let payload = match cmd {
-            Command::Send { payload, .. } => payload,
+        let (payload, points) = match cmd {
+            Command::Send {
+                payload, points, ..
+            } => (payload, u64::from(points)),
             Command::Drop => {
                 stream = None;
                 online = false;
@@ -104,11 +106,14 @@ pub async fn run_device(
         let Some(s) = stream.as_mut() else { continue };
         let t0 = Instant::now();
         Stats::add(&stats.sent, 1);
+        Stats::add(&stats.queued, 1);
+        Stats::add(&stats.points_queued, points);
         match tokio::time::timeout(ACK_TIMEOUT, exchange(s, &mut framer, &mut buf, &payload)).await
         {
             Ok(Ok(Sent::Acked)) => {
                 stats.hl7_latency.record(t0.elapsed());
                 Stats::add(&stats.acked, 1);
+                Stats::add(&stats.points_acked, points);
             }
             Ok(Ok(Sent::Refused(code))) => {
                 stats.hl7_latency.record(t0.elapsed());

@@ -17,6 +17,8 @@ pub enum Command {
     Send {
         channel: &'static str,
         payload: Vec<u8>,
+        /// Numeric observations in it (0 for status, events and garbage).
+        points: u32,
     },
     /// Drop the connection without a clean close.
     Drop,
@@ -88,6 +90,12 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Numeric observations in the messages handed to the transports.
     pub points: AtomicU64,
+    /// Messages a transport took to send (queued in the MQTT client, or written as HL7):
+    /// each is either acknowledged once or counted as never acknowledged.
+    pub queued: AtomicU64,
+    /// Numeric observations in the messages queued / acknowledged.
+    pub points_queued: AtomicU64,
+    pub points_acked: AtomicU64,
     pub mqtt_latency: Histogram,
     pub hl7_latency: Histogram,
 }

@@ -1,7 +1,7 @@
 //! One simulated device on MQTT: client id and username = device id, password = its secret,
 //! QoS 1, last will `{"online":false}` on its status topic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ struct Connection {
     poller: JoinHandle<()>,
     /// Publishes queued and not yet acknowledged.
     pending: Arc<AtomicUsize>,
+    /// Points of the publishes queued in the client, in order (the client sends in order).
+    points: Arc<std::sync::Mutex<VecDeque<u32>>>,
 }
 
 fn connect(id: &str, secret: &str, addr: SocketAddr, stats: &Arc<Stats>) -> Connection {
@@ -40,32 +42,50 @@ fn connect(id: &str, secret: &str, addr: SocketAddr, stats: &Arc<Stats>) -> Conn
     ));
     let (client, eventloop) = AsyncClient::new(opts, CLIENT_QUEUE);
     let pending = Arc::new(AtomicUsize::new(0));
+    let points = Arc::new(std::sync::Mutex::new(VecDeque::new()));
     let poller = tokio::spawn(poll(
         id.to_owned(),
         eventloop,
         stats.clone(),
         pending.clone(),
+        points.clone(),
     ));
     Connection {
         client,
         poller,
         pending,
+        points,
     }
 }
 
-async fn poll(id: String, mut eventloop: EventLoop, stats: Arc<Stats>, pending: Arc<AtomicUsize>) {
-    let mut sent_at: HashMap<u16, Instant> = HashMap::new();
+async fn poll(
+    id: String,
+    mut eventloop: EventLoop,
+    stats: Arc<Stats>,
+    pending: Arc<AtomicUsize>,
+    queued_points: Arc<std::sync::Mutex<VecDeque<u32>>>,
+) {
+    // pkid -> (first sent, points): a resend of an unacknowledged publish keeps its entry.
+    let mut sent: HashMap<u16, (Instant, u32)> = HashMap::new();
     let mut failures = 0u32;
     loop {
         match eventloop.poll().await {
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                sent_at.insert(pkid, Instant::now());
                 Stats::add(&stats.sent, 1);
+                if !sent.contains_key(&pkid) {
+                    let points = queued_points
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop_front()
+                        .unwrap_or(0);
+                    sent.insert(pkid, (Instant::now(), points));
+                }
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                if let Some(t0) = sent_at.remove(&ack.pkid) {
+                if let Some((t0, points)) = sent.remove(&ack.pkid) {
                     stats.mqtt_latency.record(t0.elapsed());
                     Stats::add(&stats.acked, 1);
+                    Stats::add(&stats.points_acked, u64::from(points));
                     pending.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -112,7 +132,11 @@ pub async fn run_device(
     ];
     while let Some(cmd) = rx.recv().await {
         match cmd {
-            Command::Send { channel, payload } => {
+            Command::Send {
+                channel,
+                payload,
+                points,
+            } => {
                 let Some(c) = &conn else {
                     Stats::add(&stats.dropped, 1);
                     continue;
@@ -121,11 +145,25 @@ pub async fn run_device(
                     .iter()
                     .find(|(ch, _)| *ch == channel)
                     .map_or(&topics[0].1, |(_, t)| t);
+                // The points go in the queue first: the poller takes them when the client
+                // sends the publish.
+                c.points
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(points);
                 if c.client
                     .try_publish(t, QoS::AtLeastOnce, false, payload)
                     .is_err()
                 {
+                    c.points
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop_back();
                     Stats::add(&stats.dropped, 1);
+                } else {
+                    c.pending.fetch_add(1, Ordering::Relaxed);
+                    Stats::add(&stats.queued, 1);
+                    Stats::add(&stats.points_queued, u64::from(points));
                 }
             }
             Command::Drop => {
