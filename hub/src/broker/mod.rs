@@ -61,11 +61,29 @@ impl std::fmt::Debug for Broker {
 /// would do to see the port open, but rumqttd logs an error for every connection that closes
 /// before its CONNECT.)
 pub fn probe(addr: SocketAddr, level: u8, login: &(String, String)) -> bool {
+    probe_within(
+        addr,
+        level,
+        login,
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+    )
+}
+
+/// [`probe`] with its connect and answer timeouts (the health check gives a busy machine
+/// longer).
+pub fn probe_within(
+    addr: SocketAddr,
+    level: u8,
+    login: &(String, String),
+    connect: Duration,
+    answer: Duration,
+) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = StdStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+    let Ok(mut s) = StdStream::connect_timeout(&addr, connect) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = s.set_read_timeout(Some(answer));
     let id = b"wardhub-probe";
     let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0xC2, 0, 10];
     if level == 5 {
