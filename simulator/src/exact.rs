@@ -217,6 +217,9 @@ pub fn first_time(payload: &[u8]) -> Option<i64> {
     rest[..end].parse().ok()
 }
 
+/// (sequence number, latency) of each success, and the count of error reason codes.
+type Acked = (Vec<(u64, Duration)>, u64);
+
 /// Connects and publishes at QoS 1 according to `plan`; returns what was acknowledged.
 pub async fn exact_publisher(addr: SocketAddr, plan: Plan) -> Exact {
     let mut report = Exact {
@@ -243,7 +246,7 @@ pub async fn exact_publisher(addr: SocketAddr, plan: Plan) -> Exact {
     // pkid -> (sequence number, sent at)
     let pending: Arc<Mutex<HashMap<u16, (u64, Instant)>>> = Arc::default();
     let window = Arc::new(tokio::sync::Semaphore::new(0));
-    let acked: Arc<Mutex<(Vec<(u64, Duration)>, u64)>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let reader = {
         let (pending, window, acked) = (pending.clone(), window.clone(), acked.clone());
         let inflight = plan.inflight;

@@ -72,13 +72,13 @@ async fn poll(
         match eventloop.poll().await {
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 Stats::add(&stats.sent, 1);
-                if !sent.contains_key(&pkid) {
+                if let std::collections::hash_map::Entry::Vacant(e) = sent.entry(pkid) {
                     let points = queued_points
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .pop_front()
                         .unwrap_or(0);
-                    sent.insert(pkid, (Instant::now(), points));
+                    e.insert((Instant::now(), points));
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
