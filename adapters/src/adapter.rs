@@ -245,6 +245,10 @@ pub trait AdapterEvents: Send + Sync {
     /// (never a patient identifier).
     fn rejected(&self, _adapter: &'static str, _device: Option<&str>, _reject: &Reject) {}
 
+    /// A row of a message (an HL7 OBX) was skipped on purpose: neither stored nor refused.
+    /// `reason` is a bounded label (`waveform`, `unknown_metric`, `not_numeric`, …).
+    fn row_skipped(&self, _adapter: &'static str, _device: Option<&str>, _reason: &'static str) {}
+
     /// A connection-oriented adapter accepted or closed a connection.
     fn connection(&self, _adapter: &'static str, _open: bool) {}
 

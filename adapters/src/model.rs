@@ -255,6 +255,11 @@ pub fn metric_by_name(name: &str) -> Option<Metric> {
         .and_then(|(_, _, canonical)| metric_by_code(*canonical))
 }
 
+/// 1 kPa in mm[Hg] (101.325 kPa = 760 mm[Hg]).
+pub const MMHG_PER_KPA: f64 = 760.0 / 101.325;
+/// 1 cm[H2O] in mm[Hg] (98.0665 Pa; 1 mm[Hg] = 133.322387415 Pa).
+pub const MMHG_PER_CMH2O: f64 = 98.0665 / 133.322_387_415;
+
 /// Converts a value given in `unit` into the metric's canonical unit.
 ///
 /// Accepts the canonical UCUM unit, common spellings (`bpm`, `mmHg`, `°C`), and `[degF]` for
@@ -280,7 +285,16 @@ pub fn to_canonical_unit(metric: Metric, unit: &str, value: f64) -> Result<f64, 
                 | "min-1"
         ),
         "%" => matches!(lower.as_str(), "%" | "percent" | "pct"),
-        "mm[Hg]" => matches!(lower.as_str(), "mmhg" | "mm[hg]" | "mm hg" | "torr"),
+        "mm[Hg]" => {
+            // kPa is common for etCO2 and pressures in Europe; cmH2O on ventilators.
+            if matches!(lower.as_str(), "kpa" | "kilopascal") {
+                return Ok(value * MMHG_PER_KPA);
+            }
+            if matches!(lower.as_str(), "cm[h2o]" | "cmh2o" | "cm h2o" | "cmh20") {
+                return Ok(value * MMHG_PER_CMH2O);
+            }
+            matches!(lower.as_str(), "mmhg" | "mm[hg]" | "mm hg" | "torr")
+        }
         "Cel" => {
             if matches!(lower.as_str(), "[degf]" | "degf" | "°f" | "f") {
                 return Ok((value - 32.0) * 5.0 / 9.0);

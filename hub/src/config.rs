@@ -64,6 +64,15 @@ pub enum AdapterConfig {
         /// UTC offset assumed for HL7 times that carry none, in minutes.
         #[serde(default)]
         utc_offset_minutes: i32,
+        /// Values meaning "no value" (stored as not-available).
+        #[serde(default = "hl7_sentinels")]
+        sentinels: Vec<f64>,
+        /// More sentinels for one sender, by MSH-3 namespace id.
+        #[serde(default)]
+        sender_sentinels: std::collections::BTreeMap<String, Vec<f64>>,
+        /// Codes of other coding systems and the metric each names.
+        #[serde(default)]
+        codes: Vec<wardhub_adapters::hl7::codes::CodeMap>,
     },
 }
 
@@ -73,6 +82,10 @@ fn hl7_max_frame() -> usize {
 fn hl7_idle() -> Duration {
     wardhub_adapters::hl7::config::DEFAULT_IDLE_TIMEOUT
 }
+fn hl7_sentinels() -> Vec<f64> {
+    wardhub_adapters::hl7::oru::DEFAULT_SENTINELS.to_vec()
+}
+
 fn hl7_max_connections() -> usize {
     wardhub_adapters::hl7::config::DEFAULT_MAX_CONNECTIONS
 }
@@ -211,6 +224,9 @@ impl Config {
             idle_timeout: hl7_idle(),
             max_connections: hl7_max_connections(),
             utc_offset_minutes: 0,
+            sentinels: hl7_sentinels(),
+            sender_sentinels: Default::default(),
+            codes: Vec::new(),
         });
     }
 

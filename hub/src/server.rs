@@ -147,6 +147,9 @@ impl Hub {
                     idle_timeout,
                     max_connections,
                     utc_offset_minutes,
+                    sentinels,
+                    sender_sentinels,
+                    codes,
                 } => {
                     let cfg = wardhub_adapters::hl7::Hl7Config {
                         listen: *listen,
@@ -154,6 +157,12 @@ impl Hub {
                         idle_timeout: *idle_timeout,
                         max_connections: *max_connections,
                         default_utc_offset_minutes: *utc_offset_minutes,
+                        sentinels: sentinels.clone(),
+                        sender_sentinels: sender_sentinels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        codes: codes.clone(),
                         ..Default::default()
                     };
                     let (adapter, addr) = wardhub_adapters::hl7::Hl7MllpAdapter::bind(cfg)

@@ -63,7 +63,14 @@ pub struct Telemetry {
     scrape_hooks: Mutex<Vec<ScrapeHook>>,
     /// Last time a reject was logged, per reason, for rate-limiting the log.
     reject_log_at: Vec<AtomicI64>,
+    /// Rows of messages skipped on purpose (HL7 OBX: waveforms, unknown metrics, …).
+    pub skipped: IntCounterVec,
+    /// (device, reason) pairs already logged as skipped: each is logged once.
+    skip_logged: Mutex<std::collections::HashSet<(String, &'static str)>>,
 }
+
+/// Devices × reasons logged as skipped, at most (then only counted).
+const SKIP_LOG_MAX: usize = 10_000;
 
 /// Runs before every scrape (see [`Telemetry::on_scrape`]).
 pub type ScrapeHook = Box<dyn Fn(&Telemetry) + Send + Sync>;
@@ -238,6 +245,15 @@ impl Telemetry {
             &["adapter"],
         );
         framing_skipped_bytes.with_label_values(&["hl7_mllp"]);
+        let skipped = counter_vec(
+            &r,
+            "wardhub_ingest_skipped_total",
+            "Rows of messages skipped on purpose (neither stored nor refused), by adapter and reason: header, waveform, not_numeric, unknown_metric, no_value, deleted.",
+            &["adapter", "reason"],
+        );
+        for reason in wardhub_adapters::hl7::oru::SkipReason::ALL {
+            skipped.with_label_values(&["hl7_mllp", reason.as_str()]);
+        }
         Telemetry {
             alarms_raised: counter_vec(
                 &r,
@@ -366,6 +382,8 @@ impl Telemetry {
                 .iter()
                 .map(|_| AtomicI64::new(0))
                 .collect(),
+            skipped,
+            skip_logged: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -468,6 +486,20 @@ impl AdapterEvents for Telemetry {
             .with_label_values(&[adapter, reject.reason.as_str()])
             .inc();
         self.log_reject(adapter, device, reject);
+    }
+
+    fn row_skipped(&self, adapter: &'static str, device: Option<&str>, reason: &'static str) {
+        self.skipped.with_label_values(&[adapter, reason]).inc();
+        let device = device.unwrap_or("-");
+        let mut logged = self.skip_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.len() < SKIP_LOG_MAX && logged.insert((device.to_owned(), reason)) {
+            tracing::info!(
+                adapter,
+                device,
+                reason,
+                "rows skipped (logged once per device and reason; all are counted in wardhub_ingest_skipped_total)"
+            );
+        }
     }
 
     fn connection(&self, adapter: &'static str, open: bool) {

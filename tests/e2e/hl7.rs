@@ -261,3 +261,58 @@ async fn mllp_send_is_a_device() {
     assert_eq!(stdout.matches("MSA|AA").count(), 2, "{stdout}");
     assert_eq!(count(&server, EUIS[2], t - 1).await, 4);
 }
+
+/// Issue #12, end to end through `mllp_send`: a message with only a SpO2 waveform (OBX-2 NA,
+/// whose first sample is 0.0) stores nothing, raises no alarm, is acknowledged AA, and its
+/// rows are counted as skipped waveforms. (It was stored as a valid SpO2 of 0 % and raised a
+/// high-priority desaturation.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waveform_only_message_raises_no_alarm() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let eui = EUIS[1];
+    let t = now_ms() - 1000;
+    let ts = hl7_time(t);
+    let msg = [
+        format!("MSH|^~\\&|Gateway^{eui}^EUI-64|Hospital|WARDHUB|ICU|{ts}||ORU^R01^ORU_R01|W1|P|2.6"),
+        "PID|||HOSP123456^^^Hospital^MR||Doe^Jane".to_owned(),
+        format!("OBR|1|||182777000^monitoring of patient^SCT|||{ts}"),
+        format!("OBX|1||69642^MDC_DEV_ANALY_SAT_O2_MDS^MDC|1.0.0.0|||||||X|||||||{eui}^^{eui}^EUI-64"),
+        format!("OBX|2|NA|150456^MDC_PULS_OXIM_SAT_O2_WAVEFORM^MDC|1.1.1.1004|0.0^0.0290^0.0581^0.0871|262688^MDC_DIM_PERCENT^MDC|||||F|||{ts}"),
+        format!("OBX|3|NM|0^MDC_ATTR_SAMP_RATE^MDC|1.1.1.1004.1|125|264640^MDC_DIM_HZ^MDC|||||F|||{ts}"),
+    ]
+    .join("\r");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("waveform.hl7");
+    let mut bytes = vec![0x0b];
+    bytes.extend_from_slice(msg.as_bytes());
+    bytes.extend_from_slice(&[0x1c, 0x0d]);
+    std::fs::write(&file, bytes).unwrap();
+    let out = tokio::process::Command::new("mllp_send")
+        .arg("--file")
+        .arg(&file)
+        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
+        .output()
+        .await
+        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("MSA|AA").count(), 1, "{stdout}");
+    // Give the alarm engine its chance to be wrong.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(&server, eui, t - 60_000).await, 0, "nothing stored");
+    let (_, alarms) = server.get("/api/v1/alarms?state=open").await;
+    assert_eq!(alarms["alarms"], serde_json::json!([]), "no alarm");
+    assert_eq!(
+        server
+            .metric(r#"wardhub_ingest_skipped_total{adapter="hl7_mllp",reason="waveform"}"#)
+            .await,
+        2.0
+    );
+    assert_eq!(
+        server
+            .metric(r#"wardhub_ingest_skipped_total{adapter="hl7_mllp",reason="header"}"#)
+            .await,
+        1.0
+    );
+}

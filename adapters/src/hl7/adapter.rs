@@ -51,6 +51,12 @@ impl Hl7MllpAdapter {
             adapter: NAME,
             message: e.to_string(),
         })?;
+        crate::hl7::codes::Codes::new(config.codes.clone()).map_err(|message| {
+            AdapterError::Other {
+                adapter: NAME,
+                message,
+            }
+        })?;
         let bind_error = |source| AdapterError::Bind {
             adapter: NAME,
             addr: config.listen.to_string(),
@@ -90,6 +96,10 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
         opts: OruOptions {
             limits: ctx.limits,
             default_utc_offset_minutes: config.default_utc_offset_minutes,
+            // Checked in `bind`.
+            codes: crate::hl7::codes::Codes::new(config.codes.clone()).unwrap_or_default(),
+            sentinels: config.sentinels.clone(),
+            sender_sentinels: config.sender_sentinels.clone(),
         },
         config,
         ctx,
@@ -254,6 +264,13 @@ impl Shared {
     async fn store(&self, d: DecodedOru, peer: SocketAddr) -> (Header, AckCode, Vec<AckError>) {
         let events = &self.ctx.events;
         let mut errors = Errors::default();
+        for s in &d.skipped {
+            events.row_skipped(
+                NAME,
+                s.device.as_ref().map(DeviceId::as_str),
+                s.reason.as_str(),
+            );
+        }
         for r in &d.rejects {
             events.rejected(NAME, r.device.as_ref().map(DeviceId::as_str), &r.reject);
             errors.push(AckError {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Settings of [`Hl7MllpAdapter`](super::Hl7MllpAdapter). The hub maps its own configuration
 /// file onto this; every field has a default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hl7Config {
     /// Where to listen. Default `127.0.0.1:2575` (2575 is HL7's registered port).
     pub listen: SocketAddr,
@@ -20,6 +20,13 @@ pub struct Hl7Config {
     pub default_utc_offset_minutes: i32,
     /// MSH-3 of wardhub's ACKs. Default `WARDHUB`.
     pub application: String,
+    /// Codes of other coding systems (vendor-local, LOINC beyond the built-in table) and the
+    /// metric each names.
+    pub codes: Vec<crate::hl7::codes::CodeMap>,
+    /// Values meaning "no value" from any sender. Default [`oru::DEFAULT_SENTINELS`](crate::hl7::oru::DEFAULT_SENTINELS).
+    pub sentinels: Vec<f64>,
+    /// More of them for one sender (by MSH-3 namespace id).
+    pub sender_sentinels: Vec<(String, Vec<f64>)>,
 }
 
 pub const DEFAULT_PORT: u16 = 2575;
@@ -36,6 +43,9 @@ impl Default for Hl7Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             default_utc_offset_minutes: 0,
             application: "WARDHUB".to_owned(),
+            codes: Vec::new(),
+            sentinels: crate::hl7::oru::DEFAULT_SENTINELS.to_vec(),
+            sender_sentinels: Vec::new(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! - [`mllp`]: the pure MLLP framer (check → parse → advance);
 //! - [`message`]: the HL7 v2 parser (delimiters, segments, fields, repetitions, components,
 //!   escapes) and the ACK builder;
-//! - [`oru`]: ORU^R01 → canonical observations, per-OBX rejects, the PV1-3 bed claim;
+//! - [`oru`]: ORU^R01 → canonical observations, per-OBX rejects and skips, the PV1-3 bed claim;
+//! - [`codes`]: which metric an OBX-3 names, by coding system (MDC, LOINC, configured tables);
 //! - [`config`]: listen address and limits;
 //! - [`adapter`]: [`Hl7MllpAdapter`], the TCP listener.
 //!
@@ -19,6 +20,7 @@
 //! ```
 
 pub mod adapter;
+pub mod codes;
 pub mod config;
 pub mod message;
 pub mod mllp;

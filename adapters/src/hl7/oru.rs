@@ -8,18 +8,29 @@
 //! - `PV1-3` (point of care^room^bed) is returned as a [`BedClaim`] for the hub to
 //!   cross-check against the registry; it never decides the bed.
 //! - Each `OBX`, numbered by its position among the message's OBX segments (`OBX-1` is often
-//!   empty in real feeds):
+//!   empty in real feeds), is exactly one of: an observation, a reject ([`RowReject`], an ERR
+//!   segment in the ACK), or a skip with its reason ([`SkippedRow`], counted in
+//!   `wardhub_ingest_skipped_total{reason}` and logged once per device and reason):
 //!   - header rows (no value type, no value: the MDS/VMD/channel rows of PCD-01, status `X`)
-//!     only carry device identity in `OBX-18` and are otherwise skipped;
-//!   - rows with status `D` or `W` (deleted, wrong patient) are skipped;
-//!   - `OBX-3` `code^REFID^MDC`: the code when the coding system is MDC (or absent), else the
-//!     reference id; NIBP cuff codes and some vendor variants (`MDC_TEMP`, `MDC_TEMP_AXIL`,
-//!     `MDC_TTHOR_RESP_RATE`, `MDC_ECG_CARD_BEAT_RATE`) map to the canonical metrics. Rows of
-//!     metrics wardhub does not know, and rows without a value, are skipped and counted
-//!     ([`DecodedOru::ignored_rows`]), not refused: monitors send many such rows.
-//!   - `OBX-5` a decimal number; 8388607 (IEEE 11073 "not available") and -999 (seen in
-//!     Mindray feeds) make the observation not-available;
-//!   - `OBX-6` an MDC dimension (`262688^MDC_DIM_PERCENT^MDC`) or UCUM / common spelling;
+//!     only carry device identity in `OBX-18` ([`SkipReason::Header`]);
+//!   - rows with status `D` or `W` (deleted, wrong patient): [`SkipReason::Deleted`];
+//!   - `OBX-2`: only `NM`, and `SN` when it is a plain number (`^96`, not `<^90` or
+//!     `^90^-^95`), are numbers; `NA` and `MA` are waveforms, and rows below a waveform's
+//!     `OBX-4` path (sample rate, resolution) belong to it ([`SkipReason::Waveform`]); any
+//!     other type (`ST`, `CWE`, `CE`, `TX`, …) is [`SkipReason::NotNumeric`];
+//!   - `OBX-3` by coding system ([`crate::hl7::codes`]): MDC by code, with a reference id
+//!     that must agree (else the row is refused); LOINC through the built-in vital-signs
+//!     table; vendor-local systems only through configured tables; a display text alone
+//!     never selects a metric. NIBP cuff codes and some vendor variants (`MDC_TEMP`,
+//!     `MDC_TEMP_AXIL`, `MDC_TTHOR_RESP_RATE`, `MDC_ECG_CARD_BEAT_RATE`) map to the canonical
+//!     metrics. Anything else is [`SkipReason::UnknownMetric`]; a known metric without a
+//!     value is [`SkipReason::NoValue`];
+//!   - `OBX-5` a decimal number; the sentinels of [`OruOptions::sentinels`] (by default
+//!     8388607, IEEE 11073 "not available", and -999, -99.9, -100 seen in vendor feeds) and
+//!     the text `NaN` make that row's observation not-available; more per sender (MSH-3)
+//!     in [`OruOptions::sender_sentinels`];
+//!   - `OBX-6` an MDC dimension (`262688^MDC_DIM_PERCENT^MDC`; kPa and cmH2O are converted
+//!     to mmHg) or UCUM / common spelling;
 //!   - `OBX-7` reference ranges (`50-120`, `90^160`) are accepted and not used;
 //!   - `OBX-8` null flavours (`NAV`, `OFF`, `NI`, …) and 11073 measurement states
 //!     (`invalid`, `questionable`, `demo-data`, …) set the status; abnormal flags (`H`, `LL`)
@@ -34,24 +45,94 @@
 
 use std::borrow::Cow;
 
+use crate::hl7::codes::{Codes, NoMetric};
 use crate::hl7::message::{AckCode, AckError, Header, Message, Value};
 use crate::model::{
-    check_value_and_time, metric_by_code, metric_by_name, to_canonical_unit, DeviceId, Metric,
-    Millis, Observation, Reject, RejectReason, Status, TimeLimits, MDC_NOT_AVAILABLE,
+    check_value_and_time, to_canonical_unit, DeviceId, Millis, Observation, Reject, RejectReason,
+    Status, TimeLimits, MDC_NOT_AVAILABLE,
 };
 
 /// Versions accepted in `MSH-12`.
 pub const SUPPORTED_VERSIONS: &[&str] = &["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6"];
 
-/// Mindray's "no value" sentinel.
-const VENDOR_NOT_AVAILABLE: f64 = -999.0;
+/// "No value" sentinels found in real feeds: IEEE 11073's 8388607 (2^23-1, "not a number"),
+/// Mindray's -999, Mindray's temperature with the probe off (-99.9), and -100. A row holding
+/// one is stored as not-available; the rest of the message is kept. (Text `NaN` is one too.)
+pub const DEFAULT_SENTINELS: &[f64] = &[MDC_NOT_AVAILABLE, -999.0, -99.9, -100.0];
 
 /// How to decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OruOptions {
     pub limits: TimeLimits,
     /// The UTC offset of HL7 times that carry none.
     pub default_utc_offset_minutes: i32,
+    /// Which metric an OBX-3 names, by coding system.
+    pub codes: Codes,
+    /// Values that mean "no value" from any sender.
+    pub sentinels: Vec<f64>,
+    /// More of them for one sender (by MSH-3 namespace id, e.g. a product name).
+    pub sender_sentinels: Vec<(String, Vec<f64>)>,
+}
+
+impl Default for OruOptions {
+    fn default() -> Self {
+        OruOptions {
+            limits: TimeLimits::default(),
+            default_utc_offset_minutes: 0,
+            codes: Codes::default(),
+            sentinels: DEFAULT_SENTINELS.to_vec(),
+            sender_sentinels: Vec::new(),
+        }
+    }
+}
+
+/// Why an OBX row was skipped (neither stored nor refused): a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// An MDS / VMD / channel row of the device hierarchy (no value).
+    Header,
+    /// A waveform (`OBX-2` NA or MA) or a row describing one (sample rate, resolution).
+    Waveform,
+    /// A value of a type that is not a number (ST, TX, CWE, CE, an SN range, …).
+    NotNumeric,
+    /// A code no table of its coding system knows.
+    UnknownMetric,
+    /// A known metric without a value.
+    NoValue,
+    /// Status D (deleted) or W (wrong patient).
+    Deleted,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 6] = [
+        SkipReason::Header,
+        SkipReason::Waveform,
+        SkipReason::NotNumeric,
+        SkipReason::UnknownMetric,
+        SkipReason::NoValue,
+        SkipReason::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Header => "header",
+            SkipReason::Waveform => "waveform",
+            SkipReason::NotNumeric => "not_numeric",
+            SkipReason::UnknownMetric => "unknown_metric",
+            SkipReason::NoValue => "no_value",
+            SkipReason::Deleted => "deleted",
+        }
+    }
+}
+
+/// One skipped OBX row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedRow {
+    /// The row's position among the message's OBX segments, from 1.
+    pub obx: usize,
+    pub reason: SkipReason,
+    /// The row's own device (OBX-18), when it names one.
+    pub device: Option<DeviceId>,
 }
 
 /// The location a message claims in `PV1-3` (unescaped; subcomponents joined with `&`).
@@ -83,11 +164,27 @@ pub struct DecodedOru {
     /// For each observation, its OBX position (for ERR locations).
     pub obx_of: Vec<usize>,
     pub rejects: Vec<RowReject>,
-    /// Rows skipped on purpose: unknown metrics, no value, deleted.
-    pub ignored_rows: usize,
-    /// Device/channel header rows.
-    pub header_rows: usize,
+    /// Rows skipped on purpose, each with its reason: every OBX row is an observation, a
+    /// reject or one of these.
+    pub skipped: Vec<SkippedRow>,
+    /// Observations stored as not-available because their value was a sentinel.
+    pub sentinel_rows: usize,
     pub bed_claim: Option<BedClaim>,
+}
+
+impl DecodedOru {
+    /// Device/channel header rows.
+    pub fn header_rows(&self) -> usize {
+        self.skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::Header)
+            .count()
+    }
+
+    /// Rows skipped for any other reason.
+    pub fn ignored_rows(&self) -> usize {
+        self.skipped.len() - self.header_rows()
+    }
 }
 
 /// A message refused as a whole.
@@ -187,10 +284,19 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
         observations: Vec::new(),
         obx_of: Vec::new(),
         rejects: Vec::new(),
-        ignored_rows: 0,
-        header_rows: 0,
+        skipped: Vec::new(),
+        sentinel_rows: 0,
         bed_claim,
     };
+    let sender = msh.field(3).comp(1).trimmed();
+    let mut sentinels = opts.sentinels.clone();
+    for (who, extra) in &opts.sender_sentinels {
+        if who.eq_ignore_ascii_case(&sender) {
+            sentinels.extend_from_slice(extra);
+        }
+    }
+    // Paths of waveform rows: the rows below them describe the waveform.
+    let mut waveforms: Vec<&[u8]> = Vec::new();
     // Header rows' device ids by OBX-4 path prefix, outermost first when searched.
     let mut header_ids: Vec<(Vec<&[u8]>, DeviceId)> = Vec::new();
     let mut obr_time: Option<Millis> = None;
@@ -217,10 +323,30 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
                     obr_time: obr_time.or(msh_time),
                     fallback: fallback.as_ref(),
                     header_ids: &header_ids,
+                    sentinels: &sentinels,
                 };
-                match map_row(&row, &ctx) {
+                let under_waveform = !row.path.is_empty()
+                    && waveforms.iter().any(|w| {
+                        row.path.len() > w.len()
+                            && row.path.starts_with(w)
+                            && row.path[w.len()] == b'.'
+                    });
+                let outcome = if under_waveform {
+                    RowOutcome::Skipped(SkipReason::Waveform)
+                } else {
+                    map_row(&row, &ctx)
+                };
+                let skip = |out: &mut DecodedOru, reason| {
+                    out.skipped.push(SkippedRow {
+                        obx: obx_n,
+                        reason,
+                        device: ei_device(row.device)
+                            .and_then(|id| DeviceId::new(id.as_ref()).ok()),
+                    })
+                };
+                match outcome {
                     RowOutcome::Header(id) => {
-                        out.header_rows += 1;
+                        skip(&mut out, SkipReason::Header);
                         if let Some(id) = id {
                             let prefix = header_prefix(row.path);
                             if !prefix.is_empty() {
@@ -228,8 +354,14 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
                             }
                         }
                     }
-                    RowOutcome::Ignored => out.ignored_rows += 1,
-                    RowOutcome::Observation(o) => {
+                    RowOutcome::Skipped(reason) => {
+                        if reason == SkipReason::Waveform && !row.path.is_empty() {
+                            waveforms.push(row.path);
+                        }
+                        skip(&mut out, reason);
+                    }
+                    RowOutcome::Observation(o, sentinel) => {
+                        out.sentinel_rows += usize::from(sentinel);
                         out.observations.push(o);
                         out.obx_of.push(obx_n);
                     }
@@ -380,12 +512,14 @@ struct RowCtx<'c, 'a> {
     obr_time: Option<Millis>,
     fallback: Option<&'c DeviceId>,
     header_ids: &'c [(Vec<&'a [u8]>, DeviceId)],
+    sentinels: &'c [f64],
 }
 
 enum RowOutcome {
     Header(Option<DeviceId>),
-    Ignored,
-    Observation(Observation),
+    Skipped(SkipReason),
+    /// The observation, and whether its value was a sentinel.
+    Observation(Observation, bool),
     Rejected {
         field: usize,
         device: Option<DeviceId>,
@@ -414,13 +548,30 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
         return RowOutcome::Header(own_id.and_then(|id| DeviceId::new(id.as_ref()).ok()));
     }
     if matches!(row.status.as_ref(), "D" | "W" | "d" | "w") {
-        return RowOutcome::Ignored;
+        return RowOutcome::Skipped(SkipReason::Deleted);
     }
-    let Some(metric) = metric_of(row.obx3) else {
-        return RowOutcome::Ignored;
+    // Only numbers become numeric observations: NM, and SN when it is a plain number.
+    let value_text = match row.value_type.to_ascii_uppercase().as_str() {
+        "NM" => value_text,
+        "SN" => match plain_sn(row.value) {
+            Some(v) => v,
+            None => return RowOutcome::Skipped(SkipReason::NotNumeric),
+        },
+        "NA" | "MA" => return RowOutcome::Skipped(SkipReason::Waveform),
+        _ => return RowOutcome::Skipped(SkipReason::NotNumeric),
+    };
+    let c = |i: usize| row.obx3.comp(i).trimmed();
+    let (c1, c2, c3, c4, c5, c6) = (c(1), c(2), c(3), c(4), c(5), c(6));
+    let metric = match ctx.opts.codes.metric([&c1, &c2, &c3, &c4, &c5, &c6]) {
+        Ok(m) => m,
+        Err(NoMetric::Unknown) => return RowOutcome::Skipped(SkipReason::UnknownMetric),
+        Err(NoMetric::Conflict(why)) => {
+            let device = ei_device(row.device).and_then(|id| DeviceId::new(id.as_ref()).ok());
+            return rejected(3, device, RejectReason::Schema, why);
+        }
     };
     if value_text.is_empty() {
-        return RowOutcome::Ignored;
+        return RowOutcome::Skipped(SkipReason::NoValue);
     }
 
     // Device first, so that every later reject can name it.
@@ -460,7 +611,12 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
     };
     let dev = || Some(device.clone());
 
-    let raw = match parse_number(&value_text) {
+    let raw = if value_text.eq_ignore_ascii_case("nan") {
+        Some(f64::NAN)
+    } else {
+        parse_number(&value_text)
+    };
+    let raw = match raw {
         Some(v) => v,
         None => {
             return rejected(
@@ -486,7 +642,7 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
     if row.status.eq_ignore_ascii_case("X") {
         status = Status::NotAvailable;
     }
-    let sentinel = raw == MDC_NOT_AVAILABLE || raw == VENDOR_NOT_AVAILABLE;
+    let sentinel = raw.is_nan() || ctx.sentinels.contains(&raw);
     let converted = to_canonical_unit(metric, &unit, raw).map_err(|e| {
         rejected(
             6,
@@ -536,15 +692,29 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
             reject,
         };
     }
-    RowOutcome::Observation(Observation {
-        device_id: device,
-        bed: None,
-        metric,
-        value,
-        observed_at,
-        received_at: ctx.now,
-        status,
-    })
+    RowOutcome::Observation(
+        Observation {
+            device_id: device,
+            bed: None,
+            metric,
+            value,
+            observed_at,
+            received_at: ctx.now,
+            status,
+        },
+        sentinel,
+    )
+}
+
+/// An SN (structured numeric) that is a plain number: no comparator (or `=`), no second
+/// number. `<5`, `2-4`, `1:128` are not plain numbers.
+fn plain_sn<'a>(v: Value<'a>) -> Option<Cow<'a, str>> {
+    let comparator = v.comp(1).trimmed();
+    let (sep, num2) = (v.comp(3).trimmed(), v.comp(4).trimmed());
+    if !(comparator.is_empty() || comparator == "=") || !sep.is_empty() || !num2.is_empty() {
+        return None;
+    }
+    Some(v.comp(2).trimmed())
 }
 
 /// HL7 NM: optional sign, digits, optional decimal point. Exponents are tolerated.
@@ -559,54 +729,14 @@ fn parse_number(s: &str) -> Option<f64> {
     s.parse().ok()
 }
 
-/// Vendor codes and reference ids stored under a canonical metric (verified in published
-/// PCD-01 feeds: Mindray, Comen, Philips).
-static VENDOR_METRICS: &[(u32, &str, &str)] = &[
-    (150344, "MDC_TEMP", "temp"),
-    (188496, "MDC_TEMP_AXIL", "temp"),
-    (151578, "MDC_TTHOR_RESP_RATE", "rr"),
-    (147842, "MDC_ECG_CARD_BEAT_RATE", "hr"),
-];
-
-fn metric_of(obx3: Value<'_>) -> Option<Metric> {
-    let code = obx3.comp(1).trimmed();
-    let refid = obx3.comp(2).trimmed();
-    let system = obx3.comp(3).trimmed();
-    let by_name = |s: &str| -> Option<Metric> {
-        if s.is_empty() {
-            return None;
-        }
-        metric_by_name(s).or_else(|| {
-            VENDOR_METRICS
-                .iter()
-                .find(|(_, r, _)| r.eq_ignore_ascii_case(s))
-                .and_then(|(_, _, name)| metric_by_name(name))
-        })
-    };
-    if system.is_empty() || system.eq_ignore_ascii_case("MDC") {
-        if let Ok(c) = code.parse::<u32>() {
-            let m = metric_by_code(c).or_else(|| {
-                VENDOR_METRICS
-                    .iter()
-                    .find(|(vc, _, _)| *vc == c)
-                    .and_then(|(_, _, name)| metric_by_name(name))
-            });
-            if m.is_some() {
-                return m;
-            }
-        }
-    }
-    // Some senders put a private code first and the MDC reference id second, or only the
-    // reference id.
-    by_name(&refid).or_else(|| by_name(&code).filter(|m| code.eq_ignore_ascii_case(m.refid)))
-}
-
 /// IEEE 11073-10101 dimension codes (partition 4) wardhub's metrics use, with their UCUM.
 static MDC_DIMENSIONS: &[(u32, &str, &str)] = &[
     (262688, "MDC_DIM_PERCENT", "%"),
     (264864, "MDC_DIM_BEAT_PER_MIN", "/min"),
     (264928, "MDC_DIM_RESP_PER_MIN", "/min"),
     (266016, "MDC_DIM_MMHG", "mm[Hg]"),
+    (265987, "MDC_DIM_KILO_PASCAL", "kPa"),
+    (266048, "MDC_DIM_CM_H2O", "cm[H2O]"),
     (268192, "MDC_DIM_DEGC", "Cel"),
     (266560, "MDC_DIM_FAHR", "[degF]"),
 ];

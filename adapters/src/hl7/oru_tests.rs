@@ -62,7 +62,7 @@ fn fixture_ihe_pcd01() {
     );
     assert_eq!(d.obx_of, [4, 5]);
     assert!(d.rejects.is_empty());
-    assert_eq!((d.header_rows, d.ignored_rows), (3, 1));
+    assert_eq!((d.header_rows(), d.ignored_rows()), (3, 1));
     assert_eq!(d.header.control_id, "MSG00001");
     assert_eq!(d.header.version, "2.6");
     assert_eq!(
@@ -91,7 +91,7 @@ fn fixture_ge_like() {
         ]
     );
     assert!(d.rejects.is_empty(), "{:?}", d.rejects);
-    assert_eq!(d.ignored_rows, 1);
+    assert_eq!(d.ignored_rows(), 1);
     assert_eq!(d.header.version, "2.4");
     assert_eq!(d.bed_claim.as_ref().unwrap().bed, "B");
     assert_eq!(d.bed_claim.as_ref().unwrap().room, "312");
@@ -147,7 +147,7 @@ fn fixture_mindray_like() {
     assert_eq!(d.observations[0].metric.code, 150021);
     assert!(d.rejects.is_empty(), "{:?}", d.rejects);
     // NIBP pulse rate and the body position are not wardhub metrics.
-    assert_eq!(d.ignored_rows, 2);
+    assert_eq!(d.ignored_rows(), 2);
     assert_eq!(d.bed_claim.as_ref().unwrap().bed, "24");
     assert_eq!(d.obx_of, [1, 2, 3, 5, 6]);
 }
@@ -163,7 +163,7 @@ fn fixture_philips_like() {
         [row(dev, "hr", 60.0, t, V), row(dev, "rr", 14.0, t, V)]
     );
     assert!(d.rejects.is_empty(), "{:?}", d.rejects);
-    assert_eq!((d.header_rows, d.ignored_rows), (3, 2));
+    assert_eq!((d.header_rows(), d.ignored_rows()), (3, 2));
     assert_eq!(
         d.bed_claim,
         Some(BedClaim {
@@ -211,7 +211,7 @@ fn fixture_multi_obx_with_headers() {
         ]
     );
     assert!(d.rejects[0].reject.detail.starts_with("OBX 10: "));
-    assert_eq!(d.header_rows, 3);
+    assert_eq!(d.header_rows(), 3);
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn row_variants() {
                 .iter()
                 .map(|r| (r.field, r.reject.reason))
                 .collect::<Vec<_>>(),
-            d.ignored_rows,
+            d.ignored_rows(),
         )
     };
     let t = NOW - SEC;
@@ -355,7 +355,7 @@ fn row_variants() {
             5,
             RejectReason::Schema,
         ),
-        ("OBX|1|NM|147842^HR^MDC||NaN|/min", 5, RejectReason::Schema),
+        // (NaN is a "no value" sentinel: see vendor_sentinels_are_not_available_for_that_row_only.)
         ("OBX|1|NM|147842^HR^MDC||inf|/min", 5, RejectReason::Schema),
         (
             "OBX|1|NM|147842^HR^MDC||1e999|/min",
@@ -546,5 +546,424 @@ proptest! {
             .collect();
         let want: Vec<_> = obx.iter().filter_map(|(_, e)| *e).collect();
         prop_assert_eq!(got, want);
+    }
+}
+
+// ---- Issue 12: real-world HL7, no fabricated values, every row accounted for ----
+
+fn oru12(obx: &[&str]) -> Vec<u8> {
+    let mut m = String::from(
+        "MSH|^~\\&|MON-1||WARDHUB||20261120095955+0000||ORU^R01|7|P|2.6\rOBR|1|||x|||20261120095955+0000",
+    );
+    for o in obx {
+        m.push('\r');
+        m.push_str(o);
+    }
+    m.into_bytes()
+}
+
+fn reasons(d: &DecodedOru) -> Vec<SkipReason> {
+    d.skipped.iter().map(|s| s.reason).collect()
+}
+
+/// Guards "waveform rows become numerics": an NA row of `MDC_PULS_OXIM_SAT_O2_WAVEFORM` was
+/// stored as a valid SpO2 of 0 %, and raised a desaturation alarm.
+#[test]
+fn waveform_rows_are_never_numerics() {
+    let d = ok(&oru12(&[
+        "OBX|1014|NA|150456^MDC_PULS_OXIM_SAT_O2_WAVEFORM^MDC|1.1.1.1004|0.0^0.0290^0.1^0.2|262688^MDC_DIM_PERCENT^MDC|||||F",
+        "OBX|1015|NM|0^MDC_ATTR_SAMP_RATE^MDC|1.1.1.1004.1|125|264640^MDC_DIM_HZ^MDC|||||F",
+        "OBX|1016|MA|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1005|1^2~3^4|262688^MDC_DIM_PERCENT^MDC|||||F",
+    ]));
+    assert!(d.observations.is_empty(), "{:?}", rows(&d));
+    assert_eq!(reasons(&d), [SkipReason::Waveform; 3]);
+}
+
+#[test]
+fn only_nm_and_plain_sn_are_numbers() {
+    let d = ok(&oru12(&[
+        "OBX|1|ST|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|97|%|||||F",
+        "OBX|2|CWE|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|97^x^y|%|||||F",
+        "OBX|3|SN|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|<^90|%|||||F",
+        "OBX|4|SN|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|^90^-^95|%|||||F",
+        "OBX|5|SN|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|^96|%|||||F",
+        "OBX|6|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|98|%|||||F",
+    ]));
+    assert_eq!(
+        d.observations.iter().map(|o| o.value).collect::<Vec<_>>(),
+        [96.0, 98.0]
+    );
+    assert_eq!(reasons(&d), [SkipReason::NotNumeric; 4]);
+}
+
+/// Guards "skipped rows leave no trace": unknown codes are skipped with a reason, one per
+/// row, so the adapter can count and log them.
+#[test]
+fn every_skipped_row_has_a_reason() {
+    let d = ok(&oru12(&[
+        "OBX|1||69642^MDC_DEV_ANALY_SAT_O2_MDS^MDC|1.0.0.0|||||||X",
+        "OBX|2|NM|149522^MDC_PULS_RATE^MDC|1.3.1.149522|59|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||F",
+        "OBX|3|NM|149546^MDC_PULS_RATE_NON_INV^MDC|1.1.1.4|63|{beat}/min|||||F",
+        "OBX|4|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456||262688^MDC_DIM_PERCENT^MDC|||||F",
+        "OBX|5|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|97|262688^MDC_DIM_PERCENT^MDC|||||D",
+        "OBX|6|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|97|262688^MDC_DIM_PERCENT^MDC|||||F",
+    ]));
+    assert_eq!(
+        reasons(&d),
+        [
+            SkipReason::Header,
+            SkipReason::UnknownMetric,
+            SkipReason::UnknownMetric,
+            SkipReason::NoValue,
+            SkipReason::Deleted
+        ]
+    );
+    assert_eq!(d.observations.len(), 1);
+    assert_eq!(
+        d.skipped.iter().map(|s| s.obx).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+}
+
+/// Guards `8625-6^PR^LN` (an ECG P-R interval in ms) stored as a pulse rate of 160/min.
+#[test]
+fn a_display_text_never_selects_a_metric() {
+    let d = ok(&oru12(&[
+        "OBX|1|NM|8625-6^PR^LN||160|ms|||||F",
+        "OBX|2|NM|8867-4^Heart rate^LN||72|/min|||||F",
+    ]));
+    assert_eq!(rows(&d).iter().map(|r| r.1).collect::<Vec<_>>(), ["hr"]);
+    assert_eq!(reasons(&d), [SkipReason::UnknownMetric]);
+    // An MDC code whose reference id names something else is refused, not guessed.
+    let d = ok(&oru12(&[
+        "OBX|1|NM|150021^MDC_PRESS_BLD_ART_SYS^MDC|1.1.1|132|266016^MDC_DIM_MMHG^MDC|||||F",
+    ]));
+    assert!(d.observations.is_empty());
+    assert_eq!(d.rejects.len(), 1);
+    assert_eq!(
+        (d.rejects[0].field, d.rejects[0].reject.reason),
+        (3, RejectReason::Schema)
+    );
+}
+
+/// Guards "vendor no-value sentinels are answered AE forever": -99.9 (Mindray, probe off) and
+/// -100 are not-available for that row; the rest of the message is kept.
+#[test]
+fn vendor_sentinels_are_not_available_for_that_row_only() {
+    let d = ok(&oru12(&[
+        "OBX|1|NM|150344^MDC_TEMP^MDC|1.13.1.150344|-99.9|268192^MDC_DIM_DEGC^MDC|||||F",
+        "OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|-100|262688^MDC_DIM_PERCENT^MDC|||||F",
+        "OBX|3|NM|147842^MDC_ECG_HEART_RATE^MDC|1.7.4.147842|NaN|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||F",
+        "OBX|4|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.3.1.149530|71|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||F",
+    ]));
+    assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+    let got: Vec<(&str, Status)> = d
+        .observations
+        .iter()
+        .map(|o| (o.metric.name, o.status))
+        .collect();
+    assert_eq!(got, [("temp", NA), ("spo2", NA), ("hr", NA), ("pr", V)]);
+    assert_eq!(d.sentinel_rows, 3);
+    // A sender's own sentinel, configured for it alone.
+    let mut opts = OruOptions::default();
+    opts.sender_sentinels.push(("MON-1".into(), vec![71.0]));
+    let d = decode(
+        &oru12(&["OBX|1|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.3.1|71|/min|||||F"]),
+        NOW,
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(d.observations[0].status, NA);
+}
+
+/// Guards "MDC_DIM_KILO_PASCAL is not a known unit": etCO2 in kPa is converted.
+#[test]
+fn kilopascal_and_cm_h2o_are_converted() {
+    let d = ok(&oru12(&[
+        "OBX|1|NM|151708^MDC_AWAY_CO2_ET^MDC|1.5.1|5.3|265987^MDC_DIM_KILO_PASCAL^MDC|||||F",
+        "OBX|2|NM|151708^MDC_AWAY_CO2_ET^MDC|1.5.2|40|266016^MDC_DIM_MMHG^MDC|||||F",
+    ]));
+    let v: Vec<f64> = d
+        .observations
+        .iter()
+        .map(|o| (o.value * 10.0).round() / 10.0)
+        .collect();
+    assert_eq!(v, [39.8, 40.0]);
+    assert!((crate::model::MMHG_PER_CMH2O * 10.0 - 7.355).abs() < 0.001);
+}
+
+proptest! {
+    /// No OBX row of a random mix of types, codes and values is both unstored and
+    /// unaccounted for: observations + rejects + skips = OBX rows, and a row of a type that
+    /// is not a number never becomes an observation.
+    #[test]
+    fn every_row_is_accounted_for(rows in proptest::collection::vec(
+        (
+            prop_oneof![Just(""), Just("NM"), Just("SN"), Just("NA"), Just("MA"), Just("ST"), Just("CWE"), Just("TX")],
+            prop_oneof![Just("150456^MDC_PULS_OXIM_SAT_O2^MDC"), Just("149522^MDC_PULS_RATE^MDC"), Just("8867-4^HR^LN"), Just("8625-6^PR^LN"), Just("x^HR^99X"), Just("150021^MDC_PRESS_BLD_ART_SYS^MDC")],
+            prop_oneof![Just(""), Just("97"), Just("-99.9"), Just("8388607"), Just("abc"), Just("^96"), Just("1^2^3"), Just("400")],
+            prop_oneof![Just("F"), Just("X"), Just("D")],
+        ),
+        0..20,
+    )) {
+        let obx: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (t, c, v, st))| format!("OBX|{}|{t}|{c}|1.{i}.1|{v}|%|||||{st}", i + 1))
+            .collect();
+        let refs: Vec<&str> = obx.iter().map(String::as_str).collect();
+        let d = ok(&oru12(&refs));
+        prop_assert_eq!(d.observations.len() + d.rejects.len() + d.skipped.len(), rows.len());
+        for (i, o) in d.obx_of.iter().enumerate() {
+            let t = rows[o - 1].0;
+            prop_assert!(t == "NM" || t == "SN", "row {} of type {} became {:?}", o, t, d.observations[i]);
+        }
+        let mut seen: Vec<usize> = d.obx_of.clone();
+        seen.extend(d.rejects.iter().map(|r| r.obx));
+        seen.extend(d.skipped.iter().map(|s| s.obx));
+        seen.sort();
+        prop_assert_eq!(seen, (1..=rows.len()).collect::<Vec<_>>());
+    }
+}
+
+/// One real-world message: what it must produce (`tests/fixtures/hl7/real-world`, each file
+/// with its source in SOURCES.md and its rows described in `<name>.expect.toml`).
+struct RealWorld {
+    file: &'static str,
+    /// Metric and status of each observation, in row order.
+    stored: &'static [(&'static str, Status)],
+    rejected: usize,
+    /// How many rows are skipped for each reason.
+    skipped: &'static [(SkipReason, usize)],
+}
+
+const INV: Status = Status::Invalid;
+use SkipReason::{Header as HDR, NotNumeric as NN, UnknownMetric as UNK, Waveform as WAVE};
+
+static REAL_WORLD: &[RealWorld] = &[
+    RealWorld {
+        file: "comen-php-sender_comen-nc-two-spo2",
+        stored: &[
+            ("spo2", V),
+            ("spo2", V),
+            ("rr", V),
+            ("temp", V),
+            ("nibp_sys", V),
+            ("nibp_dia", V),
+            ("nibp_mean", V),
+        ],
+        rejected: 0,
+        skipped: &[(UNK, 5), (NN, 1)],
+    },
+    RealWorld {
+        file: "egateway-tsx_mindray-egateway-gateway-dummy",
+        stored: &[("spo2", V), ("pr", V), ("rr", V), ("hr", V)],
+        rejected: 0,
+        skipped: &[(UNK, 9)],
+    },
+    RealWorld {
+        file: "hl7-mindray-rs_benevision-bench-loinc",
+        stored: &[("spo2", V), ("hr", V), ("rr", V), ("temp", V)],
+        rejected: 0,
+        skipped: &[(NN, 1)],
+    },
+    RealWorld {
+        file: "hl7-mindray-rs_benevision-n19-unknown-code",
+        stored: &[("hr", V)],
+        rejected: 0,
+        skipped: &[(UNK, 1)],
+    },
+    RealWorld {
+        file: "icu-heart_mindray-egateway-dummy-waveform",
+        stored: &[],
+        rejected: 0,
+        skipped: &[(WAVE, 32)],
+    },
+    RealWorld {
+        file: "nc5-py-test_bench-simulator-loinc",
+        stored: &[
+            ("nibp_sys", V),
+            ("nibp_dia", V),
+            ("hr", V),
+            ("spo2", V),
+            ("temp", V),
+        ],
+        rejected: 0,
+        skipped: &[],
+    },
+    RealWorld {
+        // MDC_PRESS_BLD_ART_* under the non-invasive codes: refused, never stored as NIBP.
+        file: "nc5-py-test_comen-nc5-arterial",
+        stored: &[],
+        rejected: 2,
+        skipped: &[],
+    },
+    RealWorld {
+        file: "nc5-py-test_comen-nc5-mdc-coded",
+        stored: &[
+            ("hr", V),
+            ("pr", V),
+            ("spo2", V),
+            ("temp", V),
+            ("rr", V),
+            ("spo2", NA),
+        ],
+        rejected: 0,
+        skipped: &[(UNK, 5)],
+    },
+    RealWorld {
+        file: "nist-hub-ts_nist-acme-gateway-nibp",
+        stored: &[("nibp_sys", V), ("nibp_dia", V), ("nibp_mean", V)],
+        rejected: 0,
+        skipped: &[(HDR, 3), (UNK, 1)],
+    },
+    RealWorld {
+        file: "panda666789_mindray-ecg-pleth-waveform",
+        stored: &[],
+        rejected: 0,
+        skipped: &[(WAVE, 8)],
+    },
+    RealWorld {
+        file: "vs900-hapi-notes_mindray-vs900-vitals",
+        stored: &[
+            ("spo2", V),
+            ("pr", V),
+            ("nibp_sys", V),
+            ("nibp_mean", V),
+            ("nibp_dia", V),
+            ("temp", V),
+        ],
+        rejected: 0,
+        skipped: &[(UNK, 1)],
+    },
+    RealWorld {
+        // OBX-8 DEMO: demo data is never valid.
+        file: "vs900-ts-parser_mindray-vs900-demo-mode",
+        stored: &[
+            ("spo2", INV),
+            ("pr", INV),
+            ("nibp_sys", INV),
+            ("nibp_mean", INV),
+            ("nibp_dia", INV),
+        ],
+        rejected: 0,
+        skipped: &[(UNK, 1)],
+    },
+    RealWorld {
+        // Mindray XH80X: -999 and -99.9 mean "no value".
+        file: "xh80x-go-test_mindray-xh80x-sentinels",
+        stored: &[("nibp_sys", NA), ("spo2", NA), ("hr", NA), ("temp", NA)],
+        rejected: 0,
+        skipped: &[],
+    },
+];
+
+fn real_world(name: &str) -> (Vec<u8>, toml::Value) {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/hl7/real-world"
+    );
+    let hl7 = std::fs::read(format!("{dir}/{name}.hl7")).unwrap();
+    let facts = std::fs::read_to_string(format!("{dir}/{name}.expect.toml")).unwrap();
+    (hl7, toml::from_str(&facts).unwrap())
+}
+
+/// The real-world corpus, table-driven: what each message must produce, and for every
+/// message that each OBX row is accounted for, that only NM/SN rows become observations,
+/// and that a stored value is the row's OBX-5 (or not-available).
+#[test]
+fn real_world_messages() {
+    let opts = OruOptions {
+        // These messages are years old, some from the future of their senders' clocks.
+        limits: TimeLimits {
+            max_future_ms: i64::MAX / 4,
+            max_age_ms: i64::MAX / 4,
+        },
+        ..OruOptions::default()
+    };
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/hl7/real-world"
+    );
+    let on_disk = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "hl7")
+        })
+        .count();
+    assert_eq!(
+        on_disk,
+        REAL_WORLD.len(),
+        "every real-world message has an expectation"
+    );
+    for case in REAL_WORLD {
+        let (bytes, facts) = real_world(case.file);
+        let d = decode(&bytes, NOW, &opts).unwrap_or_else(|e| panic!("{}: {e:?}", case.file));
+        let obx = facts["obx"].as_array().unwrap();
+        assert_eq!(
+            d.observations.len() + d.rejects.len() + d.skipped.len(),
+            obx.len(),
+            "{}: every row accounted for",
+            case.file
+        );
+        let got: Vec<(&str, Status)> = d
+            .observations
+            .iter()
+            .map(|o| (o.metric.name, o.status))
+            .collect();
+        assert_eq!(got, case.stored, "{}", case.file);
+        assert_eq!(
+            d.rejects.len(),
+            case.rejected,
+            "{}: {:?}",
+            case.file,
+            d.rejects
+        );
+        for (reason, n) in SkipReason::ALL
+            .iter()
+            .map(|r| (*r, d.skipped.iter().filter(|s| s.reason == *r).count()))
+        {
+            let want = case
+                .skipped
+                .iter()
+                .find(|(r, _)| *r == reason)
+                .map_or(0, |(_, n)| *n);
+            assert_eq!(
+                n,
+                want,
+                "{}: rows skipped as {}",
+                case.file,
+                reason.as_str()
+            );
+        }
+        for (o, n) in d.observations.iter().zip(&d.obx_of) {
+            let row = &obx[n - 1];
+            let t = row["type"].as_str().unwrap();
+            assert!(
+                t == "NM" || t == "SN",
+                "{}: OBX {n} of type {t} stored",
+                case.file
+            );
+            if o.status != NA {
+                let written: f64 = row["value"].as_str().unwrap().parse().unwrap();
+                let unit = row["unit"].as_str().unwrap_or("");
+                let converted = if unit.contains("FAHR") || unit.eq_ignore_ascii_case("degF") {
+                    (written - 32.0) * 5.0 / 9.0
+                } else {
+                    written
+                };
+                assert!(
+                    (o.value - converted).abs() < 1e-9,
+                    "{}: OBX {n} {} != {}",
+                    case.file,
+                    o.value,
+                    converted
+                );
+            }
+        }
     }
 }

@@ -73,6 +73,10 @@ impl AdapterEvents for RegistryEvents {
         self.telemetry.message_received(adapter, bytes);
     }
 
+    fn row_skipped(&self, adapter: &'static str, device: Option<&str>, reason: &'static str) {
+        self.telemetry.row_skipped(adapter, device, reason);
+    }
+
     fn rejected(&self, adapter: &'static str, device: Option<&str>, reject: &Reject) {
         if let Some(d) = device {
             self.registry.rejected(d);
