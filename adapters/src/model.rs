@@ -335,6 +335,17 @@ pub struct Observation {
     /// Hub time.
     pub received_at: Millis,
     pub status: Status,
+    /// Where on the device it was measured, when the device says: the HL7 `OBX-4` path
+    /// (`1.3.2.150456`), or an MQTT observation's `channel`. Two channels of one metric at
+    /// one time are two observations, never one overwriting the other.
+    pub channel: Option<String>,
+}
+
+/// Whether `s` can be a channel: 1-32 characters of `[A-Za-z0-9._-]`.
+pub fn is_valid_channel(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 impl Observation {

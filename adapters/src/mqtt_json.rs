@@ -502,6 +502,7 @@ enum Field {
     Unit,
     Time,
     Status,
+    Channel,
 }
 
 enum Key {
@@ -526,6 +527,7 @@ impl<'de> de::Deserialize<'de> for Key {
                     "unit" => Key::Field(Field::Unit),
                     "time" => Key::Field(Field::Time),
                     "status" => Key::Field(Field::Status),
+                    "channel" => Key::Field(Field::Channel),
                     _ => Key::Other,
                 })
             }
@@ -597,6 +599,7 @@ struct Fields<'a> {
     unit: Option<Scalar<'a>>,
     time: Option<Scalar<'a>>,
     status: Option<Scalar<'a>>,
+    channel: Option<Scalar<'a>>,
     duplicate: Option<&'static str>,
 }
 
@@ -612,6 +615,7 @@ impl<'a> Fields<'a> {
             Field::Unit => (&mut self.unit, "unit"),
             Field::Time => (&mut self.time, "time"),
             Field::Status => (&mut self.status, "status"),
+            Field::Channel => (&mut self.channel, "channel"),
         };
         if slot.replace(v).is_some() {
             // Two values for one field: which one the device meant is unknowable.
@@ -625,6 +629,7 @@ impl<'a> Fields<'a> {
             && self.unit.is_none()
             && self.time.is_none()
             && self.status.is_none()
+            && self.channel.is_none()
     }
 
     fn to_observation(
@@ -681,6 +686,15 @@ impl<'a> Fields<'a> {
         } else {
             to_canonical_unit(metric, unit, raw).map_err(unit_mismatch)?
         };
+        let channel = match &self.channel {
+            None | Some(Scalar::Null) => None,
+            Some(Scalar::Str(s)) if crate::model::is_valid_channel(s) => Some(s.to_string()),
+            Some(_) => {
+                return Err(schema(
+                    "channel must be 1-32 characters of A-Z a-z 0-9 . _ -",
+                ))
+            }
+        };
         check_value_and_time(metric, value, status, observed_at, now, limits)?;
         Ok(Observation {
             device_id: device.clone(),
@@ -690,6 +704,7 @@ impl<'a> Fields<'a> {
             observed_at,
             received_at: now,
             status,
+            channel,
         })
     }
 

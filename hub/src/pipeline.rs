@@ -131,8 +131,12 @@ impl Pipeline {
         }
         self.telemetry.observations_stored.inc_by(all.len() as u64);
         self.telemetry.pipeline_batch_size.observe(all.len() as f64);
+        // The alarm engine sees one value per device, metric and time: of two channels at
+        // the same time, a clinically usable one hides one that is not (a probe off on a
+        // second SpO2 channel raises no sensor-off while the first reads 97). Both are stored.
+        let for_alarms = preferred_channels(&all);
         for o in &self.observers {
-            o.on_stored(&all);
+            o.on_stored(for_alarms.as_deref().unwrap_or(&all));
         }
         // Device messages after the observations stored with them, in order.
         let mut per_message: Vec<usize> = vec![0; replies.len()];
@@ -195,6 +199,34 @@ impl Pipeline {
             });
         }
     }
+}
+
+/// `None` when no two observations share device, metric and time; else the observations
+/// without those that a clinically usable sibling (another channel) hides.
+fn preferred_channels(all: &[Observation]) -> Option<Vec<Observation>> {
+    use std::collections::HashMap as Map;
+    let mut usable: Map<(&str, u32, i64), (usize, bool)> = Map::new();
+    let mut shared = false;
+    for o in all {
+        let e = usable
+            .entry((o.device_id.as_str(), o.metric.code, o.observed_at))
+            .or_insert((0, false));
+        e.0 += 1;
+        e.1 |= o.status.is_clinically_usable();
+        shared |= e.0 > 1;
+    }
+    if !shared {
+        return None;
+    }
+    Some(
+        all.iter()
+            .filter(|o| {
+                let (n, any_usable) = usable[&(o.device_id.as_str(), o.metric.code, o.observed_at)];
+                n == 1 || o.status.is_clinically_usable() || !any_usable
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 fn refused_device() -> Reject {

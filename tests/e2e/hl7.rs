@@ -316,3 +316,71 @@ async fn a_waveform_only_message_raises_no_alarm() {
         1.0
     );
 }
+
+/// Issue #12, end to end through `mllp_send`: SpO2 on two channels at one time (1.3.2 valid
+/// 97, 1.6.1 "not available" 8388607, as a Comen NC5 sends it) keeps both, and the latest
+/// value is the valid one. (The second overwrote the first, silently, with AA.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_channels_of_one_metric_are_both_kept() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let eui = EUIS[3];
+    let t = now_ms() - 1000;
+    let ts = hl7_time(t);
+    let msg = [
+        format!("MSH|^~\\&|Gateway^{eui}^EUI-64|Hospital|WARDHUB|ICU|{ts}||ORU^R01^ORU_R01|C2|P|2.6"),
+        format!("OBR|1|||182777000^monitoring of patient^SCT|||{ts}"),
+        format!("OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.2|97|262688^MDC_DIM_PERCENT^MDC|||||R|||{ts}|||||{eui}^^{eui}^EUI-64"),
+        format!("OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.6.1|8388607|262688^MDC_DIM_PERCENT^MDC|||||X|||{ts}|||||{eui}^^{eui}^EUI-64"),
+    ]
+    .join("\r");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.hl7");
+    let mut bytes = vec![0x0b];
+    bytes.extend_from_slice(msg.as_bytes());
+    bytes.extend_from_slice(&[0x1c, 0x0d]);
+    std::fs::write(&file, bytes).unwrap();
+    let out = tokio::process::Command::new("mllp_send")
+        .arg("--file")
+        .arg(&file)
+        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
+        .output()
+        .await
+        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("MSA|AA").count(), 1, "{stdout}");
+    let (_, body) = server
+        .get(&format!(
+            "/api/v1/devices/{eui}/observations?from={}&resolution=raw",
+            t - 1
+        ))
+        .await;
+    let got: Vec<(String, String)> = body["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["channel"].as_str().unwrap_or("").to_owned(),
+                o["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1.3.2".to_owned(), "valid".to_owned()),
+            ("1.6.1".to_owned(), "not-available".to_owned())
+        ]
+    );
+    let (_, latest) = server.get(&format!("/api/v1/devices/{eui}/latest")).await;
+    let spo2 = latest["latest"]
+        .as_array()
+        .or(latest["observations"].as_array())
+        .and_then(|a| a.iter().find(|o| o["name"] == "spo2").cloned())
+        .unwrap_or_else(|| panic!("{latest}"));
+    assert_eq!(
+        (spo2["value"].as_f64(), spo2["status"].as_str()),
+        (Some(97.0), Some("valid"))
+    );
+}

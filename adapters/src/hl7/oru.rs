@@ -701,9 +701,16 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
             observed_at,
             received_at: ctx.now,
             status,
+            channel: channel_of(row.path),
         },
         sentinel,
     )
+}
+
+/// The OBX-4 path as a channel (`1.3.2.150456`), when it is one.
+fn channel_of(path: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(path).ok()?.trim();
+    crate::model::is_valid_channel(s).then(|| s.to_owned())
 }
 
 /// An SN (structured numeric) that is a plain number: no comparator (or `=`), no second

@@ -914,3 +914,20 @@ fn metric_by_name_agrees_with_table() {
         assert_eq!(metric_by_name(m.name).map(|x| x.code), Some(m.code));
     }
 }
+
+#[test]
+fn channels_are_kept_and_checked() {
+    let d = decode(
+        r#"[{"metric": "spo2", "value": 97, "channel": "finger-1"}, {"metric": "spo2", "value": 95, "channel": "ear"}, {"metric": "spo2", "value": 95, "channel": "no spaces"}, {"metric": "spo2", "value": 95, "channel": 3}]"#,
+    );
+    assert_eq!(
+        d.observations
+            .iter()
+            .map(|o| o.channel.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("finger-1"), Some("ear")]
+    );
+    assert_eq!(d.rejects.len(), 2);
+    assert!(d.rejects.iter().all(|r| r.reason == RejectReason::Schema));
+    assert_eq!(only_obs(r#"{"metric": "hr", "value": 60}"#).channel, None);
+}

@@ -31,6 +31,7 @@
 //!     observed_at: t,
 //!     received_at: t,
 //!     status: Status::Valid,
+//!     channel: None,
 //! };
 //! // SpO2 < 90 must persist 15 s (adult preset) before the alarm exists.
 //! assert!(engine.on_observation(&obs(88.0, 0), 0).is_empty());

@@ -32,6 +32,7 @@ fn obs(
         observed_at: t,
         received_at: t,
         status,
+        channel: None,
     }
 }
 

@@ -137,6 +137,9 @@ pub struct ObservationJson {
     pub status: String,
     pub observed_at: String,
     pub received_at: String,
+    /// Where on the device (HL7 OBX-4 path, MQTT `channel`), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 impl From<&Observation> for ObservationJson {
@@ -152,6 +155,7 @@ impl From<&Observation> for ObservationJson {
             status: o.status.as_str().into(),
             observed_at: format_rfc3339(o.observed_at),
             received_at: format_rfc3339(o.received_at),
+            channel: o.channel.clone(),
         }
     }
 }

@@ -7,8 +7,8 @@
 //!
 //! | kind | key | value |
 //! |---|---|---|
-//! | `o` raw | device 0 code time | [`Record`] |
-//! | `b` bed index | bed 0 time device 0 code | empty |
+//! | `o` raw | device 0 code time \[channel\] | [`Record`] |
+//! | `b` bed index | bed 0 time device 0 code \[channel\] | empty |
 //! | `l` device latest | device 0 code | [`Record`] |
 //! | `L` bed latest | bed 0 device 0 code | [`Record`] |
 //! | `r` device rollup | device 0 code minute | [`Agg`] |
@@ -50,20 +50,28 @@ pub fn series(kind: u8, device: &str, code: u32) -> Vec<u8> {
     k
 }
 
-/// `o device 0 code time`
-pub fn raw(device: &str, code: u32, t: Millis) -> Vec<u8> {
+/// `o device 0 code time [channel]`: an observation's channel (its OBX-4 path, …) follows
+/// the time, so two channels of one metric at one time are two keys, and a time range is
+/// still one range scan.
+pub fn raw(device: &str, code: u32, t: Millis, channel: Option<&str>) -> Vec<u8> {
     let mut k = series(RAW, device, code);
     k.extend_from_slice(&time_bytes(t));
+    if let Some(c) = channel {
+        k.extend_from_slice(c.as_bytes());
+    }
     k
 }
 
-/// `b bed 0 time device 0 code`
-pub fn bed_index(bed: &str, t: Millis, device: &str, code: u32) -> Vec<u8> {
+/// `b bed 0 time device 0 code [channel]`
+pub fn bed_index(bed: &str, t: Millis, device: &str, code: u32, channel: Option<&str>) -> Vec<u8> {
     let mut k = prefix(BED_INDEX, bed);
     k.extend_from_slice(&time_bytes(t));
     k.extend_from_slice(device.as_bytes());
     k.push(0);
     k.extend_from_slice(&code.to_be_bytes());
+    if let Some(c) = channel {
+        k.extend_from_slice(c.as_bytes());
+    }
     k
 }
 
@@ -103,6 +111,8 @@ pub struct Record {
     pub observed_at: Millis,
     pub received_at: Millis,
     pub bed: Option<String>,
+    /// Also in the raw key; kept here for the latest values, whose keys have none.
+    pub channel: Option<String>,
 }
 
 const RECORD_V1: u8 = 1;
@@ -119,6 +129,11 @@ impl Record {
         // Bed ids are at most 64 bytes (validated), so the length fits in a byte.
         v.push(bed.len() as u8);
         v.extend_from_slice(bed.as_bytes());
+        // A channel is at most 32 bytes; records written before channels end here.
+        if let Some(c) = &self.channel {
+            v.push(c.len() as u8);
+            v.extend_from_slice(c.as_bytes());
+        }
         v
     }
 
@@ -133,12 +148,22 @@ impl Record {
         let received_at = i64::from_le_bytes(f(18..26)?);
         let len = usize::from(b[26]);
         let bed = std::str::from_utf8(b.get(27..27 + len)?).ok()?;
+        let rest = &b[27 + len..];
+        let channel = match rest.split_first() {
+            None => None,
+            Some((&n, c)) => Some(
+                std::str::from_utf8(c.get(..usize::from(n))?)
+                    .ok()?
+                    .to_owned(),
+            ),
+        };
         Some(Record {
             value,
             status,
             observed_at,
             received_at,
             bed: (!bed.is_empty()).then(|| bed.to_owned()),
+            channel,
         })
     }
 }
@@ -218,7 +243,7 @@ mod tests {
     #[test]
     fn id_prefixes_do_not_collide() {
         let a = prefix(RAW, "bed-1");
-        let b = raw("bed-10", 1, 0);
+        let b = raw("bed-10", 1, 0, None);
         assert!(!b.starts_with(&a));
     }
 
@@ -232,8 +257,9 @@ mod tests {
         #[test]
         fn record_round_trips(value in any::<f64>().prop_filter("finite", |v| v.is_finite()),
                               s in 0u8..4, o in any::<i64>(), r in any::<i64>(),
-                              bed in proptest::option::of("[A-Za-z0-9._-]{1,64}")) {
-            let rec = Record { value, status: Status::from_u8(s).unwrap(), observed_at: o, received_at: r, bed };
+                              bed in proptest::option::of("[A-Za-z0-9._-]{1,64}"),
+                              channel in proptest::option::of("[0-9.]{1,32}")) {
+            let rec = Record { value, status: Status::from_u8(s).unwrap(), observed_at: o, received_at: r, bed, channel };
             prop_assert_eq!(Record::decode(&rec.encode()), Some(rec));
         }
 

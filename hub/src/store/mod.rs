@@ -132,7 +132,8 @@ impl std::fmt::Debug for SledStore {
 /// State only the (single) writer touches: caches that spare a read per observation.
 #[derive(Default)]
 struct WriterState {
-    latest: HashMap<Vec<u8>, Millis>,
+    /// Latest time (and whether that value is clinically usable) per series.
+    latest: HashMap<Vec<u8>, (Millis, bool)>,
     beds: HashSet<String>,
     rollups: HashMap<Vec<u8>, (Agg, Option<String>)>,
     rollup_minute: Millis,
@@ -326,6 +327,7 @@ impl SledStore {
             observed_at: rec.observed_at,
             received_at: rec.received_at,
             status: rec.status,
+            channel: rec.channel,
         })
     }
 
@@ -360,8 +362,10 @@ impl SledStore {
         limit: usize,
         out: &mut Vec<Observation>,
     ) -> Result<()> {
-        let start = keys::raw(device, metric.code, range.from);
-        let end = keys::raw(device, metric.code, range.to);
+        let start = keys::raw(device, metric.code, range.from, None);
+        // Through every channel of the last millisecond.
+        let mut end = keys::raw(device, metric.code, range.to, None);
+        end.push(0xff);
         for item in self.tree.range(start..=end).take(limit) {
             let (_, v) = item?;
             if let Some(o) = Record::decode(&v).and_then(|r| Self::observation(device, metric, r)) {
@@ -415,13 +419,18 @@ impl TimeSeriesStore for SledStore {
                 observed_at: o.observed_at,
                 received_at: o.received_at,
                 bed: o.bed.clone(),
+                channel: o.channel.clone(),
             }
             .encode();
-            let raw_key = keys::raw(device, code, o.observed_at);
+            let channel = o.channel.as_deref();
+            let raw_key = keys::raw(device, code, o.observed_at, channel);
             let duplicate =
                 !in_batch.insert(raw_key.clone()) || self.tree.contains_key(&raw_key)?;
             batch.insert(raw_key, rec.clone());
 
+            // The latest value of a metric: the newest; of two at the same time (two
+            // channels), a clinically usable one wins over one that is not (a valid SpO2 of
+            // 97 on one channel is not hidden by "not available" on another).
             let latest_key = keys::series(keys::LATEST, device, code);
             let previous = match w.latest.get(&latest_key) {
                 Some(t) => Some(*t),
@@ -429,15 +438,21 @@ impl TimeSeriesStore for SledStore {
                     .tree
                     .get(&latest_key)?
                     .and_then(|v| Record::decode(&v))
-                    .map(|r| r.observed_at),
+                    .map(|r| (r.observed_at, r.status.is_clinically_usable())),
             };
-            let newest = previous.is_none_or(|t| o.observed_at >= t);
+            let usable = o.status.is_clinically_usable();
+            let newest = previous.is_none_or(|(t, prev_usable)| {
+                o.observed_at > t || (o.observed_at == t && (usable || !prev_usable))
+            });
             if newest {
-                w.latest.insert(latest_key.clone(), o.observed_at);
+                w.latest.insert(latest_key.clone(), (o.observed_at, usable));
                 batch.insert(latest_key, rec.clone());
             }
             if let Some(bed) = &o.bed {
-                batch.insert(keys::bed_index(bed, o.observed_at, device, code), &[]);
+                batch.insert(
+                    keys::bed_index(bed, o.observed_at, device, code, channel),
+                    &[],
+                );
                 if newest {
                     batch.insert(keys::bed_latest(bed, device, code), rec);
                 }
@@ -555,10 +570,11 @@ impl TimeSeriesStore for SledStore {
             let Some(t) = keys::time_from(rest) else {
                 continue;
             };
-            let Some((device, metric, _)) = keys::split_series(&rest[8..]) else {
+            let Some((device, metric, channel)) = keys::split_series(&rest[8..]) else {
                 continue;
             };
-            if let Some(v) = self.tree.get(keys::raw(device, metric.code, t))? {
+            let channel = std::str::from_utf8(channel).ok().filter(|c| !c.is_empty());
+            if let Some(v) = self.tree.get(keys::raw(device, metric.code, t, channel))? {
                 if let Some(o) =
                     Record::decode(&v).and_then(|r| Self::observation(device, metric, r))
                 {

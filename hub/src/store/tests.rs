@@ -27,6 +27,7 @@ fn obs(device: &str, bed: Option<&str>, metric: &str, value: f64, t: i64) -> Obs
         observed_at: t,
         received_at: t,
         status: Status::Valid,
+        channel: None,
     }
 }
 
@@ -216,4 +217,53 @@ async fn durability_tickets_resolve_after_a_flush() {
     assert!(s.bed_latest("bed-1").unwrap().is_empty());
     assert!(s.has_device("mon-1").unwrap());
     assert!(!s.has_device("mon-2").unwrap());
+}
+
+/// Guards "two channels of the same metric overwrite each other, silently": SpO2 from
+/// channel 1.3.2 (valid 97) and 1.6.1 (not available) at the same time are both kept, in
+/// raw data and the bed's view, and the latest value is the valid one whichever came last.
+#[test]
+fn two_channels_at_one_time_are_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let t = 1_000 * H;
+    let mut a = obs("mon-1", Some("bed-1"), "spo2", 97.0, t);
+    a.channel = Some("1.3.2.150456".into());
+    let mut b = obs("mon-1", Some("bed-1"), "spo2", 8_388_607.0, t);
+    b.channel = Some("1.6.1.150456".into());
+    b.status = Status::NotAvailable;
+    s.write(&[a.clone(), b.clone()]).unwrap();
+    let raw = s
+        .device_observations("mon-1", None, all(), 100)
+        .unwrap()
+        .items;
+    assert_eq!(raw.len(), 2, "{raw:?}");
+    assert_eq!(
+        raw.iter().map(|o| o.channel.clone()).collect::<Vec<_>>(),
+        [a.channel.clone(), b.channel.clone()]
+    );
+    assert_eq!(
+        s.bed_observations("bed-1", all(), 100).unwrap().items.len(),
+        2
+    );
+    let latest = s.device_latest("mon-1").unwrap();
+    assert_eq!((latest[0].value, latest[0].status), (97.0, Status::Valid));
+    assert_eq!(s.bed_latest("bed-1").unwrap()[0].value, 97.0);
+    // The same channel again is a replay: it overwrites, one row.
+    s.write(&[a.clone()]).unwrap();
+    assert_eq!(
+        s.device_observations("mon-1", None, all(), 100)
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    // A newer value wins whatever its status.
+    let mut c = b.clone();
+    c.observed_at = t + 1000;
+    s.write(&[c]).unwrap();
+    assert_eq!(
+        s.device_latest("mon-1").unwrap()[0].status,
+        Status::NotAvailable
+    );
 }
