@@ -67,9 +67,10 @@ pub enum AdapterConfig {
         /// Values meaning "no value" (stored as not-available).
         #[serde(default = "hl7_sentinels")]
         sentinels: Vec<f64>,
-        /// More sentinels for one sender, by MSH-3 namespace id.
+        /// Rules for one sender, by MSH-3 namespace id: `identity` (auto, obx18, msh3,
+        /// msh4), `utc_offset_minutes`, `sentinels`.
         #[serde(default)]
-        sender_sentinels: std::collections::BTreeMap<String, Vec<f64>>,
+        senders: std::collections::BTreeMap<String, wardhub_adapters::hl7::oru::SenderRule>,
         /// Codes of other coding systems and the metric each names.
         #[serde(default)]
         codes: Vec<wardhub_adapters::hl7::codes::CodeMap>,
@@ -225,7 +226,7 @@ impl Config {
             max_connections: hl7_max_connections(),
             utc_offset_minutes: 0,
             sentinels: hl7_sentinels(),
-            sender_sentinels: Default::default(),
+            senders: Default::default(),
             codes: Vec::new(),
         });
     }

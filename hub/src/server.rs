@@ -148,7 +148,7 @@ impl Hub {
                     max_connections,
                     utc_offset_minutes,
                     sentinels,
-                    sender_sentinels,
+                    senders,
                     codes,
                 } => {
                     let cfg = wardhub_adapters::hl7::Hl7Config {
@@ -158,7 +158,7 @@ impl Hub {
                         max_connections: *max_connections,
                         default_utc_offset_minutes: *utc_offset_minutes,
                         sentinels: sentinels.clone(),
-                        sender_sentinels: sender_sentinels
+                        senders: senders
                             .iter()
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect(),

@@ -99,7 +99,7 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
             // Checked in `bind`.
             codes: crate::hl7::codes::Codes::new(config.codes.clone()).unwrap_or_default(),
             sentinels: config.sentinels.clone(),
-            sender_sentinels: config.sender_sentinels.clone(),
+            senders: config.senders.clone(),
         },
         config,
         ctx,

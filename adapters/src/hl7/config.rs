@@ -25,8 +25,9 @@ pub struct Hl7Config {
     pub codes: Vec<crate::hl7::codes::CodeMap>,
     /// Values meaning "no value" from any sender. Default [`oru::DEFAULT_SENTINELS`](crate::hl7::oru::DEFAULT_SENTINELS).
     pub sentinels: Vec<f64>,
-    /// More of them for one sender (by MSH-3 namespace id).
-    pub sender_sentinels: Vec<(String, Vec<f64>)>,
+    /// Rules for one sender (by MSH-3 namespace id): device identity, UTC offset,
+    /// sentinels.
+    pub senders: Vec<(String, crate::hl7::oru::SenderRule)>,
 }
 
 pub const DEFAULT_PORT: u16 = 2575;
@@ -45,7 +46,7 @@ impl Default for Hl7Config {
             application: "WARDHUB".to_owned(),
             codes: Vec::new(),
             sentinels: crate::hl7::oru::DEFAULT_SENTINELS.to_vec(),
-            sender_sentinels: Vec::new(),
+            senders: Vec::new(),
         }
     }
 }
@@ -67,7 +68,13 @@ impl Hl7Config {
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1"));
         }
-        if self.default_utc_offset_minutes.abs() >= 24 * 60 {
+        let sender_offsets = self
+            .senders
+            .iter()
+            .filter_map(|(_, r)| r.utc_offset_minutes);
+        if self.default_utc_offset_minutes.abs() >= 24 * 60
+            || sender_offsets.clone().any(|o| o.abs() >= 24 * 60)
+        {
             return Err(ConfigError(
                 "default_utc_offset_minutes must be within a day",
             ));

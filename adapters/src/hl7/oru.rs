@@ -28,7 +28,7 @@
 //!   - `OBX-5` a decimal number; the sentinels of [`OruOptions::sentinels`] (by default
 //!     8388607, IEEE 11073 "not available", and -999, -99.9, -100 seen in vendor feeds) and
 //!     the text `NaN` make that row's observation not-available; more per sender (MSH-3)
-//!     in [`OruOptions::sender_sentinels`];
+//!     in [`SenderRule::sentinels`];
 //!   - `OBX-6` an MDC dimension (`262688^MDC_DIM_PERCENT^MDC`; kPa and cmH2O are converted
 //!     to mmHg) or UCUM / common spelling;
 //!   - `OBX-7` reference ranges (`50-120`, `90^160`) are accepted and not used;
@@ -41,7 +41,12 @@
 //!     by `OBX-4` path (`1.0.0.0` encloses `1.3.1.150456`); else the message's only
 //!     `OBX-18` id when it names exactly one; else, when no OBX names a device, `MSH-3` then
 //!     `MSH-4` (HD: the universal id when its type is EUI-64, else the namespace id). A row
-//!     that could belong to one of several devices is refused rather than guessed.
+//!     that could belong to one of several devices is refused rather than guessed. A sender
+//!     can have its own rule ([`SenderRule::identity`], by MSH-3): `obx18` (never MSH),
+//!     `msh3`, or `msh4` (a product name in MSH-3 and the serial in MSH-4, as Comen's
+//!     `NC_Monitor` sends: otherwise every monitor of the model would be one device);
+//! - times without an offset are the sender's local time: `utc_offset_minutes` of the
+//!   adapter (default 0, UTC), or of the sender's rule.
 
 use std::borrow::Cow;
 
@@ -70,8 +75,39 @@ pub struct OruOptions {
     pub codes: Codes,
     /// Values that mean "no value" from any sender.
     pub sentinels: Vec<f64>,
-    /// More of them for one sender (by MSH-3 namespace id, e.g. a product name).
-    pub sender_sentinels: Vec<(String, Vec<f64>)>,
+    /// Rules for one sender, by its MSH-3 namespace id (often a product name).
+    pub senders: Vec<(String, SenderRule)>,
+}
+
+/// Where a message's device id comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Identity {
+    /// `OBX-18`, else the enclosing header row's, else the message's only one, else MSH-3,
+    /// else MSH-4 (see the module docs).
+    #[default]
+    Auto,
+    /// `OBX-18` (the row's, its header row's, or the message's only one); never MSH.
+    Obx18,
+    /// MSH-3 for every row (a device that names itself in MSH-3).
+    Msh3,
+    /// MSH-4 for every row (a device whose MSH-3 is its product name and MSH-4 its serial:
+    /// otherwise every monitor of that model would be one device).
+    Msh4,
+}
+
+/// What is particular to one sender.
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderRule {
+    #[serde(default)]
+    pub identity: Identity,
+    /// The UTC offset of its times that carry none (else the adapter's default).
+    #[serde(default)]
+    pub utc_offset_minutes: Option<i32>,
+    /// Its own "no value" sentinels, besides the common ones.
+    #[serde(default)]
+    pub sentinels: Vec<f64>,
 }
 
 impl Default for OruOptions {
@@ -81,7 +117,7 @@ impl Default for OruOptions {
             default_utc_offset_minutes: 0,
             codes: Codes::default(),
             sentinels: DEFAULT_SENTINELS.to_vec(),
-            sender_sentinels: Vec::new(),
+            senders: Vec::new(),
         }
     }
 }
@@ -257,8 +293,18 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
     check_header(&header)?;
 
     let bed_claim = msg.segment("PV1").and_then(|pv1| bed_claim(pv1.field(3)));
-    let msh_time = parse_time(&header.time, opts);
     let msh = msg.msh();
+    let sender = msh.field(3).comp(1).trimmed();
+    let rule = opts
+        .senders
+        .iter()
+        .find(|(who, _)| who.eq_ignore_ascii_case(&sender))
+        .map(|(_, r)| r.clone())
+        .unwrap_or_default();
+    let utc_offset = rule
+        .utc_offset_minutes
+        .unwrap_or(opts.default_utc_offset_minutes);
+    let msh_time = parse_time(&header.time, utc_offset);
 
     // Which devices the OBX rows name, to know whether a row without one is unambiguous.
     let mut named: Vec<String> = Vec::new();
@@ -269,15 +315,32 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
             }
         }
     }
-    let fallback: Option<DeviceId> = if named.is_empty() {
-        hd_device(msh.field(3))
-            .or_else(|| hd_device(msh.field(4)))
-            .and_then(|id| DeviceId::new(id.as_ref()).ok())
-    } else if named.len() == 1 {
-        DeviceId::new(named[0].as_str()).ok()
-    } else {
-        None
+    let msh_device =
+        |n: usize| hd_device(msh.field(n)).and_then(|id| DeviceId::new(id.as_ref()).ok());
+    let fallback: Option<DeviceId> = match rule.identity {
+        Identity::Msh3 => msh_device(3),
+        Identity::Msh4 => msh_device(4),
+        _ if named.len() == 1 => DeviceId::new(named[0].as_str()).ok(),
+        Identity::Auto if named.is_empty() => msh_device(3).or_else(|| msh_device(4)),
+        _ => None,
     };
+    // MSH-3 / MSH-4 rules name the device of every row, whatever OBX-18 says.
+    let forced = matches!(rule.identity, Identity::Msh3 | Identity::Msh4);
+    if forced && fallback.is_none() {
+        return Err(OruError::new(
+            Some(header.clone()),
+            AckCode::Error,
+            RejectReason::BadDeviceId,
+            204,
+            Some(("MSH", 1)),
+            Some(if rule.identity == Identity::Msh3 {
+                3
+            } else {
+                4
+            }),
+            "this sender's device id comes from MSH-3/MSH-4, which names none".into(),
+        ));
+    }
 
     let mut out = DecodedOru {
         header,
@@ -288,13 +351,8 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
         sentinel_rows: 0,
         bed_claim,
     };
-    let sender = msh.field(3).comp(1).trimmed();
     let mut sentinels = opts.sentinels.clone();
-    for (who, extra) in &opts.sender_sentinels {
-        if who.eq_ignore_ascii_case(&sender) {
-            sentinels.extend_from_slice(extra);
-        }
-    }
+    sentinels.extend_from_slice(&rule.sentinels);
     // Paths of waveform rows: the rows below them describe the waveform.
     let mut waveforms: Vec<&[u8]> = Vec::new();
     // Header rows' device ids by OBX-4 path prefix, outermost first when searched.
@@ -303,7 +361,7 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
     let mut obx_n = 0;
     for seg in msg.segments() {
         match seg.name() {
-            "OBR" => obr_time = parse_time(&seg.field(7).comp(1).trimmed(), opts),
+            "OBR" => obr_time = parse_time(&seg.field(7).comp(1).trimmed(), utc_offset),
             "OBX" => {
                 obx_n += 1;
                 let row = Row {
@@ -324,6 +382,8 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
                     fallback: fallback.as_ref(),
                     header_ids: &header_ids,
                     sentinels: &sentinels,
+                    utc_offset,
+                    forced,
                 };
                 let under_waveform = !row.path.is_empty()
                     && waveforms.iter().any(|w| {
@@ -437,8 +497,8 @@ fn check_header(h: &Header) -> Result<(), OruError> {
     Ok(())
 }
 
-fn parse_time(s: &str, opts: &OruOptions) -> Option<Millis> {
-    crate::hl7::message::parse_hl7_time(s, opts.default_utc_offset_minutes)
+fn parse_time(s: &str, utc_offset_minutes: i32) -> Option<Millis> {
+    crate::hl7::message::parse_hl7_time(s, utc_offset_minutes)
 }
 
 fn bed_claim(pl: Value<'_>) -> Option<BedClaim> {
@@ -513,6 +573,9 @@ struct RowCtx<'c, 'a> {
     fallback: Option<&'c DeviceId>,
     header_ids: &'c [(Vec<&'a [u8]>, DeviceId)],
     sentinels: &'c [f64],
+    utc_offset: i32,
+    /// The sender's rule names the device (MSH-3 / MSH-4): `fallback` for every row.
+    forced: bool,
 }
 
 enum RowOutcome {
@@ -575,6 +638,7 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
     }
 
     // Device first, so that every later reject can name it.
+    let own_id = if ctx.forced { None } else { own_id };
     let device = match own_id {
         Some(id) => match DeviceId::new(id.as_ref()) {
             Ok(d) => d,
@@ -589,8 +653,8 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
         },
         None => {
             let path: Vec<&[u8]> = row.path.split(|&b| b == b'.').collect();
-            let enclosing = ctx
-                .header_ids
+            let headers: &[(Vec<&[u8]>, DeviceId)] = if ctx.forced { &[] } else { ctx.header_ids };
+            let enclosing = headers
                 .iter()
                 .filter(|(prefix, _)| prefix.len() < path.len() && path.starts_with(prefix))
                 .min_by_key(|(prefix, _)| prefix.len())
@@ -662,7 +726,7 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
     let observed_at = if row.time.is_empty() {
         ctx.obr_time.unwrap_or(ctx.now)
     } else {
-        match parse_time(&row.time, ctx.opts) {
+        match parse_time(&row.time, ctx.utc_offset) {
             Some(t) => t,
             None => {
                 return rejected(

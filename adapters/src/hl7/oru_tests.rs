@@ -666,7 +666,13 @@ fn vendor_sentinels_are_not_available_for_that_row_only() {
     assert_eq!(d.sentinel_rows, 3);
     // A sender's own sentinel, configured for it alone.
     let mut opts = OruOptions::default();
-    opts.sender_sentinels.push(("MON-1".into(), vec![71.0]));
+    opts.senders.push((
+        "MON-1".into(),
+        SenderRule {
+            sentinels: vec![71.0],
+            ..SenderRule::default()
+        },
+    ));
     let d = decode(
         &oru12(&["OBX|1|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.3.1|71|/min|||||F"]),
         NOW,
@@ -966,4 +972,42 @@ fn real_world_messages() {
             }
         }
     }
+}
+
+/// Guards "a message whose MSH-3 is a product name (`NC_Monitor`) with the serial in MSH-4 is
+/// filed under the product name": with the sender's rule `msh4`, each monitor is itself.
+#[test]
+fn a_senders_identity_rule_names_its_device() {
+    let m = |serial: &str| {
+        format!(
+            "MSH|^~\\&|NC_Monitor|{serial}|||20261120095955||ORU^R01|1|P|2.6\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1|97|262688^MDC_DIM_PERCENT^MDC|||||F"
+        )
+        .into_bytes()
+    };
+    // By default MSH-3 names it: every monitor of the model would be one device.
+    assert_eq!(
+        ok(&m("KC261551373G")).observations[0].device_id.as_str(),
+        "NC_Monitor"
+    );
+    let mut opts = OruOptions::default();
+    opts.senders.push((
+        "nc_monitor".into(),
+        SenderRule {
+            identity: Identity::Msh4,
+            utc_offset_minutes: Some(60),
+            ..SenderRule::default()
+        },
+    ));
+    let d = decode(&m("KC261551373G"), NOW, &opts).unwrap();
+    assert_eq!(d.observations[0].device_id.as_str(), "KC261551373G");
+    // Its times are its local time, UTC+1: 09:59:55 local is 08:59:55 UTC.
+    assert_eq!(d.observations[0].observed_at, NOW - 3600 * SEC - 5 * SEC);
+    assert_eq!(
+        decode(&m("KC2"), NOW, &opts).unwrap().observations[0]
+            .device_id
+            .as_str(),
+        "KC2"
+    );
+    // An MSH-4 rule with an empty MSH-4: refused, not guessed.
+    assert!(decode(&m(""), NOW, &opts).is_err());
 }

@@ -102,15 +102,12 @@ impl AdapterEvents for RegistryEvents {
             return;
         }
         self.mismatches.with_label_values(&[adapter]).inc();
-        // Point of care and bed are locations, not patient identifiers; cap their length
-        // since they come from the message.
-        let cap = |s: &str| s.chars().take(32).collect::<String>();
+        // The claimed values come from the message and say where a patient lies: they stay
+        // out of the log (only that they differ, and the binding, are logged).
         let bound = binding.map_or_else(|| "unbound".to_owned(), |(w, b)| format!("{w}/{b}"));
         tracing::warn!(
             adapter,
             device,
-            claimed_point_of_care = %cap(point_of_care),
-            claimed_bed = %cap(bed),
             bound = %bound,
             "bed claim differs from the registry binding; the binding is used"
         );
