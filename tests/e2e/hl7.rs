@@ -225,21 +225,14 @@ async fn acked_messages_survive_a_stop_mid_stream() {
     }
 }
 
-/// A peer no one here wrote: `mllp_send` from PyPI's `hl7` package.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mllp_send_is_a_device() {
-    let server = TestServer::start(&devices()).await;
-    let addr = server.hub().addresses.hl7.unwrap();
+/// Sends MLLP-framed `msgs` with `mllp_send` (PyPI `hl7`, a peer no one here wrote); returns
+/// its standard output (one ACK per message).
+async fn mllp_send(addr: SocketAddr, msgs: &[String]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("msgs.hl7");
-    let t = now_ms() - 1000;
-    let msgs = [
-        oru("P1", EUIS[2], "bed-03", t, 94.0, 80.0),
-        oru("P2", EUIS[2], "bed-03", t + 1, 93.0, 81.0),
-    ];
     // mllp_send's file input is MLLP-framed messages.
     let mut bytes = Vec::new();
-    for m in &msgs {
+    for m in msgs {
         bytes.push(0x0b);
         bytes.extend_from_slice(m.as_bytes());
         bytes.extend_from_slice(&[0x1c, 0x0d]);
@@ -252,12 +245,26 @@ async fn mllp_send_is_a_device() {
         .output()
         .await
         .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+/// A peer no one here wrote: `mllp_send` from PyPI's `hl7` package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_send_is_a_device() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let t = now_ms() - 1000;
+    let msgs = [
+        oru("P1", EUIS[2], "bed-03", t, 94.0, 80.0),
+        oru("P2", EUIS[2], "bed-03", t + 1, 93.0, 81.0),
+    ];
+    let stdout = mllp_send(addr, &msgs).await;
     assert_eq!(stdout.matches("MSA|AA").count(), 2, "{stdout}");
     assert_eq!(count(&server, EUIS[2], t - 1).await, 4);
 }
@@ -282,21 +289,7 @@ async fn a_waveform_only_message_raises_no_alarm() {
         format!("OBX|3|NM|0^MDC_ATTR_SAMP_RATE^MDC|1.1.1.1004.1|125|264640^MDC_DIM_HZ^MDC|||||F|||{ts}"),
     ]
     .join("\r");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("waveform.hl7");
-    let mut bytes = vec![0x0b];
-    bytes.extend_from_slice(msg.as_bytes());
-    bytes.extend_from_slice(&[0x1c, 0x0d]);
-    std::fs::write(&file, bytes).unwrap();
-    let out = tokio::process::Command::new("mllp_send")
-        .arg("--file")
-        .arg(&file)
-        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
-        .output()
-        .await
-        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = mllp_send(addr, &[msg]).await;
     assert_eq!(stdout.matches("MSA|AA").count(), 1, "{stdout}");
     // Give the alarm engine its chance to be wrong.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -334,20 +327,7 @@ async fn two_channels_of_one_metric_are_both_kept() {
         format!("OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.6.1|8388607|262688^MDC_DIM_PERCENT^MDC|||||X|||{ts}|||||{eui}^^{eui}^EUI-64"),
     ]
     .join("\r");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("two.hl7");
-    let mut bytes = vec![0x0b];
-    bytes.extend_from_slice(msg.as_bytes());
-    bytes.extend_from_slice(&[0x1c, 0x0d]);
-    std::fs::write(&file, bytes).unwrap();
-    let out = tokio::process::Command::new("mllp_send")
-        .arg("--file")
-        .arg(&file)
-        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
-        .output()
-        .await
-        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = mllp_send(addr, &[msg]).await;
     assert_eq!(stdout.matches("MSA|AA").count(), 1, "{stdout}");
     let (_, body) = server
         .get(&format!(

@@ -25,23 +25,24 @@ pub struct CodeMap {
     pub metric: String,
 }
 
-/// LOINC codes of the vital signs wardhub stores (LOINC's vital signs panel, 85353-1, and the
-/// non-invasive blood pressure codes). Other LOINC codes (e.g. 8625-6, the ECG P-R interval)
-/// are unknown metrics.
+/// LOINC codes of the vital signs wardhub stores (from LOINC's vital signs panel, 85353-1, the
+/// pulse oximetry codes and the non-invasive blood pressure codes). Other LOINC codes (e.g.
+/// 8625-6, the ECG P-R interval) are unknown metrics. The panel's generic blood pressure codes
+/// (8480-6, 8462-4, 8478-0) are deliberately not mapped: they do not say how the pressure was
+/// measured, and a Dräger Infinity feed in the real-world corpus sends arterial-line
+/// pressures under them; storing those as NIBP would be inventing.
 static LOINC: &[(&str, &str)] = &[
     ("8867-4", "hr"),         // Heart rate
+    ("8889-8", "pr"),         // Heart rate by Pulse oximetry
     ("59408-5", "spo2"),      // Oxygen saturation in Arterial blood by Pulse oximetry
     ("59407-7", "spo2"),      // Oxygen saturation in Blood Preductal by Pulse oximetry
+    ("2710-2", "spo2"),       // Oxygen saturation in Capillary blood by Oximetry
     ("9279-1", "rr"),         // Respiratory rate
     ("8310-5", "temp"),       // Body temperature
     ("76534-7", "nibp_sys"),  // Systolic blood pressure by Noninvasive
     ("76535-4", "nibp_dia"),  // Diastolic blood pressure by Noninvasive
     ("76536-2", "nibp_mean"), // Mean blood pressure by Noninvasive
-    // The vital signs panel's blood pressure (85354-9) codes: what a cuff reports there.
-    ("8480-6", "nibp_sys"),  // Systolic blood pressure
-    ("8462-4", "nibp_dia"),  // Diastolic blood pressure
-    ("8478-0", "nibp_mean"), // Mean blood pressure
-    ("19889-5", "etco2"),    // Carbon dioxide [Partial pressure] in Exhaled gas at end expiration
+    ("19889-5", "etco2"),     // Carbon dioxide [Partial pressure] in Exhaled gas at end expiration
 ];
 
 /// MDC codes and reference ids of variants stored under a canonical metric (verified in
@@ -49,6 +50,7 @@ static LOINC: &[(&str, &str)] = &[
 static MDC_VARIANTS: &[(u32, &str, &str)] = &[
     (150344, "MDC_TEMP", "temp"),
     (188496, "MDC_TEMP_AXIL", "temp"),
+    (188424, "MDC_TEMP_ORAL", "temp"),
     (151578, "MDC_TTHOR_RESP_RATE", "rr"),
     (147842, "MDC_ECG_CARD_BEAT_RATE", "hr"),
 ];

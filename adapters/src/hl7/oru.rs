@@ -623,7 +623,14 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
         "NA" | "MA" => return RowOutcome::Skipped(SkipReason::Waveform),
         _ => return RowOutcome::Skipped(SkipReason::NotNumeric),
     };
-    let c = |i: usize| row.obx3.comp(i).trimmed();
+    // Codes are the first subcomponent (`8867-4&1`: code and instance, in Dräger feeds).
+    let c = |i: usize| {
+        if i % 3 == 1 {
+            row.obx3.comp(i).sub(1).trimmed()
+        } else {
+            row.obx3.comp(i).trimmed()
+        }
+    };
     let (c1, c2, c3, c4, c5, c6) = (c(1), c(2), c(3), c(4), c(5), c(6));
     let metric = match ctx.opts.codes.metric([&c1, &c2, &c3, &c4, &c5, &c6]) {
         Ok(m) => m,

@@ -157,6 +157,12 @@ impl BrokerBus {
     /// device topics (QoS 1 towards the broker; an `Err` when its queue is full: the caller
     /// counts the drop, the data itself is safe in the store).
     pub fn forward(&self, topic: &str, payload: Bytes, retain: bool) -> Result<(), BusError> {
+        self.try_publish(topic, payload, retain)
+    }
+
+    /// QoS 1 through the hub's publisher, without waiting (an `Err` when its queue is full
+    /// or the bus is shutting down).
+    fn try_publish(&self, topic: &str, payload: Bytes, retain: bool) -> Result<(), BusError> {
         let guard = self
             .publisher
             .lock()
@@ -239,15 +245,6 @@ impl Bus for BrokerBus {
     }
 
     fn publish(&self, topic: String, payload: Bytes) -> Result<(), BusError> {
-        let guard = self
-            .publisher
-            .lock()
-            .map_err(|_| BusError("bus poisoned".into()))?;
-        match guard.as_ref() {
-            Some(client) => client
-                .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
-                .map_err(|e| BusError(format!("publish queue: {e}"))),
-            None => Err(BusError("the bus is shutting down".into())),
-        }
+        self.try_publish(&topic, payload, false)
     }
 }
