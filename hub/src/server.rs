@@ -417,6 +417,7 @@ impl Hub {
                 receive_maximum: config.mqtt.receive_maximum,
                 ingest: mqtt_ingest,
                 sessions: Arc::new(edge::Sessions::default()),
+                relays: Arc::default(),
                 forward,
             },
             telemetry.clone(),

@@ -74,6 +74,8 @@ pub struct EdgeConfig {
     /// The MQTT JSON adapter; without it device connections are refused (0x88).
     pub ingest: Option<Arc<MqttJsonIngest>>,
     pub sessions: Arc<Sessions>,
+    /// One relayed connection per client id at a time (see [`relay::RelayGate`]).
+    pub relays: Arc<relay::RelayGate>,
     /// Set when some service account may subscribe to device topics.
     pub forward: Option<Forward>,
 }

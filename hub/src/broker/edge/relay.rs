@@ -6,6 +6,10 @@
 //! client → broker traffic is framed packet by packet and checked against the account's
 //! filters (it may subscribe within them and never publish); broker → client is a plain copy.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,6 +18,75 @@ use tokio_util::sync::CancellationToken;
 use super::acl::Acl;
 use super::packet::{self, fixed_header};
 use super::{CloseReason, EdgeConfig};
+
+/// One relayed connection per client id at a time, towards rumqttd.
+///
+/// rumqttd 0.20 misbehaves when one client id connects again while its previous connection is
+/// still being torn down (upstream issue #1062: a panic that killed the listener, patched in
+/// `hub/vendor/`; and, seen in 1 of 50 starts here, a CONNECT that never gets its CONNACK when
+/// the same id moves between the 3.1.1 and 5 listeners). So the trigger never reaches it: a
+/// new connection of an id closes the previous one (a takeover, as MQTT says), waits until it
+/// is gone, and gives the router a moment to process the disconnect before connecting.
+#[derive(Debug, Default)]
+pub struct RelayGate {
+    ids: Mutex<HashMap<String, Held>>,
+}
+
+#[derive(Debug)]
+struct Held {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Closes the connection that holds the lock.
+    current: CancellationToken,
+    /// When the last connection of the id ended (`None` while one is open).
+    left_at: Option<Instant>,
+}
+
+/// How long the router gets to process the previous connection's disconnect.
+const SETTLE: Duration = Duration::from_millis(100);
+
+impl RelayGate {
+    /// Waits for the previous connection of `id` to be gone, and for the router to have had
+    /// [`SETTLE`] since; returns the guard to hold for as long as this connection lives and
+    /// the token that closes it.
+    async fn enter(&self, id: &str) -> (tokio::sync::OwnedMutexGuard<()>, CancellationToken) {
+        let mine = CancellationToken::new();
+        let lock = {
+            let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+            // Ids whose last connection ended long enough ago are forgotten.
+            ids.retain(|_, h| {
+                Arc::strong_count(&h.lock) > 1 || h.left_at.is_none_or(|t| t.elapsed() < SETTLE)
+            });
+            let h = ids.entry(id.to_owned()).or_insert_with(|| Held {
+                lock: Arc::new(tokio::sync::Mutex::new(())),
+                current: CancellationToken::new(),
+                left_at: None,
+            });
+            h.current.cancel();
+            h.current = mine.clone();
+            h.lock.clone()
+        };
+        let guard = lock.lock_owned().await;
+        let left_at = self
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(id)
+            .and_then(|h| h.left_at.take());
+        if let Some(t) = left_at {
+            tokio::time::sleep(SETTLE.saturating_sub(t.elapsed())).await;
+        }
+        (guard, mine)
+    }
+
+    /// The connection of `id` that held `guard` is gone (its upstream socket closed).
+    fn leave(&self, id: &str, guard: tokio::sync::OwnedMutexGuard<()>) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = ids.get_mut(id) {
+            h.left_at = Some(Instant::now());
+        }
+        drop(guard);
+    }
+}
 
 /// Relays the connection whose CONNECT is `connect` (whole packet); `buf` holds what the
 /// client sent after it.
@@ -25,6 +98,40 @@ pub(super) async fn serve<S>(
     acl: Acl,
     config: &EdgeConfig,
     cancel: &CancellationToken,
+) -> Result<(), CloseReason>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let id = super::packet::parse_connect(connect)
+        .map(|c| c.client_id)
+        .unwrap_or_default();
+    let (guard, taken_over) = config.relays.enter(&id).await;
+    let r = relay(
+        client,
+        connect,
+        level,
+        buf,
+        acl,
+        config,
+        cancel,
+        &taken_over,
+    )
+    .await;
+    // Our upstream connection is closed by now (dropped in `relay`).
+    config.relays.leave(&id, guard);
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn relay<S>(
+    client: S,
+    connect: &[u8],
+    level: u8,
+    buf: BytesMut,
+    acl: Acl,
+    config: &EdgeConfig,
+    cancel: &CancellationToken,
+    taken_over: &CancellationToken,
 ) -> Result<(), CloseReason>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -54,6 +161,7 @@ where
         r = up => r,
         _ = down => Ok(()),
         _ = cancel.cancelled() => Ok(()),
+        _ = taken_over.cancelled() => Err(CloseReason::TakenOver),
     }
 }
 
@@ -106,6 +214,41 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_connection_per_id_reaches_the_broker() {
+        let gate = Arc::new(RelayGate::default());
+        let (g1, t1) = gate.enter("pager").await;
+        let second = {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                let (g, t) = gate.enter("pager").await;
+                (g, t)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(t1.is_cancelled(), "the new connection closes the old one");
+        assert!(!second.is_finished(), "and waits until it is gone");
+        let left = std::time::Instant::now();
+        gate.leave("pager", g1);
+        let (g2, t2) = second.await.unwrap();
+        assert!(!t2.is_cancelled());
+        assert!(
+            left.elapsed() >= SETTLE,
+            "the router gets time to see the disconnect"
+        );
+        gate.leave("pager", g2);
+        // Guards a v4 connection that ended just before the v5 one of the same id came: the
+        // new one still waits for the settle time (it did not, and rumqttd killed it).
+        let left = std::time::Instant::now();
+        let (g3, _) = gate.enter("pager").await;
+        assert!(left.elapsed() >= SETTLE - Duration::from_millis(5));
+        gate.leave("pager", g3);
+        tokio::time::sleep(SETTLE).await;
+        let (g4, _) = gate.enter("other").await;
+        assert_eq!(gate.ids.lock().unwrap().len(), 1, "old ids are forgotten");
+        gate.leave("other", g4);
+    }
 
     #[tokio::test]
     async fn relay_forwards_whole_packets_and_cuts_oversized() {
