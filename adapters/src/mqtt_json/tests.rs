@@ -868,25 +868,19 @@ async fn a_full_budget_makes_the_next_publish_wait() {
 #[tokio::test]
 async fn a_stopped_pipeline_is_never_an_acceptance() {
     let (ingest, mut rx, _) = ingest(100);
-    let p = ingest
-        .publish(
-            &dev(),
-            &topic("mon-01", "obs"),
+    let (device, obs) = (dev(), topic("mon-01", "obs"));
+    let one = || {
+        ingest.publish(
+            &device,
+            &obs,
             Bytes::from_static(br#"{"metric": "hr", "value": 60}"#),
         )
-        .await
-        .unwrap();
+    };
+    let p = one().await.unwrap();
     let b = next_batch(&mut rx).await;
     drop(b);
     assert!(matches!(p.outcome().await, PublishOutcome::Failed(_)));
-    let p = ingest
-        .publish(
-            &dev(),
-            &topic("mon-01", "obs"),
-            Bytes::from_static(br#"{"metric": "hr", "value": 60}"#),
-        )
-        .await
-        .unwrap();
+    let p = one().await.unwrap();
     let b = next_batch(&mut rx).await;
     b.reply
         .unwrap()
@@ -897,14 +891,7 @@ async fn a_stopped_pipeline_is_never_an_acceptance() {
         .unwrap();
     assert!(matches!(p.outcome().await, PublishOutcome::Failed(_)));
     drop(rx);
-    let r = ingest
-        .publish(
-            &dev(),
-            &topic("mon-01", "obs"),
-            Bytes::from_static(br#"{"metric": "hr", "value": 60}"#),
-        )
-        .await;
-    assert!(r.is_err());
+    assert!(one().await.is_err());
 }
 
 #[test]

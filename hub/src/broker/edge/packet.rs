@@ -354,18 +354,25 @@ pub fn parse_ack(packet: &[u8]) -> Result<u16, CloseReason> {
     take_u16(&mut b).ok_or(CloseReason::Malformed)
 }
 
-/// A SUBSCRIBE: packet id and (filter, requested QoS).
-pub fn parse_subscribe(packet: &[u8], level: u8) -> Result<(u16, Vec<(String, u8)>), CloseReason> {
+/// The packet id of a SUBSCRIBE or UNSUBSCRIBE and what follows its properties.
+fn id_and_payload(packet: &[u8], level: u8) -> Result<(u16, &[u8]), CloseReason> {
     let bad = CloseReason::Malformed;
-    if packet.first() != Some(&0x82) {
-        return Err(bad);
-    }
     let (h, _) = fixed_header(packet)?.ok_or(bad)?;
     let mut b = &packet[h..];
     let pkid = take_u16(&mut b).ok_or(bad)?;
     if level == 5 {
         take_props(&mut b).ok_or(bad)?;
     }
+    Ok((pkid, b))
+}
+
+/// A SUBSCRIBE: packet id and (filter, requested QoS).
+pub fn parse_subscribe(packet: &[u8], level: u8) -> Result<(u16, Vec<(String, u8)>), CloseReason> {
+    let bad = CloseReason::Malformed;
+    if packet.first() != Some(&0x82) {
+        return Err(bad);
+    }
+    let (pkid, mut b) = id_and_payload(packet, level)?;
     let mut filters = Vec::new();
     while !b.is_empty() {
         let f = take_str(&mut b).ok_or(bad)?.to_owned();
@@ -381,16 +388,10 @@ pub fn parse_subscribe(packet: &[u8], level: u8) -> Result<(u16, Vec<(String, u8
 
 /// An UNSUBSCRIBE: packet id and filters.
 pub fn parse_unsubscribe(packet: &[u8], level: u8) -> Result<(u16, Vec<String>), CloseReason> {
-    let bad = CloseReason::Malformed;
-    let (h, _) = fixed_header(packet)?.ok_or(bad)?;
-    let mut b = &packet[h..];
-    let pkid = take_u16(&mut b).ok_or(bad)?;
-    if level == 5 {
-        take_props(&mut b).ok_or(bad)?;
-    }
+    let (pkid, mut b) = id_and_payload(packet, level)?;
     let mut filters = Vec::new();
     while !b.is_empty() {
-        filters.push(take_str(&mut b).ok_or(bad)?.to_owned());
+        filters.push(take_str(&mut b).ok_or(CloseReason::Malformed)?.to_owned());
     }
     Ok((pkid, filters))
 }
