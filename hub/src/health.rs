@@ -191,23 +191,25 @@ mod tests {
         IntGaugeVec::new(prometheus::Opts::new("up", "h"), &["component"]).unwrap()
     }
 
+    /// A check that fails with `why` while `down` is set.
+    fn switch(down: &Arc<AtomicBool>, why: &'static str) -> Check {
+        let down = down.clone();
+        Box::new(move || {
+            if down.load(Ordering::Relaxed) {
+                Err(why.into())
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     #[test]
     fn a_part_down_is_reported_and_fails_the_hub_after_the_grace() {
         let g = gauge();
         let h = Health::new(g.clone(), Duration::from_secs(10));
         let broken = Arc::new(AtomicBool::new(false));
-        let b = broken.clone();
         h.register("ingest", Box::new(|| Ok(())));
-        h.register(
-            "store_flusher",
-            Box::new(move || {
-                if b.load(Ordering::Relaxed) {
-                    Err("no flush for 31 s".into())
-                } else {
-                    Ok(())
-                }
-            }),
-        );
+        h.register("store_flusher", switch(&broken, "no flush for 31 s"));
         let t0 = Instant::now();
         h.check_all(t0);
         assert!(h.report().ok());
@@ -235,17 +237,7 @@ mod tests {
     fn a_part_that_recovers_within_the_grace_does_not_fail_the_hub() {
         let h = Health::new(gauge(), Duration::from_secs(5));
         let flip = Arc::new(AtomicBool::new(true));
-        let f = flip.clone();
-        h.register(
-            "x",
-            Box::new(move || {
-                if f.load(Ordering::Relaxed) {
-                    Err("down".into())
-                } else {
-                    Ok(())
-                }
-            }),
-        );
+        h.register("x", switch(&flip, "down"));
         let t0 = Instant::now();
         h.check_all(t0);
         h.check_all(t0 + Duration::from_secs(4));

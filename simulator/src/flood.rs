@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use wardhub_adapters::model::Clock;
+
 use crate::exact::{exact_publisher, first_time, quantile, Exact, Plan};
 
 /// What to run.
@@ -264,5 +266,3 @@ pub async fn run(f: Flood) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-use wardhub_adapters::model::Clock;

@@ -41,6 +41,8 @@ const MAX_ERR_SEGMENTS: usize = 20;
 #[derive(Debug)]
 pub struct Hl7MllpAdapter {
     config: Hl7Config,
+    /// The config's code tables, checked at bind.
+    codes: crate::hl7::codes::Codes,
     listener: TcpListener,
 }
 
@@ -51,7 +53,7 @@ impl Hl7MllpAdapter {
             adapter: NAME,
             message: e.to_string(),
         })?;
-        crate::hl7::codes::Codes::new(config.codes.clone()).map_err(|message| {
+        let codes = crate::hl7::codes::Codes::new(config.codes.clone()).map_err(|message| {
             AdapterError::Other {
                 adapter: NAME,
                 message,
@@ -64,7 +66,14 @@ impl Hl7MllpAdapter {
         };
         let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
-        Ok((Hl7MllpAdapter { config, listener }, addr))
+        Ok((
+            Hl7MllpAdapter {
+                config,
+                codes,
+                listener,
+            },
+            addr,
+        ))
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -90,14 +99,17 @@ struct Shared {
 }
 
 async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), AdapterError> {
-    let Hl7MllpAdapter { config, listener } = adapter;
+    let Hl7MllpAdapter {
+        config,
+        codes,
+        listener,
+    } = adapter;
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared {
         opts: OruOptions {
             limits: ctx.limits,
             default_utc_offset_minutes: config.default_utc_offset_minutes,
-            // Checked in `bind`.
-            codes: crate::hl7::codes::Codes::new(config.codes.clone()).unwrap_or_default(),
+            codes,
             sentinels: config.sentinels.clone(),
             senders: config.senders.clone(),
         },

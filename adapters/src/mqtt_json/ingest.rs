@@ -149,21 +149,19 @@ fn outcome_of(
     let stored = report.stored + report.messages_applied;
     let rejected = rejected_before + report.rejected.len() + report.messages_rejected.len();
     if stored == 0 && rejected > 0 {
-        let reason = report
-            .rejected
-            .iter()
-            .chain(&report.messages_rejected)
-            .map(|(_, r)| r.reason)
+        // Refused whole: an unknown device says most, then what the decoder found, then
+        // what the pipeline did.
+        let in_pipeline = || {
+            report
+                .rejected
+                .iter()
+                .chain(&report.messages_rejected)
+                .map(|(_, r)| r.reason)
+        };
+        let reason = in_pipeline()
             .find(|r| *r == RejectReason::UnknownDevice)
             .or(first_reject)
-            .or_else(|| {
-                report
-                    .rejected
-                    .iter()
-                    .chain(&report.messages_rejected)
-                    .map(|(_, r)| r.reason)
-                    .next()
-            })
+            .or_else(|| in_pipeline().next())
             .unwrap_or(RejectReason::Schema);
         return PublishOutcome::Refused(Refusal::of(reason));
     }

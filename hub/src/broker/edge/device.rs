@@ -192,7 +192,6 @@ impl Device<'_> {
         // MQTT: the server closes a connection silent for one and a half keep-alives.
         let keep_alive = (connect.keep_alive > 0)
             .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
-        let stop = |why: End| async move { why };
         loop {
             let read = read_packet(&mut rd, &mut buf, self.config.max_packet_bytes);
             let read = async {
@@ -205,7 +204,7 @@ impl Device<'_> {
                 r = read => r,
                 _ = taken_over.cancelled() => {
                     self.say(&ctl, level, reason::SESSION_TAKEN_OVER).await;
-                    return stop(End::TakenOver).await;
+                    return End::TakenOver;
                 }
                 _ = self.cancel.cancelled() => {
                     self.say(&ctl, level, reason::SERVER_SHUTTING_DOWN).await;
@@ -229,7 +228,6 @@ impl Device<'_> {
                     return End::Closed(r);
                 }
             };
-            let violation = |r: CloseReason, code: u8| (r, code);
             let handled: Result<(), (CloseReason, u8)> = match p[0] >> 4 {
                 kind::PUBLISH => {
                     match self
@@ -245,7 +243,7 @@ impl Device<'_> {
                         .await
                     {
                         Ok(()) => Ok(()),
-                        Err(PublishStop::Violation(r, code)) => Err(violation(r, code)),
+                        Err(PublishStop::Violation(r, code)) => Err((r, code)),
                         Err(PublishStop::TakenOver) => {
                             self.say(&ctl, level, reason::SESSION_TAKEN_OVER).await;
                             return End::TakenOver;
@@ -272,7 +270,7 @@ impl Device<'_> {
                         let _ = ctl.send(a[..packet::ack_len(&a)].to_vec()).await;
                         Ok(())
                     }
-                    _ => Err(violation(CloseReason::Malformed, reason::MALFORMED)),
+                    _ => Err((CloseReason::Malformed, reason::MALFORMED)),
                 },
                 kind::SUBSCRIBE => match packet::parse_subscribe(&p, level) {
                     Ok((pkid, filters)) => {
@@ -296,13 +294,13 @@ impl Device<'_> {
                         }
                         if refused && level < 5 {
                             // 3.1.1 has no "not authorized" SUBACK code: close, as before.
-                            Err(violation(CloseReason::Acl, reason::NOT_AUTHORIZED))
+                            Err((CloseReason::Acl, reason::NOT_AUTHORIZED))
                         } else {
                             let _ = ctl.send(packet::suback(level, pkid, &codes)).await;
                             Ok(())
                         }
                     }
-                    Err(r) => Err(violation(r, reason::MALFORMED)),
+                    Err(r) => Err((r, reason::MALFORMED)),
                 },
                 kind::UNSUBSCRIBE => match packet::parse_unsubscribe(&p, level) {
                     Ok((pkid, filters)) => {
@@ -310,7 +308,7 @@ impl Device<'_> {
                         let _ = ctl.send(packet::unsuback(level, pkid, filters.len())).await;
                         Ok(())
                     }
-                    Err(r) => Err(violation(r, reason::MALFORMED)),
+                    Err(r) => Err((r, reason::MALFORMED)),
                 },
                 kind::PINGREQ => {
                     let _ = ctl.send(packet::PINGRESP.to_vec()).await;
@@ -334,10 +332,7 @@ impl Device<'_> {
                 // The edge sends devices QoS 0 only: acknowledgements from them are stray
                 // but harmless.
                 kind::PUBACK | kind::PUBREC | kind::PUBCOMP => Ok(()),
-                _ => Err(violation(
-                    CloseReason::ProtocolError,
-                    reason::PROTOCOL_ERROR,
-                )),
+                _ => Err((CloseReason::ProtocolError, reason::PROTOCOL_ERROR)),
             };
             if let Err((r, code)) = handled {
                 self.say(&ctl, level, code).await;
@@ -594,11 +589,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        if failed
-            && level == 5
-            && writable
-            && !out.ends_with(&packet::disconnect(reason::UNSPECIFIED))
-        {
+        // Once, as the failure is found: `writable` is cleared below.
+        if failed && level == 5 && writable {
             out.extend_from_slice(&packet::disconnect(reason::UNSPECIFIED));
         }
         if !out.is_empty() {

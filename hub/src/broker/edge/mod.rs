@@ -272,7 +272,8 @@ async fn accept_opt(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, Sock
 
 /// Who a CONNECT is.
 enum Identity {
-    Device(DeviceId, Option<Arc<Live>>),
+    /// A device, and the MQTT JSON adapter that takes its publishes.
+    Device(DeviceId, Option<Arc<Live>>, Arc<MqttJsonIngest>),
     Service(Acl),
 }
 
@@ -335,10 +336,20 @@ fn identify(info: &Connect, config: &EdgeConfig) -> Result<Identity, Refused> {
         AuthOutcome::Unregistered => None,
         AuthOutcome::Refused(r) => return Err(r.into()),
     };
-    match info.will_topic() {
-        Some(t) if !Acl::device(id.as_str()).may_publish(t) => Err(AuthRefusal::Forbidden.into()),
-        _ => Ok(Identity::Device(id, live)),
+    if info
+        .will_topic()
+        .is_some_and(|t| !Acl::device(id.as_str()).may_publish(t))
+    {
+        return Err(AuthRefusal::Forbidden.into());
     }
+    let Some(ingest) = config.ingest.clone() else {
+        return Err(Refused(
+            0x88,
+            "the MQTT JSON adapter is off",
+            CloseReason::Upstream,
+        ));
+    };
+    Ok(Identity::Device(id, live, ingest))
 }
 
 async fn connection<S>(
@@ -365,17 +376,6 @@ where
     };
     let info = parse_connect(&buf[..connect_len])?;
     let identity = match identify(&info, config) {
-        Ok(i) => match (i, &config.ingest) {
-            (Identity::Device(..), None) => Err(Refused(
-                0x88,
-                "the MQTT JSON adapter is off",
-                CloseReason::Upstream,
-            )),
-            (i, _) => Ok(i),
-        },
-        Err(r) => Err(r),
-    };
-    let identity = match identity {
         Ok(i) => i,
         Err(Refused(code, why, reason)) => {
             let who = if is_valid_id(&info.client_id) {
@@ -394,13 +394,10 @@ where
     };
     let connect = buf.split_to(connect_len);
     match identity {
-        Identity::Device(id, live) => {
-            let Some(ingest) = &config.ingest else {
-                return Err(CloseReason::Upstream);
-            };
+        Identity::Device(id, live, ingest) => {
             device::Device {
                 config,
-                ingest,
+                ingest: &ingest,
                 telemetry,
                 cancel,
                 id,
@@ -411,7 +408,7 @@ where
         }
         Identity::Service(acl) => {
             let name = info.username.clone().unwrap_or_default();
-            let r = relay::serve(client, &connect, info.level, buf, acl, config, cancel).await;
+            let r = relay::serve(client, &info, &connect, buf, acl, config, cancel).await;
             if r == Err(CloseReason::Acl) {
                 tracing::warn!(%peer, client = %name, "mqtt connection closed: a service account may only subscribe within its filters");
             }

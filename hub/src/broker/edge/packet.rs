@@ -549,7 +549,13 @@ pub fn publish_qos0(level: u8, topic: &str, payload: &[u8], retain: bool) -> Vec
 }
 
 /// The CONNECT `packet` with its user name and password replaced (everything else kept).
-pub fn rewrite_connect(connect: &[u8], user: &str, pass: &str) -> Result<Vec<u8>, CloseReason> {
+/// With `client_id`, the client id is replaced too.
+pub fn rewrite_connect(
+    connect: &[u8],
+    user: &str,
+    pass: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<u8>, CloseReason> {
     let bad = CloseReason::Malformed;
     let (h, _) = fixed_header(connect)?.ok_or(bad)?;
     let mut b = &connect[h..];
@@ -569,7 +575,9 @@ pub fn rewrite_connect(connect: &[u8], user: &str, pass: &str) -> Result<Vec<u8>
     if level == 5 {
         take_props(&mut b).ok_or(bad)?;
     }
+    let id_at = copied.len() - b.len();
     take_bytes(&mut b).ok_or(bad)?; // client id
+    let will_at = copied.len() - b.len();
     if flags & 0x04 != 0 {
         if level == 5 {
             take_props(&mut b).ok_or(bad)?;
@@ -577,7 +585,17 @@ pub fn rewrite_connect(connect: &[u8], user: &str, pass: &str) -> Result<Vec<u8>
         take_bytes(&mut b).ok_or(bad)?;
         take_bytes(&mut b).ok_or(bad)?;
     }
-    body.extend_from_slice(&copied[..copied.len() - b.len()]);
+    let end = copied.len() - b.len();
+    body.extend_from_slice(&copied[..id_at]);
+    match client_id {
+        Some(id) => {
+            let len = u16::try_from(id.len()).map_err(|_| bad)?;
+            body.extend_from_slice(&len.to_be_bytes());
+            body.extend_from_slice(id.as_bytes());
+        }
+        None => body.extend_from_slice(&copied[id_at..will_at]),
+    }
+    body.extend_from_slice(&copied[will_at..end]);
     for field in [user.as_bytes(), pass.as_bytes()] {
         let len = u16::try_from(field.len()).map_err(|_| bad)?;
         body.extend_from_slice(&len.to_be_bytes());
@@ -705,13 +723,24 @@ mod tests {
     fn connect_rewrite_keeps_everything_but_the_login() {
         for user in [None, Some(("mon-1", "device-secret"))] {
             let original = connect_v4("mon-1", user);
-            let rewritten = rewrite_connect(&original, "wardhub-edge", "internal").unwrap();
+            let rewritten = rewrite_connect(&original, "wardhub-edge", "internal", None).unwrap();
             let info = parse_connect(&rewritten).unwrap();
             assert_eq!(info.client_id, "mon-1");
             assert_eq!(info.level, 4);
             assert_eq!(info.username.as_deref(), Some("wardhub-edge"));
             assert_eq!(info.password.as_deref(), Some(&b"internal"[..]));
         }
+        let rewritten = rewrite_connect(
+            &connect_v5_with_will(),
+            "wardhub-edge",
+            "internal",
+            Some("wardhub-svc-7"),
+        )
+        .unwrap();
+        let info = parse_connect(&rewritten).unwrap();
+        assert_eq!(info.client_id, "wardhub-svc-7");
+        assert_eq!(info.session_expiry, 60, "properties kept");
+        assert_eq!(info.will.unwrap().delay_secs, 2, "the will kept");
     }
 
     proptest! {
@@ -719,7 +748,8 @@ mod tests {
         fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = fixed_header(&bytes);
             let _ = parse_connect(&bytes);
-            let _ = rewrite_connect(&bytes, "u", "p");
+            let _ = rewrite_connect(&bytes, "u", "p", None);
+            let _ = rewrite_connect(&bytes, "u", "p", Some("wardhub-svc-1"));
             let b = Bytes::from(bytes.clone());
             let _ = parse_publish(&b, 5);
             let _ = parse_publish(&b, 4);

@@ -19,6 +19,9 @@ use super::acl::Acl;
 use super::packet::{self, fixed_header};
 use super::{CloseReason, EdgeConfig};
 
+/// The internal client ids of relayed clean sessions, one per connection.
+static NEXT_INTERNAL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// One relayed connection per client id at a time, towards rumqttd.
 ///
 /// rumqttd 0.20 misbehaves when one client id connects again while its previous connection is
@@ -88,12 +91,18 @@ impl RelayGate {
     }
 }
 
-/// Relays the connection whose CONNECT is `connect` (whole packet); `buf` holds what the
-/// client sent after it.
+/// Relays the connection `info` whose CONNECT is `connect` (whole packet); `buf` holds what
+/// the client sent after it.
+///
+/// A clean session has nothing to resume, so rumqttd sees it under an internal client id of
+/// its own (`wardhub-svc-N`, unique per connection): the races of a client id that comes back
+/// fast cannot happen at all. A persistent session keeps its client id (its subscriptions
+/// live under it). Both go through the [`RelayGate`], keyed by the client's own id, so a new
+/// connection takes the old one over.
 pub(super) async fn serve<S>(
     client: S,
+    info: &packet::Connect,
     connect: &[u8],
-    level: u8,
     buf: BytesMut,
     acl: Acl,
     config: &EdgeConfig,
@@ -102,67 +111,48 @@ pub(super) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let id = super::packet::parse_connect(connect)
-        .map(|c| c.client_id)
-        .unwrap_or_default();
-    let (guard, taken_over) = config.relays.enter(&id).await;
-    let r = relay(
-        client,
-        connect,
-        level,
-        buf,
-        acl,
-        config,
-        cancel,
-        &taken_over,
-    )
-    .await;
-    // Our upstream connection is closed by now (dropped in `relay`).
-    config.relays.leave(&id, guard);
+    let internal_id = (info.session_expiry == 0).then(|| {
+        let n = NEXT_INTERNAL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("wardhub-svc-{n}")
+    });
+    let level = info.level;
+    // Keyed by the client's own id: a new connection still takes over the old one.
+    let (guard, taken_over) = config.relays.enter(&info.client_id).await;
+    let relayed = async {
+        let connect = match &config.internal_login {
+            Some((user, pass)) => {
+                packet::rewrite_connect(connect, user, pass, internal_id.as_deref())?
+            }
+            None => connect.to_vec(),
+        };
+        let internal = if level == 5 {
+            config.internal_v5
+        } else {
+            config.internal_v4
+        };
+        let mut upstream = TcpStream::connect(internal)
+            .await
+            .map_err(|_| CloseReason::Upstream)?;
+        let _ = upstream.set_nodelay(true);
+        upstream
+            .write_all(&connect)
+            .await
+            .map_err(|_| CloseReason::Upstream)?;
+        let (client_rd, mut client_wr) = tokio::io::split(client);
+        let (mut broker_rd, broker_wr) = upstream.into_split();
+        let up = relay_up(client_rd, broker_wr, buf, config.max_packet_bytes, &acl);
+        let down = tokio::io::copy(&mut broker_rd, &mut client_wr);
+        tokio::select! {
+            r = up => r,
+            _ = down => Ok(()),
+            _ = cancel.cancelled() => Ok(()),
+            _ = taken_over.cancelled() => Err(CloseReason::TakenOver),
+        }
+    };
+    let r = relayed.await;
+    // The upstream connection was dropped with the block: rumqttd can see it gone.
+    config.relays.leave(&info.client_id, guard);
     r
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn relay<S>(
-    client: S,
-    connect: &[u8],
-    level: u8,
-    buf: BytesMut,
-    acl: Acl,
-    config: &EdgeConfig,
-    cancel: &CancellationToken,
-    taken_over: &CancellationToken,
-) -> Result<(), CloseReason>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let connect = match &config.internal_login {
-        Some((user, pass)) => packet::rewrite_connect(connect, user, pass)?,
-        None => connect.to_vec(),
-    };
-    let internal = if level == 5 {
-        config.internal_v5
-    } else {
-        config.internal_v4
-    };
-    let mut upstream = TcpStream::connect(internal)
-        .await
-        .map_err(|_| CloseReason::Upstream)?;
-    let _ = upstream.set_nodelay(true);
-    upstream
-        .write_all(&connect)
-        .await
-        .map_err(|_| CloseReason::Upstream)?;
-    let (client_rd, mut client_wr) = tokio::io::split(client);
-    let (mut broker_rd, broker_wr) = upstream.into_split();
-    let up = relay_up(client_rd, broker_wr, buf, config.max_packet_bytes, &acl);
-    let down = tokio::io::copy(&mut broker_rd, &mut client_wr);
-    tokio::select! {
-        r = up => r,
-        _ = down => Ok(()),
-        _ = cancel.cancelled() => Ok(()),
-        _ = taken_over.cancelled() => Err(CloseReason::TakenOver),
-    }
 }
 
 /// Client → broker: forwards whole packets only, never one over `max` and never one the ACL
