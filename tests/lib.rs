@@ -106,9 +106,13 @@ impl TestServer {
         }
     }
 
-    /// GET a path of the API as JSON; returns the status and the body.
+    /// GET a path of the API as JSON, as the viewer (a wall display); returns the status and
+    /// the body.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = reqwest::get(format!("http://{}{}", self.http(), path))
+        let resp = reqwest::Client::new()
+            .get(format!("http://{}{}", self.http(), path))
+            .bearer_auth(VIEWER_TOKEN)
+            .send()
             .await
             .expect("HTTP request");
         let status = resp.status().as_u16();
@@ -158,6 +162,7 @@ impl TestServer {
 pub const NURSE_TOKEN: &str = "test-nurse-token-0123456789abcdef";
 pub const BIOMED_TOKEN: &str = "test-biomed-token-0123456789abcdef";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+pub const VIEWER_TOKEN: &str = "test-viewer-token-0123456789abcdef";
 
 fn test_users() -> Vec<(String, wardhub::auth::Role, String)> {
     use wardhub::auth::Role;
@@ -165,6 +170,7 @@ fn test_users() -> Vec<(String, wardhub::auth::Role, String)> {
         ("nurse-ana".into(), Role::Nurse, NURSE_TOKEN.into()),
         ("biomed-ben".into(), Role::Biomed, BIOMED_TOKEN.into()),
         ("admin-ada".into(), Role::Admin, ADMIN_TOKEN.into()),
+        ("wall-display".into(), Role::Viewer, VIEWER_TOKEN.into()),
     ]
 }
 
@@ -195,7 +201,10 @@ impl TestServer {
         &self,
         path: &str,
     ) -> tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)> {
-        let mut resp = reqwest::get(format!("http://{}{}", self.http(), path))
+        let mut resp = reqwest::Client::new()
+            .get(format!("http://{}{}", self.http(), path))
+            .bearer_auth(VIEWER_TOKEN)
+            .send()
             .await
             .expect("SSE request");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -252,6 +252,10 @@ pub trait AdapterEvents: Send + Sync {
     /// A connection-oriented adapter accepted or closed a connection.
     fn connection(&self, _adapter: &'static str, _open: bool) {}
 
+    /// A connection was closed at accept: over a limit (`total`, `per_source`) or from a
+    /// source no sender is allowed from (`not_allowed`).
+    fn connection_refused(&self, _adapter: &'static str, _limit: &'static str) {}
+
     /// Bytes skipped by a framer (garbage between frames).
     fn skipped_bytes(&self, _adapter: &'static str, _bytes: usize) {}
 

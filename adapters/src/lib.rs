@@ -7,7 +7,8 @@
 //!   statuses, reject reasons, time helpers;
 //! - [`adapter`]: the [`Adapter`](adapter::Adapter) trait and its context (sink, bus, events);
 //! - [`mqtt_json`]: devices publishing JSON to `wardhub/v1/devices/{id}/obs`;
-//! - [`hl7`]: HL7 v2 ORU^R01 over MLLP (IHE PCD-01).
+//! - [`hl7`]: HL7 v2 ORU^R01 over MLLP (IHE PCD-01);
+//! - [`net`]: connection limits per face and source; [`tls`]: reloadable rustls server configs.
 //!
 //! Decoders are pure and synchronous; adapters are the async loops around them.
 //!
@@ -21,6 +22,8 @@ pub mod adapter;
 pub mod hl7;
 pub mod model;
 pub mod mqtt_json;
+pub mod net;
+pub mod tls;
 
 pub use adapter::{
     Adapter, AdapterContext, AdapterEvents, Bus, BusMessage, Ingest, IngestReport, Sink,

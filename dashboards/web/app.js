@@ -51,7 +51,6 @@ const state = {
   fetchedAt: 0, // local ms of the last ward response
   alarms: new Map(), // alarm id -> alarm
   clockOffset: 0, // hub ms - local ms
-  token: localStorage.getItem('wardhub.token') || '',
   user: null,
   sse: { es: null, open: false, retry: 0, timer: 0, nextAt: 0, lostSince: 0 },
   poll: { lastOk: 0, timer: 0 },
@@ -120,10 +119,10 @@ function unitText(u) { return UNIT_TEXT[u] ?? u ?? ''; }
 
 function staleAfterMs(name) { return 1000 * (STALE_AFTER_S[name] ?? STALE_AFTER_S.default); }
 
-async function api(path, { method = 'GET', body, auth = false, timeout = POLL_TIMEOUT_MS } = {}) {
+// Every call carries the session cookie (HttpOnly: this script never sees it, nor the token).
+async function api(path, { method = 'GET', body, timeout = POLL_TIMEOUT_MS } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), timeout);
   try {
@@ -133,6 +132,7 @@ async function api(path, { method = 'GET', body, auth = false, timeout = POLL_TI
     });
     let json = null;
     try { json = await resp.json(); } catch { /* empty body */ }
+    if (resp.status === 401 && state.user !== undefined) loggedOut();
     return { status: resp.status, ok: resp.ok, json };
   } finally {
     clearTimeout(timer);
@@ -175,6 +175,7 @@ async function pollWard() {
   clearTimeout(state.poll.timer);
   const t0 = Date.now();
   try {
+    if (!state.user) throw new Error('not logged in');
     const r = await api('/api/v1/ward');
     if (!r.ok || !r.json) throw new Error(`HTTP ${r.status}`);
     const t1 = Date.now();
@@ -225,6 +226,7 @@ function connectStream() {
   });
   es.onerror = () => {
     if (state.sse.es !== es) return;
+    if (!state.user) { es.close(); state.sse.es = null; return; }
     // Our own backoff instead of EventSource's: close and schedule.
     es.close();
     state.sse.es = null;
@@ -565,14 +567,36 @@ function renderUser() {
   setText($('#login-btn'), state.user ? 'Log out' : 'Log in');
 }
 
-async function checkToken() {
-  if (!state.token) { state.user = null; renderUser(); return; }
-  try {
-    const r = await api('/api/v1/me', { auth: true });
-    if (r.status === 401) { state.token = ''; localStorage.removeItem('wardhub.token'); state.user = null; }
-    else if (r.ok) state.user = r.json;
-  } catch { /* offline: keep the token, try again on the next action */ }
+/** Nothing of the ward is shown without a login: the session ended or never began. */
+function loggedOut() {
+  const was = state.user;
+  state.user = null;
   renderUser();
+  document.body.dataset.auth = 'none';
+  if (state.sse.es) { state.sse.es.close(); state.sse.es = null; state.sse.open = false; }
+  state.alarms = new Map();
+  state.beds = new Map();
+  renderAlarms();
+  renderWard();
+  if (was !== null && !$('#login-dialog').open) requireLogin(null);
+}
+
+/** A login began (or an existing session was found): show the ward. */
+function loggedIn(user) {
+  state.user = user;
+  document.body.dataset.auth = 'ok';
+  renderUser();
+  connectStream();
+  pollWard();
+}
+
+async function checkSession() {
+  try {
+    const r = await api('/api/v1/me');
+    if (r.ok) { loggedIn(r.json); return; }
+  } catch { /* offline: the login dialog says so on submit */ }
+  state.user = undefined;
+  loggedOut();
 }
 
 function requireLogin(then) {
@@ -589,14 +613,16 @@ async function submitLogin(ev) {
   if (!token) return;
   $('#login-submit').disabled = true;
   try {
-    const r = await fetch('/api/v1/me', { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
-    if (r.status === 401) { $('#login-error').textContent = 'This token is not known to the hub.'; return; }
+    const r = await fetch('/api/v1/session', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }), cache: 'no-store',
+    });
+    $('#token-input').value = '';
+    if (r.status === 401) { $('#login-error').textContent = 'This token is not known to the hub, has expired or was revoked.'; return; }
+    if (r.status === 429) { $('#login-error').textContent = 'Too many failed logins from this place: wait a few minutes.'; return; }
     if (!r.ok) { $('#login-error').textContent = `The hub answered ${r.status}.`; return; }
-    state.user = await r.json();
-    state.token = token;
-    localStorage.setItem('wardhub.token', token);
-    renderUser();
     $('#login-dialog').close();
+    loggedIn(await r.json());
     const then = state.afterLogin;
     state.afterLogin = null;
     if (then) then();
@@ -627,7 +653,6 @@ function applyReply(json) {
 
 async function authError(r, errorEl) {
   if (r.status === 401) {
-    state.token = ''; state.user = null; localStorage.removeItem('wardhub.token'); renderUser();
     errorEl.textContent = 'Your login is no longer valid: log in again.';
     return true;
   }
@@ -644,7 +669,7 @@ async function submitAck(ev) {
   if (note) body.note = note;
   $('#ack-submit').disabled = true;
   try {
-    const r = await api(`/api/v1/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', body, auth: true });
+    const r = await api(`/api/v1/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', body });
     if (r.ok || r.status === 409) { applyReply(r.json); $('#ack-dialog').close(); return; }
     if (await authError(r, $('#ack-error'))) return;
     $('#ack-error').textContent = r.json?.error ?? `The hub answered ${r.status}.`;
@@ -670,7 +695,7 @@ async function pauseBed() {
 async function sendPause(path, retry) {
   const status = $('#bed-dialog').open ? $('#bed-status') : $('#announce');
   try {
-    const r = await api(path, { method: 'POST', body: {}, auth: true });
+    const r = await api(path, { method: 'POST', body: {} });
     if (r.ok) { applyReply(r.json); setText(status, 'Audio paused.'); return; }
     if (r.status === 401) { await authError(r, status); requireLogin(retry); return; }
     if (await authError(r, status)) return;
@@ -980,7 +1005,7 @@ function niceStep(raw) {
 function wire() {
   $('#login-btn').addEventListener('click', () => {
     if (state.user) {
-      state.user = null; state.token = ''; localStorage.removeItem('wardhub.token'); renderUser();
+      api('/api/v1/session', { method: 'DELETE' }).finally(loggedOut);
     } else {
       requireLogin(null);
     }
@@ -1016,7 +1041,5 @@ document.body.classList.add('not-live');
 $('#lost').hidden = false;
 renderUser();
 sound.render();
-checkToken();
-connectStream();
-pollWard();
+checkSession();
 setInterval(tick, 1000);

@@ -56,18 +56,22 @@ pub enum UserCommand {
     Token {
         /// The user's name (recorded on every acknowledgement and change).
         name: String,
-        /// nurse, biomed or admin.
+        /// viewer, nurse, biomed or admin.
         #[arg(value_parser = parse_role)]
         role: crate::auth::Role,
+        /// The token stops working this long from now ("90days"); never when absent.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
     },
 }
 
 fn parse_role(s: &str) -> Result<crate::auth::Role, String> {
     match s {
+        "viewer" => Ok(crate::auth::Role::Viewer),
         "nurse" => Ok(crate::auth::Role::Nurse),
         "biomed" => Ok(crate::auth::Role::Biomed),
         "admin" => Ok(crate::auth::Role::Admin),
-        _ => Err("role must be nurse, biomed or admin".into()),
+        _ => Err("role must be viewer, nurse, biomed or admin".into()),
     }
 }
 
@@ -156,7 +160,11 @@ async fn run(cli: Cli) -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             ExitCode::SUCCESS
         }
-        Command::User(UserCommand::Token { name, role }) => {
+        Command::User(UserCommand::Token {
+            name,
+            role,
+            expires_in,
+        }) => {
             let token = crate::auth::new_secret();
             println!("token for {name} (shown once; give it to the user):\n  {token}\n");
             println!(
@@ -167,6 +175,15 @@ async fn run(cli: Cli) -> ExitCode {
                 "token_sha256 = \"{}\"",
                 crate::auth::hex(&crate::auth::sha256(token.as_bytes()))
             );
+            if let Some(d) = expires_in {
+                let now =
+                    wardhub_adapters::model::Clock::now_ms(&wardhub_adapters::model::SystemClock);
+                let at = now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                println!(
+                    "expires = \"{}\"",
+                    wardhub_adapters::model::format_rfc3339(at)
+                );
+            }
             ExitCode::SUCCESS
         }
         Command::Serve(args) => serve(args, false).await,
@@ -206,10 +223,16 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     } else {
         None
     };
+    // The demo makes a nurse login at start (every read of patient data needs one).
+    let demo_token = demo.then(crate::auth::new_secret);
     if demo {
         config = crate::demo::demo_config(config, crate::demo::DEMO_BEDS);
     }
-    let hub = match Hub::start(config.clone()).await {
+    let users: Vec<(String, crate::auth::Role, String)> = demo_token
+        .iter()
+        .map(|t| ("demo-nurse".to_owned(), crate::auth::Role::Nurse, t.clone()))
+        .collect();
+    let hub = match Hub::start_with_users(config.clone(), users).await {
         Ok(h) => h,
         Err(e) => {
             eprintln!("wardhub: {e}");
@@ -225,10 +248,18 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     if let Some(h) = a.hl7 {
         println!("  HL7 MLLP   {h}");
     }
-    println!("  HTTP API   http://{}/api/v1", a.http);
-    println!("  dashboard  http://{}/", a.http);
+    let scheme = if config.http.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("  HTTP API   {scheme}://{}/api/v1", a.http);
+    println!("  dashboard  {scheme}://{}/", a.http);
     println!("  metrics    http://{}/metrics", a.metrics);
     println!("  data       {}", hub.data_dir.display());
+    if let Some(t) = &demo_token {
+        println!("  login      nurse token {t} (paste it into the dashboard; valid until the demo stops)");
+    }
     println!("Stop with Ctrl-C.");
     let demo_task = if demo {
         Some(crate::demo::start(&hub, &config))

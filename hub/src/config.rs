@@ -46,7 +46,9 @@ pub struct Config {
     pub adapters: Vec<AdapterConfig>,
 }
 
-/// One protocol adapter (`[[adapters]]`), chosen by `type`.
+/// One protocol adapter (`[[adapters]]`), chosen by `type`. (Few, read once at start: the
+/// size of the HL7 variant does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AdapterConfig {
@@ -61,6 +63,22 @@ pub enum AdapterConfig {
         idle_timeout: Duration,
         #[serde(default = "hl7_max_connections")]
         max_connections: usize,
+        /// Connections at once from one source address.
+        #[serde(default = "hl7_max_per_source")]
+        max_connections_per_source: usize,
+        /// A frame begun must be whole within this.
+        #[serde(default = "hl7_frame_timeout", with = "humane")]
+        frame_timeout: Duration,
+        /// Who may connect (`[[adapters.peers]]`: name, allow_from, certificate_cn,
+        /// certificate_sha256, senders).
+        #[serde(default)]
+        peers: Vec<wardhub_adapters::hl7::peers::Peer>,
+        /// Admit connections no peer matches (lab setups only).
+        #[serde(default)]
+        allow_unknown_peers: bool,
+        /// MLLP over TLS: the listener then speaks only TLS.
+        #[serde(default)]
+        tls: Option<TlsFilesConfig>,
         /// UTC offset assumed for HL7 times that carry none, in minutes.
         #[serde(default)]
         utc_offset_minutes: i32,
@@ -90,6 +108,37 @@ fn hl7_sentinels() -> Vec<f64> {
 fn hl7_max_connections() -> usize {
     wardhub_adapters::hl7::config::DEFAULT_MAX_CONNECTIONS
 }
+fn hl7_max_per_source() -> usize {
+    wardhub_adapters::hl7::config::DEFAULT_MAX_CONNECTIONS_PER_SOURCE
+}
+fn hl7_frame_timeout() -> Duration {
+    wardhub_adapters::hl7::config::DEFAULT_FRAME_TIMEOUT
+}
+
+/// The PEM files of a TLS listener, and client certificates (mTLS) when `client_ca` is given.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFilesConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA certificates that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: refuse clients without a certificate.
+    #[serde(default)]
+    pub require_client_cert: bool,
+}
+
+impl TlsFilesConfig {
+    pub fn files(&self) -> wardhub_adapters::tls::TlsFiles {
+        wardhub_adapters::tls::TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_ca.clone(),
+            require_client_cert: self.require_client_cert,
+        }
+    }
+}
 
 impl AdapterConfig {
     pub fn name(&self) -> &'static str {
@@ -108,6 +157,9 @@ pub struct HubConfig {
     /// An internal part down this long stops the hub (exit status 70, for a restart).
     #[serde(with = "humane")]
     pub exit_after_component_down: Duration,
+    /// How often TLS certificate files are checked for changes (reloaded without a restart).
+    #[serde(with = "humane")]
+    pub tls_reload_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +170,8 @@ pub struct MqttConfig {
     #[serde(with = "humane")]
     pub connect_timeout: Duration,
     pub max_connections: usize,
+    /// Connections at once from one source address.
+    pub max_connections_per_source: usize,
     /// Unacknowledged publishes per device connection (MQTT 5 Receive Maximum).
     pub receive_maximum: u16,
     /// A second, TLS-only listener (`[mqtt.tls]`).
@@ -128,13 +182,29 @@ pub struct MqttConfig {
     pub service_accounts: Vec<ServiceAccount>,
 }
 
-/// MQTT over TLS (rustls): PEM certificate chain and private key.
+/// MQTT over TLS (rustls): PEM certificate chain and private key; with `client_ca`, devices
+/// may log in with a client certificate whose subject CN is their id (mTLS).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttTlsConfig {
     pub listen: SocketAddr,
     pub cert: PathBuf,
     pub key: PathBuf,
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub require_client_cert: bool,
+}
+
+impl MqttTlsConfig {
+    pub fn files(&self) -> wardhub_adapters::tls::TlsFiles {
+        wardhub_adapters::tls::TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_ca.clone(),
+            require_client_cert: self.require_client_cert,
+        }
+    }
 }
 
 /// An MQTT login for an integration: user name `name`, password whose SHA-256 is given; it may
@@ -151,6 +221,26 @@ pub struct ServiceAccount {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Connections at once, in total and from one source address.
+    pub max_connections: usize,
+    pub max_connections_per_source: usize,
+    /// A request's headers must arrive within this (also the keep-alive idle limit).
+    #[serde(with = "humane")]
+    pub header_timeout: Duration,
+    /// A request (body included) must be answered within this (the live stream's headers too).
+    #[serde(with = "humane")]
+    pub request_timeout: Duration,
+    /// How long a dashboard login lasts.
+    #[serde(with = "humane")]
+    pub session_ttl: Duration,
+    /// Failed logins from one source address within `login_window` before it is locked out
+    /// for the rest of the window.
+    pub login_failures: u32,
+    #[serde(with = "humane")]
+    pub login_window: Duration,
+    /// HTTPS (the listener then speaks only TLS, with HSTS).
+    #[serde(default)]
+    pub tls: Option<TlsFilesConfig>,
 }
 
 /// The Prometheus metrics listener (`GET /metrics`), apart from the API.
@@ -224,6 +314,17 @@ impl Config {
             max_frame_bytes: hl7_max_frame(),
             idle_timeout: hl7_idle(),
             max_connections: hl7_max_connections(),
+            max_connections_per_source: hl7_max_per_source(),
+            frame_timeout: hl7_frame_timeout(),
+            peers: vec![wardhub_adapters::hl7::peers::Peer {
+                name: "this-host".into(),
+                allow_from: vec!["127.0.0.1".into(), "::1".into()],
+                certificate_cn: None,
+                certificate_sha256: None,
+                senders: Vec::new(),
+            }],
+            allow_unknown_peers: false,
+            tls: None,
             utc_offset_minutes: 0,
             sentinels: hl7_sentinels(),
             senders: Default::default(),

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod alarms;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod broker;
@@ -34,6 +35,7 @@ pub mod config;
 pub mod demo;
 pub mod device_messages;
 pub mod devices_cli;
+pub mod fd_budget;
 pub mod health;
 pub mod http;
 pub mod pipeline;

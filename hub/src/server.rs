@@ -130,11 +130,14 @@ impl Hub {
                 .map_err(|e| StartError::Task(e.to_string()))??
         };
 
+        let caps = crate::fd_budget::split(&config);
         let http_listener = bind("HTTP", config.http.listen).await?;
         let metrics_listener = bind("metrics", config.metrics.listen).await?;
         let mqtt_listener = bind("MQTT", config.mqtt.listen).await?;
         // Adapters with listeners bind now, with the others, so a taken port stops start-up.
         let mut adapters: Vec<Box<dyn Adapter>> = Vec::new();
+        // TLS configurations that follow their files.
+        let mut reloaders: Vec<(&'static str, wardhub_adapters::tls::ReloadingTls)> = Vec::new();
         let mut hl7_addr = None;
         let mut mqtt_json = false;
         for a in &config.adapters {
@@ -145,17 +148,39 @@ impl Hub {
                     listen,
                     max_frame_bytes,
                     idle_timeout,
-                    max_connections,
+                    max_connections: _,
+                    max_connections_per_source,
+                    frame_timeout,
+                    peers,
+                    allow_unknown_peers,
+                    tls,
                     utc_offset_minutes,
                     sentinels,
                     senders,
                     codes,
                 } => {
+                    let tls = match tls {
+                        Some(t) => {
+                            let r = wardhub_adapters::tls::ReloadingTls::load(t.files())
+                                .map_err(|e| StartError::Task(format!("adapters.tls: {e}")))?;
+                            reloaders.push(("HL7 MLLP", r.clone()));
+                            Some(r)
+                        }
+                        None => None,
+                    };
+                    if *allow_unknown_peers {
+                        tracing::warn!("HL7 allow_unknown_peers is ON: any host may send HL7 (lab setups only)");
+                    }
                     let cfg = wardhub_adapters::hl7::Hl7Config {
                         listen: *listen,
                         max_frame_bytes: *max_frame_bytes,
                         idle_timeout: *idle_timeout,
-                        max_connections: *max_connections,
+                        max_connections: caps.hl7,
+                        max_connections_per_source: *max_connections_per_source,
+                        frame_timeout: *frame_timeout,
+                        peers: peers.clone(),
+                        allow_unknown_peers: *allow_unknown_peers,
+                        tls,
                         default_utc_offset_minutes: *utc_offset_minutes,
                         sentinels: sentinels.clone(),
                         senders: senders
@@ -184,9 +209,19 @@ impl Hub {
         }
         let mqtt_tls = match &config.mqtt.tls {
             Some(t) => {
-                let acceptor = edge::tls_acceptor(&t.cert, &t.key)
+                let acceptor = wardhub_adapters::tls::ReloadingTls::load(t.files())
                     .map_err(|e| StartError::Task(format!("mqtt.tls: {e}")))?;
+                reloaders.push(("MQTT TLS", acceptor.clone()));
                 Some((bind("MQTT TLS", t.listen).await?, acceptor))
+            }
+            None => None,
+        };
+        let http_tls = match &config.http.tls {
+            Some(t) => {
+                let r = wardhub_adapters::tls::ReloadingTls::load(t.files())
+                    .map_err(|e| StartError::Task(format!("http.tls: {e}")))?;
+                reloaders.push(("HTTPS", r.clone()));
+                Some(r)
             }
             None => None,
         };
@@ -380,6 +415,16 @@ impl Hub {
             Some((l, a)) => (Some(l), Some(a)),
             None => (None, None),
         };
+        // Retiring a device or rotating its credentials closes its live MQTT session.
+        let mqtt_sessions = Arc::new(edge::Sessions::default());
+        {
+            let sessions = mqtt_sessions.clone();
+            registry.on_credentials_changed(Box::new(move |id| {
+                if sessions.disconnect(id) {
+                    tracing::info!(device = id, "credentials changed: live MQTT session closed");
+                }
+            }));
+        }
         let service_accounts: Vec<edge::ServiceLogin> = config
             .mqtt
             .service_accounts
@@ -413,10 +458,13 @@ impl Hub {
                 internal_v5: broker.internal_v5,
                 max_packet_bytes: config.mqtt.max_packet_bytes,
                 connect_timeout: config.mqtt.connect_timeout,
-                max_connections: config.mqtt.max_connections,
+                limiter: wardhub_adapters::net::ConnectionLimiter::new(
+                    caps.mqtt,
+                    config.mqtt.max_connections_per_source,
+                ),
                 receive_maximum: config.mqtt.receive_maximum,
                 ingest: mqtt_ingest,
-                sessions: Arc::new(edge::Sessions::default()),
+                sessions: mqtt_sessions.clone(),
                 relays: Arc::default(),
                 forward,
             },
@@ -449,6 +497,18 @@ impl Hub {
         );
         let health_cancel = CancellationToken::new();
         tokio::spawn(health.clone().run(health_cancel.clone()));
+        let (revoked, audit) = {
+            let db = store.db().clone();
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, sled::Error>((
+                    crate::auth::Revocations::open(&db)?,
+                    crate::audit::AccessAudit::open(&db)?,
+                ))
+            })
+            .await
+            .map_err(|e| StartError::Task(e.to_string()))?
+            .map_err(|e| StartError::Task(format!("auth store: {e}")))?
+        };
         let app = http::router(AppState {
             health: health.clone(),
             store: store.clone(),
@@ -457,20 +517,38 @@ impl Hub {
             clock,
             ward: config.hub.ward.clone(),
             users: Arc::new(users),
+            revoked: Arc::new(revoked),
+            sessions: Arc::new(crate::auth::Sessions::new(
+                i64::try_from(config.http.session_ttl.as_millis()).unwrap_or(i64::MAX),
+                10_000,
+            )),
+            login_limiter: Arc::new(crate::auth::FailureLimiter::new(
+                config.http.login_failures,
+                config.http.login_window,
+            )),
+            audit: Arc::new(audit),
+            tls: http_tls.is_some(),
             alarms: alarms.clone(),
             shutdown: http_cancel.clone(),
         });
-        let http_task = {
-            let cancel = http_cancel.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(http_listener, app)
-                    .with_graceful_shutdown(async move { cancel.cancelled().await })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            })
-        };
+        for (what, r) in &reloaders {
+            r.spawn_reloader(what, config.hub.tls_reload_interval, http_cancel.clone());
+        }
+        let http_task = tokio::spawn(http::serve::run(
+            http_listener,
+            app,
+            http::serve::ServeOptions {
+                limiter: wardhub_adapters::net::ConnectionLimiter::new(
+                    caps.http,
+                    config.http.max_connections_per_source,
+                ),
+                header_timeout: config.http.header_timeout,
+                request_timeout: config.http.request_timeout,
+                tls: http_tls,
+            },
+            telemetry.clone(),
+            http_cancel.clone(),
+        ));
 
         Ok(Hub {
             addresses,

@@ -54,6 +54,14 @@ pub struct Telemetry {
     pub alarm_time_to_ack_seconds: HistogramVec,
     pub alarm_latency_seconds: Histogram,
     pub live_clients: IntGauge,
+    /// HTTP requests refused for their credentials, by reason.
+    pub http_auth_failures: IntCounterVec,
+    /// Access-audit records that could not be written.
+    pub audit_failures: IntCounter,
+    /// Connections closed at accept by a face's limits, by face and limit.
+    pub connections_refused: IntCounterVec,
+    /// Open connections, by face.
+    pub connections_open: IntGaugeVec,
     pub uptime_start: std::time::Instant,
     pub uptime_seconds: Gauge,
     pub devices_registered: IntGaugeVec,
@@ -282,6 +290,29 @@ impl Telemetry {
                 LATENCY_BUCKETS.to_vec(),
             ),
             live_clients: gauge(&r, "wardhub_live_clients", "Connected live (SSE) clients."),
+            http_auth_failures: counter_vec(
+                &r,
+                "wardhub_http_auth_failures_total",
+                "HTTP requests refused for their credentials (missing, unknown, expired, revoked, session, locked_out).",
+                &["reason"],
+            ),
+            audit_failures: counter(
+                &r,
+                "wardhub_audit_write_failures_total",
+                "Access-audit records that could not be written.",
+            ),
+            connections_refused: counter_vec(
+                &r,
+                "wardhub_connections_refused_total",
+                "Connections closed at accept by a face's limits (face: http, mqtt, hl7; limit: total, per_source, not_allowed).",
+                &["face", "limit"],
+            ),
+            connections_open: gauge_vec(
+                &r,
+                "wardhub_connections_open",
+                "Open connections, by face (http, mqtt, hl7).",
+                &["face"],
+            ),
             messages_received: counter_vec(
                 &r,
                 "wardhub_messages_received_total",
@@ -515,6 +546,17 @@ impl AdapterEvents for Telemetry {
         self.framing_skipped_bytes
             .with_label_values(&[adapter])
             .inc_by(bytes as u64);
+    }
+
+    fn connection_refused(&self, adapter: &'static str, limit: &'static str) {
+        let face = if adapter == "hl7_mllp" {
+            "hl7"
+        } else {
+            adapter
+        };
+        self.connections_refused
+            .with_label_values(&[face, limit])
+            .inc();
     }
 }
 

@@ -124,7 +124,12 @@ async fn stored_via_api(
             "{http}/api/v1/devices/{device}/observations?from={at}&to={}&resolution=raw&limit=100000",
             at + step
         );
-        let body: serde_json::Value = client.get(&url).send().await?.json().await?;
+        // Reads need a login: the token in WARDHUB_TOKEN (any role).
+        let mut req = client.get(&url);
+        if let Ok(t) = std::env::var("WARDHUB_TOKEN") {
+            req = req.bearer_auth(t.trim());
+        }
+        let body: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
         for o in body["observations"].as_array().into_iter().flatten() {
             if let Some(t) = o["observed_at"]
                 .as_str()

@@ -28,7 +28,11 @@ sample_rss() { # pid file
 }
 
 echo "== wardhub"
+# Reads need a login: a viewer token for ward-sim's read-back.
+export WARDHUB_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 {
+  printf '[[users]]\nname = "bench"\nrole = "viewer"\ntoken_sha256 = "%s"\n' \
+    "$(printf %s "$WARDHUB_TOKEN" | sha256sum | cut -d' ' -f1)"
   echo "[mqtt]"; echo "max_packet_bytes = 262144"
   echo "[ingest]"; echo "max_payload_bytes = 262144"
   for id in $(target/release/ward-sim flood --mqtt 127.0.0.1:1 "${args[@]}" --list-devices); do

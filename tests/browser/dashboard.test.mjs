@@ -3,6 +3,7 @@
 //   WARDHUB_URL          the hub's HTTP address
 //   WARDHUB_CONTROL      host:port of its control socket (set / status / stop / start)
 //   WARDHUB_NURSE_TOKEN  a nurse's bearer token
+//   WARDHUB_VIEWER_TOKEN a viewer's (wall display) bearer token
 //   WARDHUB_CHROMIUM     the browser (default /usr/bin/chromium)
 // Screenshots are written to ./artifacts/.
 
@@ -15,9 +16,10 @@ import { chromium } from 'playwright-core';
 const HUB = process.env.WARDHUB_URL;
 const CONTROL = process.env.WARDHUB_CONTROL;
 const NURSE_TOKEN = process.env.WARDHUB_NURSE_TOKEN;
+const VIEWER_TOKEN = process.env.WARDHUB_VIEWER_TOKEN;
 const ART = new URL('./artifacts/', import.meta.url).pathname;
 
-if (!HUB || !CONTROL || !NURSE_TOKEN) {
+if (!HUB || !CONTROL || !NURSE_TOKEN || !VIEWER_TOKEN) {
   throw new Error('run through `cargo test -p wardhub-e2e browser` (WARDHUB_URL, WARDHUB_CONTROL, WARDHUB_NURSE_TOKEN)');
 }
 mkdirSync(ART, { recursive: true });
@@ -39,12 +41,17 @@ let browser;
 /** Page errors of every page: a dashboard that throws fails the test. */
 const pageErrors = [];
 
-async function openDashboard(viewport, options = {}) {
+/** Opens a dashboard and logs in with `token` (nothing of the ward shows before). */
+async function openDashboard(viewport, options = {}, token = VIEWER_TOKEN) {
   const context = await browser.newContext({ viewport, ...options });
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|EventSource/.test(m.text())) pageErrors.push(m.text()); });
+  page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|EventSource|401|429/.test(m.text())) pageErrors.push(m.text()); });
   await page.goto(`${HUB}/`);
+  await page.locator('#login-dialog').waitFor({ state: 'visible', timeout: 5000 });
+  await page.fill('#token-input', token);
+  await page.click('#login-submit');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden', timeout: 5000 });
   return { context, page };
 }
 
@@ -66,8 +73,39 @@ after(async () => {
   await browser?.close();
 });
 
+test('without a login the dashboard shows no patient data, and a wrong token is refused', async () => {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${HUB}/`);
+  await page.locator('#login-dialog').waitFor({ state: 'visible', timeout: 5000 });
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('.tile').count(), 0, 'no bed tiles before a login');
+  assert.equal(await page.locator('.alarm').count(), 0, 'no alarms before a login');
+  await page.fill('#token-input', 'not-a-token');
+  await page.click('#login-submit');
+  await page.locator('#login-error').filter({ hasText: /not known/ }).waitFor({ timeout: 5000 });
+  await page.fill('#token-input', NURSE_TOKEN);
+  await page.click('#login-submit');
+  await page.waitForFunction(() => document.querySelectorAll('.tile').length >= 4, null, { timeout: 10000 });
+  // The session is an HttpOnly, SameSite=Strict cookie; the token is kept nowhere.
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'wardhub_session');
+  assert.ok(session, 'a session cookie');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Strict');
+  assert.ok(session.expires > Date.now() / 1000, 'the session expires');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'the script cannot read the session');
+  assert.equal(await page.evaluate(() => JSON.stringify(localStorage)).then((l) => l.includes(NURSE_TOKEN)), false);
+  // Logging out ends it: the ward disappears and the login comes back.
+  await page.click('#login-btn');
+  await page.locator('#login-dialog').waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await page.locator('.tile').count(), 0);
+  await context.close();
+});
+
 test('the page loads, says it is live, and bed values appear', async () => {
-  a = await openDashboard({ width: 1920, height: 1080 });
+  a = await openDashboard({ width: 1920, height: 1080 }, {}, NURSE_TOKEN);
   const { page } = a;
   await page.waitForSelector('body[data-live="true"]', { timeout: 10000 });
   assert.equal(await page.locator('#lost').isHidden(), true);
@@ -167,13 +205,6 @@ test('acknowledging by clicking updates a second dashboard within a second', asy
   const { page } = a;
   const high = alarmOf(page, 'bed-02', '[data-prio="high"]');
   await high.locator('button[data-action="ack"]').click();
-  // Not logged in yet: the token login comes first, then the acknowledgement.
-  await page.locator('#login-dialog').waitFor({ state: 'visible' });
-  await page.fill('#token-input', 'not-a-token');
-  await page.click('#login-submit');
-  await page.locator('#login-error').filter({ hasText: /not known/ }).waitFor({ timeout: 5000 });
-  await page.fill('#token-input', NURSE_TOKEN);
-  await page.click('#login-submit');
   await page.locator('#ack-dialog').waitFor({ state: 'visible', timeout: 5000 });
   assert.match(await page.locator('#user').textContent(), /nurse-ana \(nurse\)/);
   await page.check('input[name="reason"][value="artefact"]');
@@ -190,8 +221,6 @@ test('acknowledging by clicking updates a second dashboard within a second', asy
   assert.equal(await other.evaluate((el) => getComputedStyle(el).animationName), 'none');
   assert.equal(await other.locator('button[data-action="ack"]').isHidden(), true);
   await alarmOf(page, 'bed-02', '[data-state="acknowledged"]').waitFor({ timeout: 3000 });
-  // The login is remembered by this browser.
-  assert.equal(await page.evaluate(() => localStorage.getItem('wardhub.token')), NURSE_TOKEN);
   await b.page.screenshot({ path: `${ART}acknowledged-1024x768.png` });
 
   // Audio pause of the medium alarm, by keyboard.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use wardhub_e2e::{TestServer, ADMIN_TOKEN, NURSE_TOKEN};
+use wardhub_e2e::{TestServer, ADMIN_TOKEN, NURSE_TOKEN, VIEWER_TOKEN};
 
 const OVERLAY: &str = r#"
 [hub]
@@ -314,6 +314,7 @@ async fn nurse_dashboard_in_headless_chromium() {
         .env("WARDHUB_MQTT", server.mqtt().to_string())
         .env("WARDHUB_CONTROL", control.local_addr().unwrap().to_string())
         .env("WARDHUB_NURSE_TOKEN", NURSE_TOKEN)
+        .env("WARDHUB_VIEWER_TOKEN", VIEWER_TOKEN)
         .env("WARDHUB_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("WARDHUB_CHROMIUM", &chromium)
         .stdin(Stdio::null())

@@ -13,4 +13,5 @@ mod ingest;
 mod overload;
 mod prometheus;
 mod registry;
+mod security;
 mod simulator;

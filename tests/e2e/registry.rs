@@ -212,7 +212,14 @@ async fn unknown_retired_and_wrong_password_are_refused() {
             >= 4.0
     );
     // The status shows the device offline now, with its history.
-    let (_, h) = server.get("/api/v1/devices/mon-a/history").await;
+    let (_, h) = server
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/devices/mon-a/history",
+            Some(BIOMED_TOKEN),
+            None,
+        )
+        .await;
     let actions: Vec<&str> = h["history"]
         .as_array()
         .unwrap()
@@ -511,7 +518,10 @@ async fn csv_import_with_bad_rows() {
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["created"], 2);
     assert_eq!(r["secrets"].as_array().unwrap().len(), 2);
-    let export = reqwest::get(format!("http://{}/api/v1/devices/export", server.http()))
+    let export = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/devices/export", server.http()))
+        .bearer_auth(BIOMED_TOKEN)
+        .send()
         .await
         .unwrap()
         .text()

@@ -18,9 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::adapter::{Adapter, AdapterContext, AdapterError, BoxFuture};
@@ -28,7 +27,9 @@ use crate::hl7::config::Hl7Config;
 use crate::hl7::message::{build_ack, AckCode, AckError, AckSender, Header};
 use crate::hl7::mllp::{self, Framer, Item};
 use crate::hl7::oru::{self, hl7_error_code, DecodedOru, OruOptions};
+use crate::hl7::peers::{Admitted, Peers};
 use crate::model::{DeviceId, Reject, RejectReason};
+use crate::net::{ConnectionLimiter, ConnectionPermit};
 
 /// The adapter's name, its `adapter` metric label.
 pub const NAME: &str = "hl7_mllp";
@@ -43,6 +44,8 @@ pub struct Hl7MllpAdapter {
     config: Hl7Config,
     /// The config's code tables, checked at bind.
     codes: crate::hl7::codes::Codes,
+    /// The config's peers, checked at bind.
+    peers: Peers,
     listener: TcpListener,
 }
 
@@ -59,6 +62,10 @@ impl Hl7MllpAdapter {
                 message,
             }
         })?;
+        let peers = Peers::new(config.peers.clone()).map_err(|message| AdapterError::Other {
+            adapter: NAME,
+            message,
+        })?;
         let bind_error = |source| AdapterError::Bind {
             adapter: NAME,
             addr: config.listen.to_string(),
@@ -70,6 +77,7 @@ impl Hl7MllpAdapter {
             Hl7MllpAdapter {
                 config,
                 codes,
+                peers,
                 listener,
             },
             addr,
@@ -93,6 +101,7 @@ impl Adapter for Hl7MllpAdapter {
 
 struct Shared {
     config: Hl7Config,
+    peers: Peers,
     opts: OruOptions,
     ctx: AdapterContext,
     ack_seq: AtomicU64,
@@ -102,9 +111,10 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
     let Hl7MllpAdapter {
         config,
         codes,
+        peers,
         listener,
     } = adapter;
-    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_source);
     let shared = Arc::new(Shared {
         opts: OruOptions {
             limits: ctx.limits,
@@ -113,6 +123,7 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
             sentinels: config.sentinels.clone(),
             senders: config.senders.clone(),
         },
+        peers,
         config,
         ctx,
         ack_seq: AtomicU64::new(0),
@@ -124,19 +135,29 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
             biased;
             () = cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        tracker.spawn(connection(shared.clone(), stream, peer, permit));
+                Ok((stream, peer)) => {
+                    if !shared.address_may_connect(peer.ip()) {
+                        shared.ctx.events.connection_refused(NAME, "not_allowed");
+                        tracing::warn!(adapter = NAME, %peer, "connection refused: no HL7 peer is allowed from this address");
+                        continue;
                     }
-                    Err(_) => {
-                        tracing::warn!(
-                            adapter = NAME,
-                            %peer,
-                            max = shared.config.max_connections,
-                            "connection refused: too many connections"
-                        );
+                    match limiter.try_acquire(peer.ip()) {
+                        Ok(permit) => {
+                            tracker.spawn(connection(shared.clone(), stream, peer, permit));
+                        }
+                        Err(limit) => {
+                            shared.ctx.events.connection_refused(NAME, limit.as_str());
+                            tracing::warn!(
+                                adapter = NAME,
+                                %peer,
+                                limit = limit.as_str(),
+                                max = shared.config.max_connections,
+                                per_source = shared.config.max_connections_per_source,
+                                "connection refused: too many connections"
+                            );
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!(adapter = NAME, error = %e, "accept failed");
@@ -153,40 +174,91 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
 
 async fn connection(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
+    _permit: ConnectionPermit,
 ) {
     let events = &shared.ctx.events;
-    events.connection(NAME, true);
-    tracing::debug!(adapter = NAME, %peer, "connection opened");
-    let why = serve(&shared, &mut stream, peer).await;
-    tracing::debug!(adapter = NAME, %peer, reason = why, "connection closed");
-    let _ = stream.shutdown().await;
-    events.connection(NAME, false);
+    let _ = stream.set_nodelay(true);
+    let why = match &shared.config.tls {
+        None => match shared.admit(peer.ip(), None) {
+            Some(admitted) => {
+                events.connection(NAME, true);
+                let mut stream = stream;
+                let why = serve(&shared, &mut stream, peer, &admitted).await;
+                let _ = stream.shutdown().await;
+                events.connection(NAME, false);
+                why
+            }
+            None => "no peer matches",
+        },
+        Some(tls) => {
+            let handshake =
+                tokio::time::timeout(shared.config.frame_timeout, tls.acceptor().accept(stream))
+                    .await;
+            match handshake {
+                Ok(Ok(mut stream)) => {
+                    let cert = crate::tls::peer_identity(stream.get_ref().1);
+                    match shared.admit(peer.ip(), cert.as_ref()) {
+                        Some(admitted) => {
+                            events.connection(NAME, true);
+                            let why = serve(&shared, &mut stream, peer, &admitted).await;
+                            let _ = stream.shutdown().await;
+                            events.connection(NAME, false);
+                            why
+                        }
+                        None => "no peer matches its certificate",
+                    }
+                }
+                Ok(Err(_)) => "TLS handshake failed",
+                Err(_) => "TLS handshake timed out",
+            }
+        }
+    };
+    if why.starts_with("no peer") || why.starts_with("TLS") {
+        events.connection_refused(NAME, "not_allowed");
+        tracing::warn!(adapter = NAME, %peer, reason = why, "connection refused");
+    } else {
+        tracing::debug!(adapter = NAME, %peer, reason = why, "connection closed");
+    }
 }
 
 /// Serves one connection; returns why it ended.
-async fn serve(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> &'static str {
+async fn serve<S>(
+    shared: &Shared,
+    stream: &mut S,
+    peer: SocketAddr,
+    admitted: &Admitted,
+) -> &'static str
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let cfg = &shared.config;
     let cancel = &shared.ctx.cancel;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut framer = Framer::new(cfg.max_frame_bytes);
+    // When the frame now being received began: it must be whole within `frame_timeout`,
+    // however slowly its bytes trickle in.
+    let mut frame_began: Option<tokio::time::Instant> = None;
     loop {
         while let Some(item) = framer.next(&mut buf) {
             let reply = match item {
                 Item::Frame(frame) => {
+                    frame_began = None;
                     if cancel.is_cancelled() {
                         // Not answered, so the sender will send it again.
                         return "shutting down";
                     }
-                    shared.handle(&frame, peer).await
+                    shared.handle(&frame, peer, admitted).await
                 }
                 Item::Skipped(n) => {
                     shared.ctx.events.skipped_bytes(NAME, n);
                     continue;
                 }
-                Item::TooLarge { head } => shared.too_large(&head),
+                Item::TooLarge { head } => {
+                    frame_began = None;
+                    shared.too_large(&head)
+                }
             };
             let mut out = BytesMut::with_capacity(reply.len() + 3);
             mllp::encode(reply.as_bytes(), &mut out);
@@ -196,23 +268,59 @@ async fn serve(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> &'s
                 Err(_) => return "write timed out",
             }
         }
+        let now = tokio::time::Instant::now();
+        if buf.is_empty() && !framer.discarding() {
+            frame_began = None;
+        } else if frame_began.is_none() {
+            frame_began = Some(now);
+        }
+        let (deadline, why) = match frame_began {
+            Some(t) => (t + cfg.frame_timeout, "frame timeout"),
+            None => (now + cfg.idle_timeout, "idle timeout"),
+        };
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }
         tokio::select! {
             biased;
             () = cancel.cancelled() => return "shutting down",
-            read = tokio::time::timeout(cfg.idle_timeout, stream.read_buf(&mut buf)) => match read {
+            read = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => match read {
                 Ok(Ok(0)) => return "closed by peer",
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return "read failed",
-                Err(_) => return "idle timeout",
+                Err(_) => {
+                    if frame_began.is_some() {
+                        shared.ctx.events.connection_refused(NAME, "frame_timeout");
+                    }
+                    return why;
+                }
             },
         }
     }
 }
 
 impl Shared {
+    /// Whether any peer (or the lab switch) could admit a connection from `ip`.
+    fn address_may_connect(&self, ip: std::net::IpAddr) -> bool {
+        self.config.allow_unknown_peers || self.peers.may_match_address(ip)
+    }
+
+    /// What a connection is admitted as, or `None` to refuse it.
+    fn admit(
+        &self,
+        ip: std::net::IpAddr,
+        cert: Option<&crate::tls::PeerIdentity>,
+    ) -> Option<Admitted> {
+        let matched = self.peers.admit(ip, cert);
+        if !matched.is_empty() {
+            Some(Admitted::Peers(matched))
+        } else if self.config.allow_unknown_peers {
+            Some(Admitted::Unknown)
+        } else {
+            None
+        }
+    }
+
     fn sender(&self) -> (String, i64) {
         let now = self.ctx.clock.now_ms();
         let seq = self.ack_seq.fetch_add(1, Ordering::Relaxed);
@@ -251,9 +359,35 @@ impl Shared {
     }
 
     /// Decodes, stores and answers one message.
-    async fn handle(&self, frame: &[u8], peer: SocketAddr) -> String {
+    async fn handle(&self, frame: &[u8], peer: SocketAddr, admitted: &Admitted) -> String {
         let events = &self.ctx.events;
         events.message_received(NAME, frame.len());
+        if let Ok(header) = Header::read(frame) {
+            let sender = header
+                .sending_application
+                .first()
+                .map(String::as_str)
+                .unwrap_or("");
+            if !admitted.may_send_as(sender) {
+                let reject = Reject::new(
+                    RejectReason::Unsupported,
+                    format!(
+                        "this connection ({}) may not send as MSH-3 {sender:?}",
+                        admitted.name()
+                    ),
+                );
+                events.rejected(NAME, None, &reject);
+                events.connection_refused(NAME, "sender_not_allowed");
+                tracing::warn!(adapter = NAME, %peer, peer_name = %admitted.name(), "message refused: sending application not allowed for this peer");
+                let error = AckError {
+                    segment: Some(("MSH", 1)),
+                    field: Some(3),
+                    code: 207,
+                    detail: reject.detail,
+                };
+                return self.ack(Some(&header), AckCode::Reject, &[error]);
+            }
+        }
         let now = self.ctx.clock.now_ms();
         let decoded = match oru::decode(frame, now, &self.opts) {
             Ok(d) => d,

@@ -94,9 +94,24 @@ struct Hub {
 
 use crate::model::Observation;
 
+fn loopback_peer() -> Vec<crate::hl7::peers::Peer> {
+    vec![crate::hl7::peers::Peer {
+        name: "loopback".into(),
+        allow_from: vec!["127.0.0.1".into()],
+        certificate_cn: None,
+        certificate_sha256: None,
+        senders: vec![],
+    }]
+}
+
 async fn start(config: Hl7Config, known: &[&str], mode: Mode) -> Hub {
     let (adapter, addr) = Hl7MllpAdapter::bind(Hl7Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        peers: if config.peers.is_empty() {
+            loopback_peer()
+        } else {
+            config.peers.clone()
+        },
         ..config
     })
     .await
@@ -303,6 +318,7 @@ async fn storage_failure_is_never_aa() {
 async fn pipeline_gone_is_never_aa() {
     let (adapter, addr) = Hl7MllpAdapter::bind(Hl7Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        peers: loopback_peer(),
         ..Hl7Config::default()
     })
     .await
@@ -422,7 +438,11 @@ async fn split_writes_and_garbage_between_frames() {
 
 #[tokio::test]
 async fn many_connections_at_once() {
-    let hub = start(Hl7Config::default(), &["MON-9"], Mode::Store).await;
+    let config = Hl7Config {
+        max_connections_per_source: 64,
+        ..Hl7Config::default()
+    };
+    let hub = start(config, &["MON-9"], Mode::Store).await;
     let mut clients = Vec::new();
     for i in 0..50 {
         let addr = hub.addr;
@@ -450,9 +470,123 @@ async fn idle_connections_are_closed() {
     let hub = start(config, &[], Mode::Store).await;
     let mut s = TcpStream::connect(hub.addr).await.unwrap();
     let mut buf = BytesMut::new();
-    // Half a frame, then silence.
-    s.write_all(b"\x0bMSH|^~\\&|").await.unwrap();
     assert!(read_reply(&mut s, &mut buf).await.is_none());
+    stop(hub).await;
+}
+
+/// Regression (issue 13, HL7 lockout): a half-open frame held its slot for the whole idle
+/// timeout, and one byte per interval renewed the hold. A frame must now be whole within
+/// `frame_timeout` of its start byte, however it trickles.
+#[tokio::test]
+async fn a_trickled_half_frame_is_closed_by_the_frame_timeout() {
+    let config = Hl7Config {
+        idle_timeout: Duration::from_secs(60),
+        frame_timeout: Duration::from_millis(400),
+        ..Hl7Config::default()
+    };
+    let hub = start(config, &[], Mode::Store).await;
+    let mut s = TcpStream::connect(hub.addr).await.unwrap();
+    s.write_all(b"\x0bMSH|^~\\&|").await.unwrap();
+    let began = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if s.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut probe)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the trickling connection was never closed");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "closed only after {:?}",
+        began.elapsed()
+    );
+    stop(hub).await;
+}
+
+/// A second connection from the same source over `max_connections_per_source` is closed at
+/// once; the first keeps working.
+#[tokio::test]
+async fn connections_per_source_are_limited() {
+    let config = Hl7Config {
+        max_connections_per_source: 1,
+        ..Hl7Config::default()
+    };
+    let hub = start(config, &["MON-9"], Mode::Store).await;
+    let mut first = TcpStream::connect(hub.addr).await.unwrap();
+    let mut second = TcpStream::connect(hub.addr).await.unwrap();
+    let mut buf = BytesMut::new();
+    assert!(
+        read_reply(&mut second, &mut buf).await.is_none(),
+        "the second connection must be closed"
+    );
+    let msg =
+        b"MSH|^~\\&|MON-9||||20261120095959||ORU^R01|P1|P|2.6\rOBX|1|NM|147842^HR^MDC||70|/min\r";
+    let mut out = BytesMut::new();
+    mllp::encode(msg, &mut out);
+    first.write_all(&out).await.unwrap();
+    let mut buf = BytesMut::new();
+    let a = ack(&read_reply(&mut first, &mut buf).await.unwrap());
+    assert_eq!(a.code, "AA");
+    stop(hub).await;
+}
+
+/// Unknown peers are refused at connect: nothing is read, nothing answered.
+#[tokio::test]
+async fn a_source_no_peer_allows_is_refused_at_connect() {
+    let config = Hl7Config {
+        peers: vec![crate::hl7::peers::Peer {
+            name: "elsewhere".into(),
+            allow_from: vec!["10.0.0.0/8".into()],
+            certificate_cn: None,
+            certificate_sha256: None,
+            senders: vec![],
+        }],
+        ..Hl7Config::default()
+    };
+    let hub = start(config, &["MON-9"], Mode::Store).await;
+    let mut s = TcpStream::connect(hub.addr).await.unwrap();
+    let _ = s.write_all(b"\x0bMSH|^~\\&|MON-9\x1c\r").await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed (or reset) unanswered: {read:?}"
+    );
+    assert!(hub.stored.lock().unwrap().is_empty());
+    let events = stop(hub).await;
+    assert_eq!(*events.opened.lock().unwrap(), 0, "never admitted");
+}
+
+/// A peer bound to senders may not send as another application.
+#[tokio::test]
+async fn a_peer_may_send_only_as_its_senders() {
+    let config = Hl7Config {
+        peers: vec![crate::hl7::peers::Peer {
+            name: "gw".into(),
+            allow_from: vec!["127.0.0.1".into()],
+            certificate_cn: None,
+            certificate_sha256: None,
+            senders: vec!["GATEWAY".into()],
+        }],
+        ..Hl7Config::default()
+    };
+    let hub = start(config, &["MON-9"], Mode::Store).await;
+    let msg =
+        b"MSH|^~\\&|MON-9||||20261120095959||ORU^R01|P1|P|2.6\rOBX|1|NM|147842^HR^MDC||70|/min\r";
+    let a = send(hub.addr, msg).await;
+    assert_eq!(a.code, "AR");
+    assert!(a.errors[0].2.contains("may not send as"), "{:?}", a.errors);
+    assert!(hub.stored.lock().unwrap().is_empty());
     stop(hub).await;
 }
 

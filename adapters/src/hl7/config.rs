@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Settings of [`Hl7MllpAdapter`](super::Hl7MllpAdapter). The hub maps its own configuration
 /// file onto this; every field has a default.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Hl7Config {
     /// Where to listen. Default `127.0.0.1:2575` (2575 is HL7's registered port).
     pub listen: SocketAddr,
@@ -15,6 +15,16 @@ pub struct Hl7Config {
     pub idle_timeout: Duration,
     /// Connections held at once; more are closed at once. Default 1024.
     pub max_connections: usize,
+    /// Connections held at once from one source address. Default 16.
+    pub max_connections_per_source: usize,
+    /// A frame begun (start byte received) must be complete within this. Default 10 s.
+    pub frame_timeout: Duration,
+    /// Who may connect (address allow-lists, client certificates).
+    pub peers: Vec<crate::hl7::peers::Peer>,
+    /// Admit connections that match no peer (lab setups only). Default false.
+    pub allow_unknown_peers: bool,
+    /// MLLP over TLS (the listener speaks only TLS then).
+    pub tls: Option<crate::tls::ReloadingTls>,
     /// The UTC offset assumed for HL7 times without one (HL7 says "the sender's local time").
     /// Default 0 (UTC).
     pub default_utc_offset_minutes: i32,
@@ -34,6 +44,8 @@ pub const DEFAULT_PORT: u16 = 2575;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: usize = 16;
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Hl7Config {
     fn default() -> Self {
@@ -42,6 +54,11 @@ impl Default for Hl7Config {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            peers: Vec::new(),
+            allow_unknown_peers: false,
+            tls: None,
             default_utc_offset_minutes: 0,
             application: "WARDHUB".to_owned(),
             codes: Vec::new(),
@@ -65,8 +82,13 @@ impl Hl7Config {
         if self.idle_timeout.is_zero() {
             return Err(ConfigError("idle_timeout must be more than zero"));
         }
-        if self.max_connections == 0 {
-            return Err(ConfigError("max_connections must be at least 1"));
+        if self.max_connections == 0 || self.max_connections_per_source == 0 {
+            return Err(ConfigError(
+                "max_connections and max_connections_per_source must be at least 1",
+            ));
+        }
+        if self.frame_timeout.is_zero() {
+            return Err(ConfigError("frame_timeout must be more than zero"));
         }
         let sender_offsets = self
             .senders

@@ -55,6 +55,11 @@ impl Framer {
         }
     }
 
+    /// Whether it is dropping the rest of a frame that was too large (a frame in progress).
+    pub fn discarding(&self) -> bool {
+        self.discarding
+    }
+
     /// The next item from `buf`, or `None` when more bytes are needed. Call until `None`,
     /// then read more into `buf`.
     pub fn next(&mut self, buf: &mut BytesMut) -> Option<Item> {

@@ -25,6 +25,7 @@ pub mod config;
 pub mod message;
 pub mod mllp;
 pub mod oru;
+pub mod peers;
 
 pub use adapter::{Hl7MllpAdapter, NAME};
 pub use config::Hl7Config;

@@ -7,33 +7,38 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::stream::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use wardhub_adapters::model::{is_valid_id, parse_time};
 
+use super::access::{Access, Routes};
 use super::{blocking, ApiError, ApiResult, AppState};
 use crate::alarms::{AckReason, AlarmError, AlarmId, PauseTarget, Priority, Rule, RuleSet};
 use crate::auth::{Authenticated, Permission};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/alarms", get(list))
-        .route("/api/v1/alarms/history", get(history))
-        .route("/api/v1/alarms/stream", get(stream))
-        .route("/api/v1/alarms/{id}", get(one))
-        .route("/api/v1/alarms/{id}/ack", post(ack))
-        .route("/api/v1/alarms/{id}/pause", post(pause))
-        .route("/api/v1/beds/{bed}/pause", post(pause_bed))
-        .route("/api/v1/rules", get(get_rules).put(put_rules))
-        .route(
+pub fn routes(r: Routes) -> Routes {
+    r.get("/api/v1/alarms", Access::Read, list)
+        .get("/api/v1/alarms/history", Access::Read, history)
+        .get("/api/v1/alarms/stream", Access::Read, stream)
+        .get("/api/v1/alarms/{id}", Access::Read, one)
+        .post("/api/v1/alarms/{id}/ack", Access::Acknowledge, ack)
+        .post("/api/v1/alarms/{id}/pause", Access::Acknowledge, pause)
+        .post("/api/v1/beds/{bed}/pause", Access::Acknowledge, pause_bed)
+        .get("/api/v1/rules", Access::Read, get_rules)
+        .put("/api/v1/rules", Access::Admin, put_rules)
+        .get("/api/v1/beds/{bed}/rules", Access::Read, get_bed_rules)
+        .put(
             "/api/v1/beds/{bed}/rules",
-            get(get_bed_rules)
-                .put(put_bed_rules)
-                .delete(delete_bed_rules),
+            Access::Acknowledge,
+            put_bed_rules,
+        )
+        .delete(
+            "/api/v1/beds/{bed}/rules",
+            Access::Acknowledge,
+            delete_bed_rules,
         )
 }
 

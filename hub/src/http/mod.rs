@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,10 +16,14 @@ use wardhub_adapters::model::{
     Observation,
 };
 
+pub mod access;
+mod admin_api;
 mod alarms_api;
 mod dashboard;
 pub mod metrics;
 mod registry_api;
+pub mod serve;
+mod session_api;
 mod ward_api;
 
 use crate::registry::Registry;
@@ -36,16 +39,20 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub ward: String,
     pub users: Arc<crate::auth::Users>,
+    /// Tokens revoked at run time.
+    pub revoked: Arc<crate::auth::Revocations>,
+    /// Dashboard sessions (cookies).
+    pub sessions: Arc<crate::auth::Sessions>,
+    /// Failed logins per source.
+    pub login_limiter: Arc<crate::auth::FailureLimiter>,
+    /// Who read which bed's data.
+    pub audit: Arc<crate::audit::AccessAudit>,
+    /// Served over TLS: cookies are `Secure`.
+    pub tls: bool,
     pub alarms: Arc<crate::alarms::AlarmService>,
     pub health: Arc<crate::health::Health>,
     /// Fires when the HTTP server stops: long-lived streams end.
     pub shutdown: tokio_util::sync::CancellationToken,
-}
-
-impl crate::auth::HasUsers for AppState {
-    fn users(&self) -> &crate::auth::Users {
-        &self.users
-    }
 }
 
 /// An API error: a status and a message for the client.
@@ -76,23 +83,81 @@ impl From<crate::store::StoreError> for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-/// The API router.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route(
+/// Every route with its access decision.
+fn routes() -> access::Routes {
+    let r = access::Routes::default()
+        .get("/healthz", access::Access::Open, healthz)
+        .get(
             "/api/v1/devices/{id}/observations",
-            get(device_observations),
+            access::Access::Read,
+            device_observations,
         )
-        .route("/api/v1/devices/{id}/latest", get(device_latest))
-        .route("/api/v1/beds/{bed}/latest", get(bed_latest))
-        .route("/api/v1/beds/{bed}/observations", get(bed_observations))
-        .merge(alarms_api::routes())
-        .merge(dashboard::routes())
-        .merge(ward_api::routes())
-        .merge(registry_api::routes())
+        .get(
+            "/api/v1/devices/{id}/latest",
+            access::Access::Read,
+            device_latest,
+        )
+        .get(
+            "/api/v1/beds/{bed}/latest",
+            access::Access::Read,
+            bed_latest,
+        )
+        .get(
+            "/api/v1/beds/{bed}/observations",
+            access::Access::Read,
+            bed_observations,
+        );
+    let r = alarms_api::routes(r);
+    let r = dashboard::routes(r);
+    let r = ward_api::routes(r);
+    let r = session_api::routes(r);
+    let r = admin_api::routes(r);
+    registry_api::routes(r)
+}
+
+/// The access matrix: every route of the API, its method and what it needs.
+pub fn route_table() -> Vec<access::RouteDecl> {
+    routes().table().to_vec()
+}
+
+/// The API router: every route behind the access guard; every error body JSON.
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_router(state)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .with_state(state)
+        .layer(axum::middleware::from_fn(json_errors))
+}
+
+/// Rejections that axum makes itself (a malformed JSON body, a wrong method, a bad query)
+/// come as plain text; the API promises `{"error": …}` for every error.
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_lowercase());
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let json = Json(json!({ "error": text })).into_response();
+    let (jparts, jbody) = json.into_parts();
+    for (k, v) in jparts.headers.iter() {
+        parts.headers.insert(k, v.clone());
+    }
+    Response::from_parts(parts, jbody)
 }
 
 /// 200 while every internal part works; 503 naming the parts that do not.

@@ -12,11 +12,11 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::access::{Access, Routes};
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
 use crate::auth::{Authenticated, Permission};
 use crate::registry::model::{DeviceInput, DeviceState, RegistryError};
@@ -37,22 +37,28 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-/// The registry routes (merged into [`super::router`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/devices", get(list).post(create))
-        .route("/api/v1/devices/export", get(export))
-        .route("/api/v1/devices/import", post(import))
-        .route("/api/v1/devices/{id}", get(show).put(put))
-        .route("/api/v1/devices/{id}/bind", post(bind))
-        .route("/api/v1/devices/{id}/unbind", post(unbind))
-        .route("/api/v1/devices/{id}/retire", post(retire))
-        .route("/api/v1/devices/{id}/credentials/rotate", post(rotate))
-        .route("/api/v1/devices/{id}/history", get(history))
-        .route("/api/v1/devices/{id}/status", get(status))
-        .route("/api/v1/beds", get(beds).post(add_bed))
-        .route("/api/v1/beds/{bed}", get(bed))
-        .route("/api/v1/problems", get(problems))
+/// The registry routes (added to [`super::routes`]).
+pub fn routes(r: Routes) -> Routes {
+    r.get("/api/v1/devices", Access::Read, list)
+        .post("/api/v1/devices", Access::Registry, create)
+        .get("/api/v1/devices/export", Access::Registry, export)
+        .post("/api/v1/devices/import", Access::Registry, import)
+        .get("/api/v1/devices/{id}", Access::Read, show)
+        .put("/api/v1/devices/{id}", Access::Registry, put)
+        .post("/api/v1/devices/{id}/bind", Access::Registry, bind)
+        .post("/api/v1/devices/{id}/unbind", Access::Registry, unbind)
+        .post("/api/v1/devices/{id}/retire", Access::Registry, retire)
+        .post(
+            "/api/v1/devices/{id}/credentials/rotate",
+            Access::Registry,
+            rotate,
+        )
+        .get("/api/v1/devices/{id}/history", Access::Registry, history)
+        .get("/api/v1/devices/{id}/status", Access::Read, status)
+        .get("/api/v1/beds", Access::Read, beds)
+        .post("/api/v1/beds", Access::Registry, add_bed)
+        .get("/api/v1/beds/{bed}", Access::Read, bed)
+        .get("/api/v1/problems", Access::Registry, problems)
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,12 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wardhub_adapters::model::{Millis, Observation, Status};
 
+use super::access::{Access, Routes};
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
 use crate::auth::Authenticated;
 use crate::registry::store::ListFilter;
@@ -24,11 +24,10 @@ use crate::store::{TimeRange, TimeSeriesStore};
 /// knows nothing better (e.g. data relayed by an HL7 gateway without a connection of its own).
 const DATA_ONLINE_MS: Millis = 60_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/ward", get(ward))
-        .route("/api/v1/beds/{bed}/trends", get(trends))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/api/v1/me", Access::Read, me)
+        .get("/api/v1/ward", Access::Read, ward)
+        .get("/api/v1/beds/{bed}/trends", Access::Read, trends)
 }
 
 /// The user behind the bearer token: the dashboard's login check.

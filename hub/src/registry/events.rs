@@ -92,6 +92,10 @@ impl AdapterEvents for RegistryEvents {
         self.telemetry.skipped_bytes(adapter, bytes);
     }
 
+    fn connection_refused(&self, adapter: &'static str, limit: &'static str) {
+        self.telemetry.connection_refused(adapter, limit);
+    }
+
     fn bed_claimed(&self, adapter: &'static str, device: &str, point_of_care: &str, bed: &str) {
         let binding = self.registry.binding(device);
         if claim_matches(

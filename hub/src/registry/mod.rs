@@ -85,6 +85,12 @@ pub trait Registry: Send + Sync {
         AuthOutcome::Refused(AuthRefusal::Unknown)
     }
 
+    /// A device that presented a verified client certificate naming it (mTLS): registered and
+    /// active is enough; unregistered devices are never admitted this way.
+    fn authenticate_certificate(&self, _device: &str) -> AuthOutcome {
+        AuthOutcome::Refused(AuthRefusal::Unknown)
+    }
+
     /// Data of `device` reached the pipeline at `now_ms` (called once per device per batch).
     fn seen(&self, _device: &str, _now_ms: i64) {}
 

@@ -55,7 +55,13 @@ pub struct SledRegistry {
     allow_unregistered: bool,
     clock: Arc<dyn Clock>,
     alarms: OnceLock<AlarmCounter>,
+    /// Called with a device id once it is retired or its credentials rotated (the MQTT edge
+    /// closes its live session).
+    credential_hooks: Mutex<Vec<CredentialHook>>,
 }
+
+/// See [`SledRegistry::on_credentials_changed`].
+pub type CredentialHook = Box<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for SledRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -338,6 +344,7 @@ impl SledRegistry {
             allow_unregistered,
             clock,
             alarms: OnceLock::new(),
+            credential_hooks: Mutex::default(),
         })
     }
 
@@ -656,7 +663,32 @@ impl SledRegistry {
             .ok_or_else(|| RegistryError::NotFound(id.to_owned()))
     }
 
+    /// Calls `hook` with the id of every device retired or given new credentials from now on.
+    pub fn on_credentials_changed(&self, hook: CredentialHook) {
+        self.credential_hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hook);
+    }
+
+    fn credentials_changed(&self, id: &str) {
+        for h in self
+            .credential_hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            h(id);
+        }
+    }
+
     pub fn retire(&self, who: &str, id: &str) -> Result<DeviceView> {
+        let view = self.retire_inner(who, id)?;
+        self.credentials_changed(id);
+        Ok(view)
+    }
+
+    fn retire_inner(&self, who: &str, id: &str) -> Result<DeviceView> {
         self.write_op(who, |w| {
             let d = w
                 .device(id)
@@ -692,6 +724,7 @@ impl SledRegistry {
             w.put(Some(&d), n);
             Ok(())
         })?;
+        self.credentials_changed(id);
         Ok(secret)
     }
 
@@ -1096,6 +1129,17 @@ impl Registry for SledRegistry {
 
     fn is_registered(&self, device: &str) -> bool {
         self.read().devices.contains_key(device)
+    }
+
+    fn authenticate_certificate(&self, device: &str) -> AuthOutcome {
+        let index = self.read();
+        match index.devices.get(device) {
+            None => AuthOutcome::Refused(AuthRefusal::Unknown),
+            Some(i) if i.device.state == DeviceState::Retired => {
+                AuthOutcome::Refused(AuthRefusal::Retired)
+            }
+            Some(i) => AuthOutcome::Device(i.live.clone()),
+        }
     }
 
     fn authenticate(&self, device: &str, secret: Option<&[u8]>) -> AuthOutcome {

@@ -167,6 +167,9 @@ impl Device<'_> {
         }
         match end {
             End::Closed(r) => Err(r),
+            End::TakenOver if sessions.was_disconnected(attached.generation) => {
+                Err(CloseReason::CredentialsChanged)
+            }
             End::TakenOver => Err(CloseReason::TakenOver),
             End::Failed => Err(CloseReason::Unavailable),
             _ => Ok(()),

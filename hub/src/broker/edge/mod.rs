@@ -59,7 +59,8 @@ pub struct EdgeConfig {
     pub internal_v5: SocketAddr,
     pub max_packet_bytes: usize,
     pub connect_timeout: Duration,
-    pub max_connections: usize,
+    /// Connections at once, in total and per source address.
+    pub limiter: wardhub_adapters::net::ConnectionLimiter,
     /// Unacknowledged publishes a device connection may have (advertised to MQTT 5 clients
     /// as Receive Maximum; a 3.1.1 client beyond it is simply not read until acks go out).
     pub receive_maximum: u16,
@@ -70,7 +71,7 @@ pub struct EdgeConfig {
     /// CONNECT it relays.
     pub internal_login: Option<(String, String)>,
     /// Accepts TLS on the second listener given to [`run`].
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub tls: Option<wardhub_adapters::tls::ReloadingTls>,
     /// The MQTT JSON adapter; without it device connections are refused (0x88).
     pub ingest: Option<Arc<MqttJsonIngest>>,
     pub sessions: Arc<Sessions>,
@@ -112,33 +113,6 @@ impl ServiceLogin {
     }
 }
 
-/// Loads a PEM certificate chain and key into a TLS acceptor.
-pub fn tls_acceptor(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> Result<tokio_rustls::TlsAcceptor, String> {
-    use tokio_rustls::rustls;
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-    };
-    let cert_pem = read(cert)?;
-    let key_pem = read(key)?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate", cert.display()));
-    }
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no PEM private key", key.display()))?;
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| format!("TLS certificate and key: {e}"))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
 /// Why the edge closed a connection (a bounded metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -164,6 +138,8 @@ pub enum CloseReason {
     KeepAlive,
     /// Another connection with the same client id took over.
     TakenOver,
+    /// The device was retired or its credentials rotated: its live session is closed.
+    CredentialsChanged,
     /// The pipeline could not make a publish durable.
     Unavailable,
 }
@@ -185,6 +161,7 @@ impl CloseReason {
             CloseReason::Tls => "tls",
             CloseReason::KeepAlive => "keep_alive",
             CloseReason::TakenOver => "taken_over",
+            CloseReason::CredentialsChanged => "credentials_changed",
             CloseReason::Unavailable => "not_durable",
         }
     }
@@ -222,29 +199,40 @@ pub async fn run(
                 continue;
             }
         };
-        if tracker.len() >= config.max_connections {
-            telemetry
-                .mqtt_refused
-                .with_label_values(&[CloseReason::TooManyConnections.as_str()])
-                .inc();
-            drop(stream);
-            continue;
-        }
+        let permit = match config.limiter.try_acquire(peer.ip()) {
+            Ok(p) => p,
+            Err(limit) => {
+                telemetry
+                    .mqtt_refused
+                    .with_label_values(&[CloseReason::TooManyConnections.as_str()])
+                    .inc();
+                telemetry
+                    .connections_refused
+                    .with_label_values(&["mqtt", limit.as_str()])
+                    .inc();
+                drop(stream);
+                continue;
+            }
+        };
         let (config, telemetry, cancel) = (config.clone(), telemetry.clone(), cancel.clone());
         tracker.spawn(async move {
+            let _permit = permit;
             telemetry.mqtt_connects.inc();
             telemetry.mqtt_connections.inc();
             let _ = stream.set_nodelay(true);
             let result = match (&config.tls, tls) {
-                (Some(acceptor), true) => {
-                    match tokio::time::timeout(config.connect_timeout, acceptor.accept(stream))
+                (Some(tls), true) => {
+                    match tokio::time::timeout(config.connect_timeout, tls.acceptor().accept(stream))
                         .await
                     {
-                        Ok(Ok(s)) => connection(s, peer, &config, &telemetry, &cancel).await,
+                        Ok(Ok(s)) => {
+                            let cert = wardhub_adapters::tls::peer_identity(s.get_ref().1);
+                            connection(s, peer, cert, &config, &telemetry, &cancel).await
+                        }
                         _ => Err(CloseReason::Tls),
                     }
                 }
-                _ => connection(stream, peer, &config, &telemetry, &cancel).await,
+                _ => connection(stream, peer, None, &config, &telemetry, &cancel).await,
             };
             telemetry.mqtt_connections.dec();
             telemetry.mqtt_disconnects.inc();
@@ -291,8 +279,14 @@ impl From<AuthRefusal> for Refused {
     }
 }
 
-/// Who a CONNECT is, or why it is refused.
-fn identify(info: &Connect, config: &EdgeConfig) -> Result<Identity, Refused> {
+/// Who a CONNECT is, or why it is refused. `cert` is the connection's verified client
+/// certificate (mTLS): a device whose certificate's subject CN is its client id needs no
+/// password.
+fn identify(
+    info: &Connect,
+    cert: Option<&wardhub_adapters::tls::PeerIdentity>,
+    config: &EdgeConfig,
+) -> Result<Identity, Refused> {
     if acl::is_reserved(&info.client_id) {
         return Err(Refused(
             0x85,
@@ -328,10 +322,15 @@ fn identify(info: &Connect, config: &EdgeConfig) -> Result<Identity, Refused> {
     let Ok(id) = DeviceId::new(&info.client_id) else {
         return Err(AuthRefusal::Unknown.into());
     };
-    let live = match config
-        .registry
-        .authenticate(&info.client_id, info.password.as_deref())
-    {
+    let by_certificate = cert.and_then(|c| c.common_name.as_deref()) == Some(id.as_str());
+    let outcome = if by_certificate {
+        config.registry.authenticate_certificate(&info.client_id)
+    } else {
+        config
+            .registry
+            .authenticate(&info.client_id, info.password.as_deref())
+    };
+    let live = match outcome {
         AuthOutcome::Device(live) => Some(live),
         AuthOutcome::Unregistered => None,
         AuthOutcome::Refused(r) => return Err(r.into()),
@@ -355,6 +354,7 @@ fn identify(info: &Connect, config: &EdgeConfig) -> Result<Identity, Refused> {
 async fn connection<S>(
     mut client: S,
     peer: SocketAddr,
+    cert: Option<wardhub_adapters::tls::PeerIdentity>,
     config: &EdgeConfig,
     telemetry: &Telemetry,
     cancel: &CancellationToken,
@@ -375,7 +375,7 @@ where
         _ = cancel.cancelled() => return Ok(()),
     };
     let info = parse_connect(&buf[..connect_len])?;
-    let identity = match identify(&info, config) {
+    let identity = match identify(&info, cert.as_ref(), config) {
         Ok(i) => i,
         Err(Refused(code, why, reason)) => {
             let who = if is_valid_id(&info.client_id) {
@@ -460,6 +460,7 @@ mod tests {
             CloseReason::Tls,
             CloseReason::KeepAlive,
             CloseReason::TakenOver,
+            CloseReason::CredentialsChanged,
             CloseReason::Unavailable,
         ];
         let labels: std::collections::HashSet<_> = all.iter().map(|r| r.as_str()).collect();

@@ -91,8 +91,12 @@ pub(super) fn take_bytes<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(head)
 }
 
+/// An MQTT UTF-8 string: well-formed, and without U+0000 (MQTT-1.5.3-2; a NUL in a topic
+/// must be refused, MQTT-4.7.3-2), else the packet is malformed.
 fn take_str<'a>(b: &mut &'a [u8]) -> Option<&'a str> {
-    std::str::from_utf8(take_bytes(b)?).ok()
+    std::str::from_utf8(take_bytes(b)?)
+        .ok()
+        .filter(|s| !s.contains('\0'))
 }
 
 /// A variable byte integer at the start of `b`: (its length, its value).
@@ -692,6 +696,16 @@ mod tests {
         assert_eq!(&got.payload[..], b"x");
         // Packet id 0 at QoS 1 is malformed.
         assert!(parse_publish(&Bytes::from_static(&[0x32, 5, 0, 1, b't', 0, 0]), 4).is_err());
+    }
+
+    /// Regression (issue 13): a PUBLISH whose topic held a NUL byte was accepted;
+    /// MQTT-4.7.3-2 says it must be refused (the packet is malformed).
+    #[test]
+    fn a_topic_with_nul_is_malformed() {
+        let p = Bytes::from(publish_qos0(4, "wardhub/v1/devices/a\0b/obs", b"{}", false));
+        assert!(parse_publish(&p, 4).is_err());
+        let ok = Bytes::from(publish_qos0(4, "wardhub/v1/devices/ab/obs", b"{}", false));
+        assert!(parse_publish(&ok, 4).is_ok());
     }
 
     #[test]

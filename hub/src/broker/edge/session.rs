@@ -31,6 +31,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Sessions {
     inner: Mutex<(u64, HashMap<String, Entry>)>,
+    /// Generations closed because their credentials changed (asked once by the connection).
+    revoked: Mutex<HashSet<u64>>,
 }
 
 /// A connection's hold on its session.
@@ -90,6 +92,29 @@ impl Sessions {
             taken_over,
             awaiting,
         }
+    }
+
+    /// Closes the connection holding `client_id`'s session, if any (its device was retired or
+    /// its credentials rotated). Returns whether there was one.
+    pub fn disconnect(&self, client_id: &str) -> bool {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((generation, token)) = g.1.get(client_id).and_then(|e| e.owner.clone()) else {
+            return false;
+        };
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(generation);
+        token.cancel();
+        true
+    }
+
+    /// Whether connection `generation` was closed by [`Sessions::disconnect`] (forgets it).
+    pub fn was_disconnected(&self, generation: u64) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&generation)
     }
 
     /// The connection `generation` of `client_id` ended; its session lives on for
