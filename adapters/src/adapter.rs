@@ -80,6 +80,24 @@ pub struct Ingest {
     pub messages: Vec<DeviceMessage>,
     /// When set, the pipeline answers once the batch is durable (flushed to disk) or refused.
     pub reply: Option<oneshot::Sender<IngestReport>>,
+    /// Set by a gateway (HL7 gateway mode): the bed the message's data belongs to, which the
+    /// hub checks against its registry instead of taking each device's binding.
+    pub placement: Option<Placement>,
+}
+
+/// Where an authenticated gateway (an IHE PCD Device Observation Reporter carrying many beds)
+/// says a message's data belongs: its PV1-3 location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The gateway's peer name (for the registry's history and logs).
+    pub gateway: String,
+    /// PV1-3.1, the point of care (ward); may be empty.
+    pub point_of_care: String,
+    /// PV1-3.3, the bed: it must be a bed of the registry.
+    pub bed: String,
+    /// Devices the registry does not know are registered under the gateway (bound to this
+    /// bed); otherwise they are refused.
+    pub auto_create: bool,
 }
 
 /// What a [`DeviceMessage`] carries.
@@ -177,6 +195,7 @@ impl Sink {
                 observations,
                 messages: Vec::new(),
                 reply: None,
+                placement: None,
             })
             .await
             .map_err(|_| SinkClosed)
@@ -190,6 +209,18 @@ impl Sink {
         observations: Vec<Observation>,
         messages: Vec<DeviceMessage>,
     ) -> Result<oneshot::Receiver<IngestReport>, SinkClosed> {
+        self.send_placed(adapter, observations, messages, None)
+            .await
+    }
+
+    /// [`Sink::send`] with a gateway's placement.
+    pub async fn send_placed(
+        &self,
+        adapter: &'static str,
+        observations: Vec<Observation>,
+        messages: Vec<DeviceMessage>,
+        placement: Option<Placement>,
+    ) -> Result<oneshot::Receiver<IngestReport>, SinkClosed> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Ingest {
@@ -197,6 +228,7 @@ impl Sink {
                 observations,
                 messages,
                 reply: Some(reply),
+                placement,
             })
             .await
             .map_err(|_| SinkClosed)?;
@@ -209,7 +241,20 @@ impl Sink {
         adapter: &'static str,
         observations: Vec<Observation>,
     ) -> Result<IngestReport, SinkClosed> {
-        let rx = self.send(adapter, observations, Vec::new()).await?;
+        self.submit_durable_placed(adapter, observations, None)
+            .await
+    }
+
+    /// [`Sink::submit_durable`] with a gateway's placement.
+    pub async fn submit_durable_placed(
+        &self,
+        adapter: &'static str,
+        observations: Vec<Observation>,
+        placement: Option<Placement>,
+    ) -> Result<IngestReport, SinkClosed> {
+        let rx = self
+            .send_placed(adapter, observations, Vec::new(), placement)
+            .await?;
         rx.await.map_err(|_| SinkClosed)
     }
 }

@@ -26,6 +26,6 @@ pub mod net;
 pub mod tls;
 
 pub use adapter::{
-    Adapter, AdapterContext, AdapterEvents, Bus, BusMessage, Ingest, IngestReport, Sink,
+    Adapter, AdapterContext, AdapterEvents, Bus, BusMessage, Ingest, IngestReport, Placement, Sink,
 };
 pub use model::{DeviceId, Metric, Observation, Reject, RejectReason, Status};

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
@@ -81,8 +81,8 @@ pub fn server_config(f: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
         .map_err(|e| TlsError(format!("certificate and key: {e}")))
 }
 
-/// A loaded configuration and the modification times of the files it came from.
-type Loaded = (Arc<rustls::ServerConfig>, Vec<Option<SystemTime>>);
+/// A loaded configuration and the fingerprints of the files it came from.
+type Loaded = (Arc<rustls::ServerConfig>, Vec<Option<[u8; 32]>>);
 
 /// A server configuration that follows its files.
 #[derive(Debug, Clone)]
@@ -91,11 +91,13 @@ pub struct ReloadingTls {
     current: Arc<RwLock<Loaded>>,
 }
 
-fn mtimes(f: &TlsFiles) -> Vec<Option<SystemTime>> {
+/// What the files hold now (SHA-256 of each), to tell a change: contents, not modification
+/// times, so a rename-over (cert-manager, certbot) and a same-second rewrite both count.
+fn fingerprint(f: &TlsFiles) -> Vec<Option<[u8; 32]>> {
     [Some(&f.cert), Some(&f.key), f.client_ca.as_ref()]
         .into_iter()
         .flatten()
-        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .map(|p| std::fs::read(p).ok().map(|b| sha256(&b)))
         .collect()
 }
 
@@ -104,7 +106,7 @@ impl ReloadingTls {
     /// must not come up).
     pub fn load(files: TlsFiles) -> Result<ReloadingTls, TlsError> {
         let config = Arc::new(server_config(&files)?);
-        let m = mtimes(&files);
+        let m = fingerprint(&files);
         Ok(ReloadingTls {
             files,
             current: Arc::new(RwLock::new((config, m))),
@@ -123,7 +125,7 @@ impl ReloadingTls {
 
     /// Reloads when a file changed. `Ok(true)`: reloaded; an error keeps the old one.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
-        let now = mtimes(&self.files);
+        let now = fingerprint(&self.files);
         if self.current.read().unwrap_or_else(|e| e.into_inner()).1 == now {
             return Ok(false);
         }
@@ -277,6 +279,70 @@ mod tests {
         assert_eq!(
             sha256_hex(&long),
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
+        );
+    }
+
+    fn self_signed(dir: &std::path::Path, name: &str) -> (TlsFiles, String) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = dir.join(format!("{name}.pem"));
+        let key = dir.join(format!("{name}-key.pem"));
+        std::fs::write(&cert, c.cert.pem()).unwrap();
+        std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+        (
+            TlsFiles {
+                cert,
+                key,
+                client_ca: None,
+                require_client_cert: false,
+            },
+            c.cert.pem(),
+        )
+    }
+
+    async fn handshake(server: &ReloadingTls, trust_pem: &str) -> bool {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut trust_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let client = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let acceptor = server.acceptor();
+        let srv = tokio::spawn(async move { acceptor.accept(b).await.is_ok() });
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let ok = connector.connect(name, a).await.is_ok();
+        let _ = srv.await;
+        ok
+    }
+
+    /// A renewed certificate is used without a restart; a broken file keeps the old one.
+    #[tokio::test]
+    async fn certificates_reload_when_their_files_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, first) = self_signed(dir.path(), "live");
+        let tls = ReloadingTls::load(files.clone()).unwrap();
+        assert!(handshake(&tls, &first).await);
+        assert!(!tls.reload_if_changed().unwrap(), "nothing changed yet");
+        let (renewed, second) = self_signed(dir.path(), "renewed");
+        std::fs::copy(&renewed.cert, &files.cert).unwrap();
+        std::fs::copy(&renewed.key, &files.key).unwrap();
+        assert!(
+            !handshake(&tls, &second).await,
+            "the old certificate until reloaded"
+        );
+        assert!(tls.reload_if_changed().unwrap());
+        assert!(
+            handshake(&tls, &second).await,
+            "the renewed certificate is served"
+        );
+        assert!(!handshake(&tls, &first).await);
+        std::fs::write(&files.key, "not a key").unwrap();
+        assert!(tls.reload_if_changed().is_err());
+        assert!(
+            handshake(&tls, &second).await,
+            "a broken file keeps the previous one"
         );
     }
 

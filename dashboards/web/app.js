@@ -393,11 +393,14 @@ function tileElement(bed) {
   const parts = {
     label: h('span', { class: 'bed-label' }, bed),
     badge: h('span', { class: 'badge' }),
+    // IEC 60601-1-8: an ALARM OFF state is indicated for as long as it lasts.
+    off: h('span', { class: 'alarm-off', hidden: true }),
     nums,
     points: h('span', { class: 'points' }),
   };
   const tile = h('button', { type: 'button', class: 'tile', dataset: { bed } },
     h('span', { class: 'tile-head' }, parts.label, parts.badge),
+    parts.off,
     h('span', { class: 'nums' }, numEls),
     parts.points);
   tile.addEventListener('click', () => openBed(bed));
@@ -450,11 +453,42 @@ function renderWard() {
     setData(tile, 'active', al ? al.active : false);
     setText(parts.badge, al ? `${PRIORITY_MARK[al.prio]} ${PRIORITY_TEXT[al.prio]}${al.count > 1 ? ` ×${al.count}` : ''}` : 'no alarm');
     const data = state.beds.get(bed);
+    const ch = data?.alarm_change;
+    parts.off.hidden = !ch;
+    setData(tile, 'alarmOff', ch ? (ch.off.length ? 'off' : 'widened') : 'none');
+    if (ch) setText(parts.off, changeText(ch));
     renderNums(parts, data, al);
     renderPoints(parts.points, data, al?.offline);
     tile.setAttribute('aria-label', tileLabel(bed, data, al));
   });
   $('#no-beds').hidden = names.length > 0;
+  renderChanges();
+}
+
+/** "ALARM OFF HR · until 14:00" / "LIMITS WIDENED SpO2". */
+function changeText(ch) {
+  const names = (l) => l.map((m) => m.toUpperCase().replace('_', ' ')).join(', ');
+  const parts = [];
+  if (ch.off.length) parts.push(`ALARM OFF ${names(ch.off)}`);
+  if (ch.widened.length) parts.push(`LIMITS WIDENED ${names(ch.widened)}`);
+  if (!parts.length) parts.push('LIMITS CHANGED');
+  if (ch.until_ms) parts.push(`until ${clockText(ch.until_ms, false)}`);
+  return parts.join(' · ');
+}
+
+/** The alarm list's part for beds whose alarms are off or widened: who, why, until when. */
+function renderChanges() {
+  const list = $('#alarm-changes');
+  if (!list) return;
+  const items = [...state.beds.values()].filter((b) => b.alarm_change);
+  list.replaceChildren(...items.map((b) => {
+    const ch = b.alarm_change;
+    return h('li', { class: 'alarm-change', dataset: { bed: b.bed, kind: ch.off.length ? 'off' : 'widened' } },
+      h('span', { class: 'bed' }, b.bed), ' ',
+      h('span', { class: 'what' }, changeText(ch)),
+      h('span', { class: 'meta' }, ` — by ${ch.by}: “${ch.reason}”`));
+  }));
+  list.hidden = items.length === 0;
 }
 
 function numeric(data, names) {

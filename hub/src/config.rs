@@ -322,6 +322,8 @@ impl Config {
                 certificate_cn: None,
                 certificate_sha256: None,
                 senders: Vec::new(),
+                gateway: false,
+                auto_create_devices: false,
             }],
             allow_unknown_peers: false,
             tls: None,

@@ -80,14 +80,36 @@ impl Pipeline {
         let mut replies = Vec::new();
         let mut messages: Vec<(usize, DeviceMessage, &'static str)> = Vec::new();
         let mut resolved: HashMap<String, Resolution> = HashMap::new();
+        let mut placements: HashMap<(String, String), Result<Resolution, String>> = HashMap::new();
         let now = self.clock.now_ms();
         for batch in batches {
             let mut report = IngestReport::default();
             let slot = replies.len();
             for (i, mut o) in batch.observations.into_iter().enumerate() {
-                let res = resolved
-                    .entry(o.device_id.as_str().to_owned())
-                    .or_insert_with(|| self.registry.resolve(o.device_id.as_str()));
+                // A gateway's message goes to the bed it names (checked by the registry).
+                let placed = batch.placement.as_ref().map(|p| {
+                    placements
+                        .entry((o.device_id.as_str().to_owned(), p.bed.clone()))
+                        .or_insert_with(|| self.registry.place(o.device_id.as_str(), p))
+                        .clone()
+                });
+                if let Some(Err(detail)) = &placed {
+                    let reject = Reject::new(RejectReason::UnknownDevice, detail.clone());
+                    self.telemetry
+                        .rejected(batch.adapter, Some(o.device_id.as_str()), &reject);
+                    report.rejected.push((i, reject));
+                    continue;
+                }
+                let owned;
+                let res: &Resolution = match placed {
+                    Some(Ok(r)) => {
+                        owned = r;
+                        &owned
+                    }
+                    _ => resolved
+                        .entry(o.device_id.as_str().to_owned())
+                        .or_insert_with(|| self.registry.resolve(o.device_id.as_str())),
+                };
                 match res {
                     Resolution::Bound { bed, .. } => o.bed = Some(bed.clone()),
                     Resolution::Unbound => o.bed = None,
@@ -174,6 +196,11 @@ impl Pipeline {
         }
         for (device, res) in &resolved {
             if *res != Resolution::Refused {
+                self.registry.seen(device, now);
+            }
+        }
+        for ((device, _), res) in &placements {
+            if res.is_ok() && !resolved.contains_key(device) {
                 self.registry.seen(device, now);
             }
         }

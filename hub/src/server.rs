@@ -497,12 +497,15 @@ impl Hub {
         );
         let health_cancel = CancellationToken::new();
         tokio::spawn(health.clone().run(health_cancel.clone()));
-        let (revoked, audit) = {
+        let (revoked, audit, sessions) = {
             let db = store.db().clone();
+            let ttl = i64::try_from(config.http.session_ttl.as_millis()).unwrap_or(i64::MAX);
+            let now = clock.now_ms();
             tokio::task::spawn_blocking(move || {
                 Ok::<_, sled::Error>((
                     crate::auth::Revocations::open(&db)?,
                     crate::audit::AccessAudit::open(&db)?,
+                    crate::auth::Sessions::open(&db, ttl, 10_000, now)?,
                 ))
             })
             .await
@@ -518,10 +521,7 @@ impl Hub {
             ward: config.hub.ward.clone(),
             users: Arc::new(users),
             revoked: Arc::new(revoked),
-            sessions: Arc::new(crate::auth::Sessions::new(
-                i64::try_from(config.http.session_ttl.as_millis()).unwrap_or(i64::MAX),
-                10_000,
-            )),
+            sessions: Arc::new(sessions),
             login_limiter: Arc::new(crate::auth::FailureLimiter::new(
                 config.http.login_failures,
                 config.http.login_window,

@@ -121,6 +121,8 @@ fn unusable_data_dir_exits_69() {
     assert!(err.contains("data directory"), "{err}");
 }
 
+const VIEWER: &str = "cli-test-viewer-token-0123456789";
+
 struct Running {
     child: Child,
     mqtt: String,
@@ -182,7 +184,15 @@ fn sigterm(child: &mut Child) -> Option<i32> {
 fn sigterm_drains_flushes_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hub.toml");
-    std::fs::write(&config, "[[devices]]\nid = \"mon-s\"\nbed = \"bed-01\"\n").unwrap();
+    // Reads need a login: a viewer whose token is VIEWER.
+    std::fs::write(
+        &config,
+        format!(
+            "[[devices]]\nid = \"mon-s\"\nbed = \"bed-01\"\n\n[[users]]\nname = \"wall\"\nrole = \"viewer\"\ntoken_sha256 = \"{}\"\n",
+            wardhub::auth::hex(&wardhub::auth::sha256(VIEWER.as_bytes()))
+        ),
+    )
+    .unwrap();
     let data = dir.path().join("data");
     let mut hub = start(&config, &data);
 
@@ -244,7 +254,17 @@ mod reqwest {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
+        rt.block_on(async {
+            ::reqwest::Client::new()
+                .get(url)
+                .bearer_auth(super::VIEWER)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
     }
 }
 

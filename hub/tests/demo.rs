@@ -7,12 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// GET `path` from `addr` and parse the body as JSON (HTTP/1.1, one request per connection).
-fn get_json(addr: &str, path: &str) -> Option<serde_json::Value> {
+fn get_json(addr: &str, token: &str, path: &str) -> Option<serde_json::Value> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut text = String::new();
@@ -47,9 +47,17 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let (mut mqtt, mut http) = (String::new(), String::new());
+    let (mut mqtt, mut http, mut token) = (String::new(), String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
+        // The demo makes a nurse login and prints its token.
+        if let Some(rest) = line.trim().strip_prefix("login      nurse token ") {
+            token = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
         if let Some(a) = line.trim().strip_prefix("MQTT       mqtt://") {
             mqtt = a.to_owned();
         }
@@ -61,16 +69,18 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
         }
     }
     assert!(
-        !mqtt.is_empty() && !http.is_empty(),
-        "addresses not printed"
+        !mqtt.is_empty() && !http.is_empty() && token.len() == 64,
+        "addresses and the login token not printed"
     );
+    // Without the token, no patient data.
+    assert!(get_json(&http, "no-such-token", "/api/v1/beds/bed-01/latest").is_none());
     // Keep reading stdout so the demo never blocks on a full pipe.
     let drain = std::thread::spawn(move || lines.for_each(drop));
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut latest = None;
     while Instant::now() < deadline {
-        if let Some(body) = get_json(&http, "/api/v1/beds/bed-01/latest") {
+        if let Some(body) = get_json(&http, &token, "/api/v1/beds/bed-01/latest") {
             if body["latest"].as_array().is_some_and(|a| a.len() >= 5) {
                 latest = Some(body);
                 break;
@@ -85,7 +95,7 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
         .iter()
         .any(|o| o["device_id"] == "b01-mon"));
     // Another bed of the ward, and the metrics endpoint.
-    assert!(get_json(&http, "/api/v1/beds/bed-30/latest").is_some());
+    assert!(get_json(&http, &token, "/api/v1/beds/bed-30/latest").is_some());
 
     let ok = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

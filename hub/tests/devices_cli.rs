@@ -147,7 +147,10 @@ async fn register_bind_list_show_status_history() {
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // list: a table for people, JSON for scripts, filters.
+    // Reading the registry needs a login too.
     let r = wardhub(&url, None, &["device", "list"]).await;
+    assert_eq!(r.code, 5, "no token: {}", r.stderr);
+    let r = wardhub(&url, t, &["device", "list"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(
@@ -161,7 +164,7 @@ async fn register_bind_list_show_status_history() {
         .any(|l| l.starts_with("mon-1") && l.contains("ward-1/bed-01") && l.contains("MX40")));
     let r = wardhub(
         &url,
-        None,
+        t,
         &[
             "device",
             "list",
@@ -181,36 +184,36 @@ async fn register_bind_list_show_status_history() {
         .map(|d| d["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["pump-2"]);
-    let r = wardhub(&url, None, &["device", "list", "--online", "--json"]).await;
+    let r = wardhub(&url, t, &["device", "list", "--online", "--json"]).await;
     assert_eq!(json(&r)["devices"].as_array().unwrap().len(), 0);
 
     // show, status, bed views.
-    let r = wardhub(&url, None, &["device", "show", "mon-1"]).await;
+    let r = wardhub(&url, t, &["device", "show", "mon-1"]).await;
     assert!(
         r.stdout.contains("MX40") && r.stdout.contains("credential"),
         "{}",
         r.stdout
     );
-    let r = wardhub(&url, None, &["device", "status", "mon-1"]).await;
+    let r = wardhub(&url, t, &["device", "status", "mon-1"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains("offline") && r.stdout.contains("never"),
         "{}",
         r.stdout
     );
-    let r = wardhub(&url, None, &["device", "status", "--ward", "ward-1"]).await;
+    let r = wardhub(&url, t, &["device", "status", "--ward", "ward-1"]).await;
     assert!(
         r.stdout.contains("ward-1/bed-01") && r.stdout.contains("0/2"),
         "{}",
         r.stdout
     );
-    let r = wardhub(&url, None, &["bed", "list"]).await;
+    let r = wardhub(&url, t, &["bed", "list"]).await;
     assert!(
         r.stdout.contains("patient_monitor") && r.stdout.contains("pump-2"),
         "{}",
         r.stdout
     );
-    let r = wardhub(&url, None, &["bed", "show", "bed-01", "--json"]).await;
+    let r = wardhub(&url, t, &["bed", "show", "bed-01", "--json"]).await;
     assert_eq!(json(&r)["slots"]["infusion_pump"], "pump-2");
 
     // unbind, retire, rotate, history, problems.
@@ -231,7 +234,7 @@ async fn register_bind_list_show_status_history() {
     assert_eq!(json(&r)["secret"].as_str().unwrap().len(), 64);
     let r = wardhub(&url, t, &["device", "credentials", "rotate", "pump-1"]).await;
     assert_eq!(r.code, 4, "retired: {}", r.stderr);
-    let r = wardhub(&url, None, &["device", "history", "pump-1"]).await;
+    let r = wardhub(&url, t, &["device", "history", "pump-1"]).await;
     let text = &r.stdout;
     assert!(
         text.contains("created")
@@ -240,7 +243,7 @@ async fn register_bind_list_show_status_history() {
             && text.contains("bio"),
         "{text}"
     );
-    let r = wardhub(&url, None, &["device", "problems", "--json"]).await;
+    let r = wardhub(&url, t, &["device", "problems", "--json"]).await;
     let v = json(&r);
     assert!(v["problems"]
         .as_array()
@@ -254,7 +257,7 @@ async fn register_bind_list_show_status_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes() {
     let (hub, _dir, url) = start().await;
-    let r = wardhub(&url, None, &["device", "show", "nobody"]).await;
+    let r = wardhub(&url, Some(NURSE), &["device", "show", "nobody"]).await;
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("unknown device nobody"), "{}", r.stderr);
     let r = wardhub(&url, None, &["device", "add", "x-1", "--kind", "wearable"]).await;
@@ -314,7 +317,7 @@ async fn exit_codes() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let r = wardhub(&format!("http://{free}"), None, &["device", "list"]).await;
+    let r = wardhub(&format!("http://{free}"), Some(TOKEN), &["device", "list"]).await;
     assert_eq!(r.code, 6, "{}", r.stderr);
     assert!(r.stderr.contains("cannot reach the hub"), "{}", r.stderr);
     // Usage error: clap's 2.
@@ -348,7 +351,7 @@ async fn import_reports_bad_rows_and_export_round_trips() {
     );
     assert!(r.stderr.contains("devices.csv:5:"), "{}", r.stderr);
     assert!(r.stderr.contains("nothing imported"), "{}", r.stderr);
-    let r = wardhub(&url, None, &["device", "list", "--json"]).await;
+    let r = wardhub(&url, Some(TOKEN), &["device", "list", "--json"]).await;
     assert_eq!(json(&r)["devices"].as_array().unwrap().len(), 0);
 
     let r = wardhub(&url, Some(TOKEN), &["device", "import", path, "--partial"]).await;
@@ -359,7 +362,7 @@ async fn import_reports_bad_rows_and_export_round_trips() {
     let out = dir.path().join("export.csv");
     let r = wardhub(
         &url,
-        None,
+        Some(TOKEN),
         &["device", "export", "-o", out.to_str().unwrap()],
     )
     .await;

@@ -325,3 +325,34 @@ test('stopping the hub shows "connection lost"; restarting brings the page back 
   await page.screenshot({ path: `${ART}back-live-1920x1080.png` });
   assert.deepEqual(pageErrors, []);
 });
+
+test('a bed whose alarm is switched off says so on its tile and above the alarm list', async () => {
+  const { page } = a;
+  // The nurse switches bed-04's HR alarm off for an hour, with a reason (a bedside decision;
+  // the hub refuses it without a reason or a time limit).
+  const put = (body) => fetch(`${HUB}/api/v1/beds/bed-04/rules`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${NURSE_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal((await put([{ metric: 'hr', enabled: false }])).status, 400, 'no reason: refused');
+  const r = await put({ rules: [{ metric: 'hr', enabled: false }], reason: 'pacemaker check', for: '1h' });
+  assert.equal(r.status, 200, await r.text());
+  const off = tile(page, 'bed-04').locator('.alarm-off');
+  await off.waitFor({ state: 'visible', timeout: 10000 });
+  assert.match(await off.textContent(), /ALARM OFF HR · until \d\d:\d\d/);
+  assert.equal(await tile(page, 'bed-04').getAttribute('data-alarm-off'), 'off');
+  const line = page.locator('#alarm-changes li[data-bed="bed-04"]');
+  await line.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await line.textContent(), /bed-04.*ALARM OFF HR.*by nurse-ana: “pacemaker check”/);
+  // Other beds show no indicator.
+  assert.equal(await tile(page, 'bed-01').locator('.alarm-off').isHidden(), true);
+  await page.screenshot({ path: `${ART}alarm-off-1920x1080.png` });
+  // Back to the ward's rules: the indicator goes.
+  const del = await fetch(`${HUB}/api/v1/beds/bed-04/rules`, {
+    method: 'DELETE', headers: { Authorization: `Bearer ${NURSE_TOKEN}` },
+  });
+  assert.equal(del.status, 204);
+  await off.waitFor({ state: 'hidden', timeout: 10000 });
+  assert.deepEqual(pageErrors, []);
+});

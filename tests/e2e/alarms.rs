@@ -217,7 +217,7 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_need_the_right_role_and_are_kept() {
-    let mut server = TestServer::start_with(&[], RULES).await;
+    let mut server = TestServer::start_with(&[("mon-3", "bed-03")], RULES).await;
     let (s, rules) = server.get("/api/v1/rules").await;
     assert_eq!(s, 200);
     assert_eq!(rules["rules"][0]["metric"], "spo2");
@@ -241,15 +241,27 @@ async fn rules_need_the_right_role_and_are_kept() {
         .await;
     assert_eq!(s, 200);
     let hr = json!([{"metric": "hr", "low": 40, "high": 130, "priority": "medium"}]);
+    // Wider than the ward's 50-120: a reason is needed.
     let (s, body) = server
         .send(
             Method::PUT,
             "/api/v1/beds/bed-03/rules",
             Some(NURSE_TOKEN),
-            Some(hr),
+            Some(hr.clone()),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    let (s, body) = server
+        .send(
+            Method::PUT,
+            "/api/v1/beds/bed-03/rules",
+            Some(NURSE_TOKEN),
+            Some(json!({ "rules": hr, "reason": "athlete, resting HR 45" })),
         )
         .await;
     assert_eq!(s, 200, "{body}");
+    assert_eq!(body["change"]["widened"], json!(["hr"]));
+    assert_eq!(body["change"]["by"], "nurse-ana");
     // Invalid rules are refused with the reason.
     let bad = json!([{"metric": "hr", "low": 130, "high": 40, "priority": "medium"}]);
     let (s, body) = server
@@ -264,6 +276,7 @@ async fn rules_need_the_right_role_and_are_kept() {
     server.restart().await;
     let (_, bed) = server.get("/api/v1/beds/bed-03/rules").await;
     assert_eq!(bed["overrides"][0]["low"], 40.0);
+    assert_eq!(bed["change"]["reason"], "athlete, resting HR 45");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -364,3 +364,106 @@ async fn two_channels_of_one_metric_are_both_kept() {
         (Some(97.0), Some("valid"))
     );
 }
+
+/// Gateway mode (issue 12): an IHE PCD gateway, admitted once as a peer, carries many beds;
+/// each message's data goes to its PV1-3 bed, which must be a registry bed, and its devices
+/// are registered under the gateway (or refused when it may not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_files_each_message_under_its_pv1_bed() {
+    use reqwest::Method;
+    use wardhub_e2e::BIOMED_TOKEN;
+    let overlay = r#"
+[[adapters]]
+type = "mqtt_json"
+
+[[adapters]]
+type = "hl7_mllp"
+listen = "127.0.0.1:0"
+peers = [{ name = "pcd-gw", allow_from = ["127.0.0.1"], gateway = true, auto_create_devices = true, senders = ["Gateway"] }]
+"#;
+    let server = TestServer::start_with(&[], overlay).await;
+    for bed in ["bed-07", "bed-08"] {
+        let (s, b) = server
+            .send(
+                Method::POST,
+                "/api/v1/beds",
+                Some(BIOMED_TOKEN),
+                Some(serde_json::json!({ "bed": bed })),
+            )
+            .await;
+        assert!(s == 200 || s == 201, "{s} {b}");
+    }
+    let addr = server.hub().addresses.hl7.unwrap();
+    let mut m = Mllp::connect(addr).await;
+    let t = now_ms() - 5_000;
+    let (a, e) = ("00A0C9FFFE000001", "00A0C9FFFE000002");
+    let (code, ack) = m
+        .send(&oru("G1", a, "bed-07", t, 97.0, 71.0))
+        .await
+        .unwrap();
+    assert_eq!(code, "AA", "{ack}");
+    let (code, ack) = m
+        .send(&oru("G2", e, "bed-08", t, 95.0, 88.0))
+        .await
+        .unwrap();
+    assert_eq!(code, "AA", "{ack}");
+    let (s, dev) = server.get(&format!("/api/v1/devices/{a}")).await;
+    assert_eq!(s, 200, "{dev}");
+    assert_eq!(dev["bed"], "bed-07", "{dev}");
+    assert!(dev["notes"].as_str().unwrap().contains("pcd-gw"), "{dev}");
+    let (_, b8) = server.get("/api/v1/beds/bed-08/latest").await;
+    assert!(
+        b8["latest"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["device_id"] == e && o["value"] == 95.0),
+        "{b8}"
+    );
+    // A bed the registry does not know: refused, nothing stored.
+    let (code, ack) = m
+        .send(&oru("G3", a, "bed-99", t + 1000, 96.0, 70.0))
+        .await
+        .unwrap();
+    assert_eq!(code, "AE", "{ack}");
+    assert!(ack.contains("not a bed of the registry"), "{ack}");
+    // No PV1-3: the message cannot be placed.
+    let no_bed = oru("G4", a, "bed-07", t + 2000, 96.0, 70.0)
+        .replace("PV1||I|ICU^^bed-07^Hospital", "PV1||I");
+    let (code, ack) = m.send(&no_bed).await.unwrap();
+    assert_eq!(code, "AE", "{ack}");
+    assert!(ack.contains("PV1-3"), "{ack}");
+    assert_eq!(
+        count(&server, a, t - 1).await,
+        2,
+        "only G1's two numerics are stored for {a}"
+    );
+}
+
+/// A gateway that may not register devices: its unknown devices are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_auto_create_refuses_unknown_devices() {
+    let overlay = r#"
+[[adapters]]
+type = "mqtt_json"
+
+[[adapters]]
+type = "hl7_mllp"
+listen = "127.0.0.1:0"
+peers = [{ name = "pcd-gw", allow_from = ["127.0.0.1"], gateway = true }]
+"#;
+    let server = TestServer::start_with(&[("00A0C9FFFE000003", "bed-03")], overlay).await;
+    let mut m = Mllp::connect(server.hub().addresses.hl7.unwrap()).await;
+    let t = now_ms() - 5_000;
+    let (code, ack) = m
+        .send(&oru("K1", "00A0C9FFFE000009", "bed-03", t, 97.0, 71.0))
+        .await
+        .unwrap();
+    assert_eq!(code, "AE", "{ack}");
+    assert!(ack.contains("may not register devices"), "{ack}");
+    let (code, ack) = m
+        .send(&oru("K2", "00A0C9FFFE000003", "bed-03", t, 97.0, 71.0))
+        .await
+        .unwrap();
+    assert_eq!(code, "AA", "a registered device is placed: {ack}");
+}

@@ -776,3 +776,88 @@ fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Guards "a nurse can disable a bed's HR alarm and a 6-second HR of 230 raised nothing;
+/// rules can be set for beds that do not exist": switching off needs a reason and a time
+/// limit, limits outside the safe range need the admin role, unknown beds are refused, and
+/// the change is shown with who and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clinical_changes_to_alarms_are_bounded_and_recorded() {
+    let server = TestServer::start(&[("mon-1", "bed-01")]).await;
+    let put = |bed: &'static str, token: &'static str, body: serde_json::Value| {
+        let server = &server;
+        async move {
+            server
+                .send(
+                    Method::PUT,
+                    &format!("/api/v1/beds/{bed}/rules"),
+                    Some(token),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let off = json!([{ "metric": "hr", "enabled": false }]);
+    let (s, b) = put(
+        "bed-99",
+        NURSE_TOKEN,
+        json!({ "rules": off, "reason": "x", "for": "1h" }),
+    )
+    .await;
+    assert_eq!(s, 404, "a bed the registry does not know: {b}");
+    let (s, b) = put("bed-01", NURSE_TOKEN, off.clone()).await;
+    assert_eq!(s, 400, "switching off needs a reason: {b}");
+    let (s, b) = put(
+        "bed-01",
+        NURSE_TOKEN,
+        json!({ "rules": off, "reason": "pacemaker check" }),
+    )
+    .await;
+    assert_eq!(s, 400, "and a time limit: {b}");
+    let (s, b) = put(
+        "bed-01",
+        NURSE_TOKEN,
+        json!({ "rules": off, "reason": "pacemaker check", "for": "9h" }),
+    )
+    .await;
+    assert_eq!(s, 400, "of at most max_alarm_off: {b}");
+    let (s, b) = put(
+        "bed-01",
+        NURSE_TOKEN,
+        json!({ "rules": off, "reason": "pacemaker check", "for": "1h" }),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["change"]["off"], json!(["hr"]));
+    assert_eq!(b["change"]["by"], "nurse-ana");
+    assert!(b["change"]["until_ms"].as_i64().unwrap() > now_ms());
+    let (_, ward) = server.get("/api/v1/ward").await;
+    let bed = ward["beds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bed"] == "bed-01")
+        .unwrap();
+    assert_eq!(bed["alarm_change"]["reason"], "pacemaker check", "{bed}");
+    // Outside the safe range (HR high above 180): admin only.
+    let wide = json!({ "rules": [{ "metric": "hr", "low": 50, "high": 230 }], "reason": "tachycardic athlete" });
+    let (s, b) = put("bed-01", NURSE_TOKEN, wide.clone()).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["error"].as_str().unwrap().contains("safe maximum 180"),
+        "{b}"
+    );
+    let (s, b) = put("bed-01", ADMIN_TOKEN, wide).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["change"]["widened"], json!(["hr"]));
+    // Pausing the audio of a bed that does not exist is refused too.
+    let (s, _) = server
+        .send(
+            Method::POST,
+            "/api/v1/beds/bed-99/pause",
+            Some(NURSE_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+}

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
-use crate::adapter::{Adapter, AdapterContext, AdapterError, BoxFuture};
+use crate::adapter::{Adapter, AdapterContext, AdapterError, BoxFuture, Placement};
 use crate::hl7::config::Hl7Config;
 use crate::hl7::message::{build_ack, AckCode, AckError, AckSender, Header};
 use crate::hl7::mllp::{self, Framer, Item};
@@ -403,13 +403,57 @@ impl Shared {
                 return self.ack(e.header.as_deref(), e.ack, &[e.error]);
             }
         };
-        let (header, code, errors) = self.store(decoded, peer).await;
+        let (header, code, errors) = self.store(decoded, peer, admitted).await;
         self.ack(Some(&header), code, &errors)
     }
 
-    async fn store(&self, d: DecodedOru, peer: SocketAddr) -> (Header, AckCode, Vec<AckError>) {
+    async fn store(
+        &self,
+        mut d: DecodedOru,
+        peer: SocketAddr,
+        admitted: &Admitted,
+    ) -> (Header, AckCode, Vec<AckError>) {
         let events = &self.ctx.events;
         let mut errors = Errors::default();
+        // Gateway mode: the message's bed is its PV1-3 bed (checked by the hub against the
+        // registry), so a message without one cannot be placed.
+        let sender = d
+            .header
+            .sending_application
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let gateway = admitted.gateway_for(&sender);
+        let placement = match (&gateway, &d.bed_claim) {
+            (None, _) => None,
+            (Some((name, auto)), Some(c)) if !c.bed.trim().is_empty() => Some(Placement {
+                gateway: name.clone(),
+                point_of_care: c.point_of_care.trim().to_owned(),
+                bed: c.bed.trim().to_owned(),
+                auto_create: *auto,
+            }),
+            (Some(_), _) => {
+                if !d.observations.is_empty() {
+                    let reject = Reject::new(
+                        RejectReason::Schema,
+                        "gateway mode: PV1-3 must name the bed (point of care^room^bed)",
+                    );
+                    events.rejected(NAME, None, &reject);
+                    errors.push(AckError {
+                        segment: Some(("PV1", 1)),
+                        field: Some(3),
+                        code: 101,
+                        detail: reject.detail,
+                    });
+                    d.observations.clear();
+                }
+                None
+            }
+        };
+        if gateway.is_some() {
+            // The gateway's PV1-3 is the placement itself, not a claim to cross-check.
+            d.bed_claim = None;
+        }
         for s in &d.skipped {
             events.row_skipped(
                 NAME,
@@ -444,7 +488,12 @@ impl Shared {
         if n > 0 {
             let devices: Vec<DeviceId> =
                 d.observations.iter().map(|o| o.device_id.clone()).collect();
-            match self.ctx.sink.submit_durable(NAME, d.observations).await {
+            match self
+                .ctx
+                .sink
+                .submit_durable_placed(NAME, d.observations, placement)
+                .await
+            {
                 Err(_) => errors.push(internal(
                     "wardhub is not storing data now; nothing of this message was stored",
                 )),

@@ -101,6 +101,8 @@ fn loopback_peer() -> Vec<crate::hl7::peers::Peer> {
         certificate_cn: None,
         certificate_sha256: None,
         senders: vec![],
+        gateway: false,
+        auto_create_devices: false,
     }]
 }
 
@@ -548,6 +550,8 @@ async fn a_source_no_peer_allows_is_refused_at_connect() {
             certificate_cn: None,
             certificate_sha256: None,
             senders: vec![],
+            gateway: false,
+            auto_create_devices: false,
         }],
         ..Hl7Config::default()
     };
@@ -577,6 +581,8 @@ async fn a_peer_may_send_only_as_its_senders() {
             certificate_cn: None,
             certificate_sha256: None,
             senders: vec!["GATEWAY".into()],
+            gateway: false,
+            auto_create_devices: false,
         }],
         ..Hl7Config::default()
     };

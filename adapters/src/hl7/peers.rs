@@ -85,6 +85,15 @@ pub struct Peer {
     /// MSH-3 sending applications it may send as; empty: any.
     #[serde(default)]
     pub senders: Vec<String>,
+    /// Gateway mode (an IHE PCD Device Observation Reporter: one connection, many beds):
+    /// each message's bed is its PV1-3 bed, checked against the registry's beds, instead of
+    /// each device's binding.
+    #[serde(default)]
+    pub gateway: bool,
+    /// In gateway mode: register devices the registry does not know under the gateway
+    /// (bound to the message's bed); otherwise they are refused.
+    #[serde(default)]
+    pub auto_create_devices: bool,
 }
 
 /// Peers, checked.
@@ -93,11 +102,21 @@ pub struct Peers {
     peers: Vec<(Peer, Vec<Cidr>)>,
 }
 
+/// One peer a connection matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub name: String,
+    /// The senders it may send as (empty: any).
+    pub senders: Vec<String>,
+    /// Gateway mode, and whether unknown devices are registered under it.
+    pub gateway: Option<bool>,
+}
+
 /// What a connection was admitted as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admitted {
-    /// These peers (names), each with the senders it may send as (empty: any).
-    Peers(Vec<(String, Vec<String>)>),
+    /// These peers.
+    Peers(Vec<Matched>),
     /// No peer matched, and unknown peers are allowed (lab setups).
     Unknown,
 }
@@ -107,9 +126,23 @@ impl Admitted {
     pub fn may_send_as(&self, sender: &str) -> bool {
         match self {
             Admitted::Unknown => true,
-            Admitted::Peers(p) => p.iter().any(|(_, senders)| {
-                senders.is_empty() || senders.iter().any(|s| s.eq_ignore_ascii_case(sender))
+            Admitted::Peers(p) => p.iter().any(|m| {
+                m.senders.is_empty() || m.senders.iter().any(|s| s.eq_ignore_ascii_case(sender))
             }),
+        }
+    }
+
+    /// The gateway this connection is (name, auto-create devices), when a matched peer is
+    /// one that may send as `sender`.
+    pub fn gateway_for(&self, sender: &str) -> Option<(String, bool)> {
+        match self {
+            Admitted::Unknown => None,
+            Admitted::Peers(p) => p
+                .iter()
+                .filter(|m| {
+                    m.senders.is_empty() || m.senders.iter().any(|s| s.eq_ignore_ascii_case(sender))
+                })
+                .find_map(|m| m.gateway.map(|auto| (m.name.clone(), auto))),
         }
     }
 
@@ -118,7 +151,7 @@ impl Admitted {
             Admitted::Unknown => "unknown".into(),
             Admitted::Peers(p) => p
                 .iter()
-                .map(|(n, _)| n.as_str())
+                .map(|m| m.name.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
         }
@@ -171,7 +204,7 @@ impl Peers {
     }
 
     /// The peers a connection from `ip` with (optionally) a verified certificate matches.
-    pub fn admit(&self, ip: IpAddr, cert: Option<&PeerIdentity>) -> Vec<(String, Vec<String>)> {
+    pub fn admit(&self, ip: IpAddr, cert: Option<&PeerIdentity>) -> Vec<Matched> {
         self.peers
             .iter()
             .filter(|(p, cidrs)| {
@@ -186,7 +219,11 @@ impl Peers {
                     .is_none_or(|h| cert.is_some_and(|c| c.sha256.eq_ignore_ascii_case(h)));
                 addr_ok && cn_ok && fp_ok
             })
-            .map(|(p, _)| (p.name.clone(), p.senders.clone()))
+            .map(|(p, _)| Matched {
+                name: p.name.clone(),
+                senders: p.senders.clone(),
+                gateway: p.gateway.then_some(p.auto_create_devices),
+            })
             .collect()
     }
 }
@@ -224,6 +261,8 @@ mod tests {
                 certificate_cn: Some("gw-icu".into()),
                 certificate_sha256: None,
                 senders: vec!["GATEWAY".into()],
+                gateway: true,
+                auto_create_devices: false,
             },
             Peer {
                 name: "mon".into(),
@@ -231,6 +270,8 @@ mod tests {
                 certificate_cn: None,
                 certificate_sha256: None,
                 senders: vec![],
+                gateway: false,
+                auto_create_devices: false,
             },
         ])
         .unwrap();
@@ -250,6 +291,7 @@ mod tests {
         let admitted = Admitted::Peers(peers.admit(ip("10.1.1.1"), Some(&cert)));
         assert!(admitted.may_send_as("gateway"));
         assert!(!admitted.may_send_as("OTHER"));
+        assert_eq!(admitted.gateway_for("GATEWAY"), Some(("gw".into(), false)));
         let any = Admitted::Peers(peers.admit(ip("10.9.9.9"), None));
         assert!(any.may_send_as("OTHER"));
         assert!(Peers::new(vec![Peer {
@@ -258,6 +300,8 @@ mod tests {
             certificate_cn: None,
             certificate_sha256: None,
             senders: vec![],
+            gateway: false,
+            auto_create_devices: false,
         }])
         .is_err());
     }

@@ -42,6 +42,7 @@
 //! assert_eq!((t[0].event, t[0].alarm.priority), (Event::PriorityChanged, Priority::High));
 //! ```
 
+pub mod changes;
 pub mod engine;
 pub mod error;
 pub mod event;

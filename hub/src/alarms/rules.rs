@@ -239,6 +239,10 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Per-bed rules; each replaces the ward rule for its metric on that bed.
     pub beds: BTreeMap<String, Vec<Rule>>,
+    /// Who changed a bed's rules away from the ward's, why, and until when (beds whose
+    /// overrides switch an alarm off or widen it, or are time-limited).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, super::changes::BedChange>,
 }
 
 /// The adult defaults seen on common monitors (DESIGN.md §5).
@@ -286,6 +290,11 @@ impl RuleSet {
                 )));
             }
             check_layer(rules, &format!("bed {bed}"))?;
+        }
+        if let Some(bed) = self.changes.keys().find(|b| !self.beds.contains_key(*b)) {
+            return Err(AlarmError::InvalidConfig(format!(
+                "changes: bed {bed} has no rule overrides"
+            )));
         }
         Ok(())
     }
@@ -630,6 +639,11 @@ pub struct AlarmsConfig {
     /// Longest audio pause anyone may set.
     #[serde(with = "humane")]
     pub audio_pause_max: Duration,
+    /// The widest bed limits anyone but an admin may set.
+    pub safe_ranges: Vec<super::changes::SafeRange>,
+    /// The longest a non-admin may switch a bed's alarm off (the off state must end by itself).
+    #[serde(with = "humane")]
+    pub max_alarm_off: Duration,
 }
 
 impl Default for AlarmsConfig {
@@ -643,6 +657,8 @@ impl Default for AlarmsConfig {
             events: EventsConfig::default(),
             audio_pause: Duration::from_secs(120),
             audio_pause_max: Duration::from_secs(600),
+            safe_ranges: super::changes::default_safe_ranges(),
+            max_alarm_off: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -654,14 +670,19 @@ impl AlarmsConfig {
             preset: self.preset,
             rules: self.rules.clone(),
             beds: self.beds.clone(),
+            changes: BTreeMap::new(),
         }
     }
 
     /// Validates rules and settings.
     pub fn validate(&self) -> Result<()> {
         self.rule_set().validate()?;
+        super::changes::check_safe_ranges(&self.safe_ranges).map_err(AlarmError::InvalidConfig)?;
         let t = &self.technical;
         let bad = |s: &str| Err(AlarmError::InvalidConfig(s.to_owned()));
+        if self.max_alarm_off.is_zero() {
+            return bad("max_alarm_off must be more than 0 s");
+        }
         if t.offline_after < Duration::from_secs(1) {
             return bad("technical.offline_after must be at least 1 s");
         }

@@ -180,12 +180,45 @@ impl AlarmService {
         drop_guard_after(self.commit(transitions, received_at), engine)
     }
 
-    /// Evaluates time: delays maturing, escalations, pause expiry, devices gone silent.
+    /// Evaluates time: delays maturing, escalations, pause expiry, devices gone silent, and
+    /// time-limited bed changes ending.
     pub fn tick(&self) {
         if let Err(e) = self.run(None, |e, now| Ok(e.tick(now))) {
             tracing::error!(error = %e, "alarm tick failed");
         }
+        if let Err(e) = self.expire_bed_changes() {
+            tracing::error!(error = %e, "time-limited bed alarm changes could not be ended");
+        }
         self.update_gauges();
+    }
+
+    /// Ends the bed changes whose time is up: the bed's overrides go, the ward's rules apply
+    /// again (recorded in the rule history as done by `wardhub (time limit)`).
+    pub fn expire_bed_changes(&self) -> Result<Vec<String>, AlarmError> {
+        let now = self.clock.now_ms();
+        let mut rules = self.rules();
+        let expired: Vec<String> = rules
+            .changes
+            .iter()
+            .filter(|(_, c)| c.until_ms.is_some_and(|u| u <= now))
+            .map(|(b, _)| b.clone())
+            .collect();
+        if expired.is_empty() {
+            return Ok(expired);
+        }
+        for b in &expired {
+            rules.changes.remove(b);
+            rules.beds.remove(b);
+            tracing::info!(bed = %b, "a time-limited alarm change ended: the ward's rules apply again");
+        }
+        self.set_rules(rules, "wardhub (time limit)")?;
+        Ok(expired)
+    }
+
+    /// The configured safe ranges and the longest alarm-off time a non-admin may set.
+    pub fn limits_policy(&self) -> (Vec<super::changes::SafeRange>, std::time::Duration) {
+        let e = self.engine();
+        (e.config().safe_ranges.clone(), e.config().max_alarm_off)
     }
 
     /// A device status message from the bus.
@@ -419,5 +452,89 @@ async fn announcer(
                 let _ = service.live.send(Arc::new(t));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use bytes::Bytes;
+    use wardhub_adapters::adapter::{BusError, BusMessage};
+
+    use super::*;
+    use crate::alarms::changes::BedChange;
+
+    #[derive(Debug)]
+    struct ManualClock(AtomicI64);
+
+    impl Clock for ManualClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    struct NoBus;
+
+    impl Bus for NoBus {
+        fn subscribe(&self, _filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
+            Err(BusError("no bus in this test".into()))
+        }
+        fn publish(&self, _topic: String, _payload: Bytes) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    /// A time-limited "alarm off" ends by itself: at its end the bed's overrides go and the
+    /// ward's rules apply again (guards an ALARM OFF state that would otherwise last forever).
+    #[tokio::test]
+    async fn a_time_limited_bed_change_ends_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+        let (alarms, _task) = AlarmService::start(
+            &db,
+            "icu",
+            AlarmsConfig::default(),
+            Arc::new(NoBus),
+            clock.clone(),
+            Arc::new(Telemetry::new()),
+        )
+        .unwrap();
+        let mut rules = alarms.rules();
+        let off: crate::alarms::Rule =
+            serde_json::from_str(r#"{"metric":"hr","enabled":false}"#).unwrap();
+        rules.beds.insert("bed-01".into(), vec![off]);
+        rules.changes.insert(
+            "bed-01".into(),
+            BedChange {
+                by: "nurse-ana".into(),
+                role: "nurse".into(),
+                reason: "pacemaker check".into(),
+                at: String::new(),
+                until_ms: Some(1_060_000),
+                off: vec!["hr".into()],
+                widened: vec![],
+            },
+        );
+        alarms.set_rules(rules, "nurse-ana").unwrap();
+        alarms.tick();
+        assert!(alarms.rules().beds.contains_key("bed-01"), "not yet");
+        clock.0.store(1_060_000, Ordering::SeqCst);
+        alarms.tick();
+        let now = alarms.rules();
+        assert!(now.beds.is_empty() && now.changes.is_empty(), "{now:?}");
+        // And it stays ended after a restart (the change was stored).
+        drop(alarms);
+        let (again, _task) = AlarmService::start(
+            &db,
+            "icu",
+            AlarmsConfig::default(),
+            Arc::new(NoBus),
+            clock,
+            Arc::new(Telemetry::new()),
+        )
+        .unwrap();
+        assert!(again.rules().beds.is_empty());
     }
 }

@@ -243,6 +243,24 @@ impl Users {
         Ok(&entry.user)
     }
 
+    /// The user of a token hash (a session's), unless that token is gone from the config,
+    /// expired or revoked: a session never outlives its token.
+    pub fn by_token_hash(
+        &self,
+        hash: &[u8; 32],
+        now_ms: i64,
+        revoked: &Revocations,
+    ) -> Result<&User, Rejected> {
+        let entry = self.by_hash.get(hash).ok_or(Rejected::Unknown)?;
+        if entry.expires_ms.is_some_and(|e| now_ms >= e) {
+            return Err(Rejected::Expired);
+        }
+        if revoked.is_revoked(hash) {
+            return Err(Rejected::Revoked);
+        }
+        Ok(&entry.user)
+    }
+
     /// The token hashes of a user (one per configured entry).
     pub fn hashes_of(&self, name: &str) -> Vec<[u8; 32]> {
         self.by_hash

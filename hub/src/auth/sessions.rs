@@ -1,11 +1,15 @@
 //! Dashboard sessions: a token is traded once for a random session id, sent back as an
-//! `HttpOnly`, `SameSite=Strict` cookie (`Secure` under TLS) that expires. Sessions live in
-//! memory: a restart logs everyone out, which is safe.
+//! `HttpOnly`, `SameSite=Strict` cookie (`Secure` under TLS) that expires. Sessions are kept
+//! in the store (`auth.sessions`, by the SHA-256 of the id: the id itself is only in the
+//! browser), so a wall display stays logged in across a hub restart; each use checks that the
+//! token it was made from is still configured, unexpired and unrevoked.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{sha256, User};
+use serde::{Deserialize, Serialize};
+
+use super::{sha256, Role, User};
 
 /// The cookie's name.
 pub const SESSION_COOKIE: &str = "wardhub_session";
@@ -25,6 +29,15 @@ pub struct Sessions {
     ttl_ms: i64,
     max: usize,
     by_hash: Mutex<HashMap<[u8; 32], Session>>,
+    tree: Option<sled::Tree>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    name: String,
+    role: Role,
+    token_hash: String,
+    expires_ms: i64,
 }
 
 impl Sessions {
@@ -34,6 +47,65 @@ impl Sessions {
             ttl_ms,
             max: max.max(1),
             by_hash: Mutex::default(),
+            tree: None,
+        }
+    }
+
+    /// Sessions kept in `db` (those still live at `now_ms` are loaded; expired ones removed).
+    pub fn open(db: &sled::Db, ttl_ms: i64, max: usize, now_ms: i64) -> sled::Result<Sessions> {
+        let tree = db.open_tree("auth.sessions")?;
+        let mut map = HashMap::new();
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            let parsed = <[u8; 32]>::try_from(k.as_ref())
+                .ok()
+                .zip(serde_json::from_slice::<Stored>(&v).ok());
+            match parsed {
+                Some((key, st)) if st.expires_ms > now_ms => {
+                    if let Some(token_hash) = super::parse_hex32(&st.token_hash) {
+                        map.insert(
+                            key,
+                            Session {
+                                user: User {
+                                    name: st.name,
+                                    role: st.role,
+                                },
+                                token_hash,
+                                expires_ms: st.expires_ms,
+                            },
+                        );
+                    }
+                }
+                _ => {
+                    tree.remove(k)?;
+                }
+            }
+        }
+        Ok(Sessions {
+            ttl_ms,
+            max: max.max(1),
+            by_hash: Mutex::new(map),
+            tree: Some(tree),
+        })
+    }
+
+    fn store(&self, key: &[u8; 32], s: &Session) {
+        if let Some(t) = &self.tree {
+            let st = Stored {
+                name: s.user.name.clone(),
+                role: s.user.role,
+                token_hash: super::hex(&s.token_hash),
+                expires_ms: s.expires_ms,
+            };
+            if let Err(e) = t.insert(key, serde_json::to_vec(&st).unwrap_or_default()) {
+                tracing::warn!(error = %e, "a session could not be stored (it lasts until a restart)");
+            }
+        }
+    }
+
+    fn forget(&self, key: &[u8; 32]) {
+        if let Some(t) = &self.tree {
+            let _ = t.remove(key);
         }
     }
 
@@ -46,7 +118,15 @@ impl Sessions {
         let id = super::new_secret();
         let expires_ms = now_ms + self.ttl_ms;
         let mut map = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.expires_ms > now_ms);
+        let gone: Vec<[u8; 32]> = map
+            .iter()
+            .filter(|(_, s)| s.expires_ms <= now_ms)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            map.remove(&k);
+            self.forget(&k);
+        }
         if map.len() >= self.max {
             if let Some(oldest) = map
                 .iter()
@@ -54,16 +134,17 @@ impl Sessions {
                 .map(|(k, _)| *k)
             {
                 map.remove(&oldest);
+                self.forget(&oldest);
             }
         }
-        map.insert(
-            sha256(id.as_bytes()),
-            Session {
-                user,
-                token_hash,
-                expires_ms,
-            },
-        );
+        let key = sha256(id.as_bytes());
+        let session = Session {
+            user,
+            token_hash,
+            expires_ms,
+        };
+        self.store(&key, &session);
+        map.insert(key, session);
         (id, expires_ms)
     }
 
@@ -75,6 +156,7 @@ impl Sessions {
             Some(s) if s.expires_ms > now_ms => Some(s.clone()),
             Some(_) => {
                 map.remove(&key);
+                self.forget(&key);
                 None
             }
             None => None,
@@ -83,19 +165,28 @@ impl Sessions {
 
     /// Logs a session out.
     pub fn remove(&self, id: &str) -> bool {
+        let key = sha256(id.as_bytes());
+        self.forget(&key);
         self.by_hash
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&sha256(id.as_bytes()))
+            .remove(&key)
             .is_some()
     }
 
     /// Ends every session made from these tokens; returns how many.
     pub fn end_for_tokens(&self, hashes: &[[u8; 32]]) -> usize {
         let mut map = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
-        let before = map.len();
-        map.retain(|_, s| !hashes.contains(&s.token_hash));
-        before - map.len()
+        let ended: Vec<[u8; 32]> = map
+            .iter()
+            .filter(|(_, s)| hashes.contains(&s.token_hash))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &ended {
+            map.remove(k);
+            self.forget(k);
+        }
+        ended.len()
     }
 }
 
@@ -135,6 +226,28 @@ mod tests {
         assert_eq!(s.end_for_tokens(&[[1; 32]]), 1);
         assert!(s.get(&a, 1).is_none());
         assert!(s.get(&b, 1).is_some());
+    }
+
+    #[test]
+    fn sessions_survive_a_restart_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = {
+            let db = sled::open(dir.path()).unwrap();
+            let s = Sessions::open(&db, 1000, 10, 0).unwrap();
+            let (a, _) = s.create(ana(), [1; 32], 0);
+            let (b, _) = s.create(ana(), [1; 32], 500);
+            let (c, _) = s.create(ana(), [1; 32], 0);
+            assert!(s.remove(&c));
+            db.flush().unwrap();
+            (a, b)
+        };
+        let db = sled::open(dir.path()).unwrap();
+        let s = Sessions::open(&db, 1000, 10, 999).unwrap();
+        assert_eq!(s.get(&a, 999).unwrap().user.name, "ana");
+        assert!(s.get(&b, 1499).is_some());
+        let s = Sessions::open(&db, 1000, 10, 1200).unwrap();
+        assert!(s.get(&a, 1200).is_none(), "expired while the hub was down");
+        assert!(s.get(&b, 1200).is_some());
     }
 
     #[test]

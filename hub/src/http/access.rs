@@ -302,8 +302,12 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     } else if let Some(id) = session_cookie(&req) {
         s.sessions
             .get(id, now)
-            .filter(|sess| !s.revoked.is_revoked(&sess.token_hash))
-            .map(|sess| sess.user)
+            .and_then(|sess| {
+                s.users
+                    .by_token_hash(&sess.token_hash, now, &s.revoked)
+                    .ok()
+                    .cloned()
+            })
             .ok_or("session")
     } else {
         Err("missing")

@@ -71,6 +71,10 @@ struct BedJson {
     devices: Vec<DeviceConn>,
     /// By metric short name (`hr`, `spo2`, `nibp_sys`, …): the freshest value of any device.
     latest: BTreeMap<&'static str, Numeric>,
+    /// Alarms of this bed switched off or widened: who, why, until when (the ALARM OFF
+    /// indicator of the tile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alarm_change: Option<crate::alarms::changes::BedChange>,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +101,7 @@ async fn ward(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
                 }
             }
         }
+        let changes = s.alarms.rules().changes;
         let mut beds = Vec::with_capacity(names.len());
         for (ward, bed) in names {
             let obs = s.store.bed_latest(&bed)?;
@@ -173,6 +178,7 @@ async fn ward(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
                 .unwrap_or_default();
             beds.push(BedJson {
                 latest: latest_by_metric(&obs, now),
+                alarm_change: changes.get(&bed).cloned(),
                 bed,
                 ward,
                 slots,

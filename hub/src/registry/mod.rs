@@ -91,6 +91,20 @@ pub trait Registry: Send + Sync {
         AuthOutcome::Refused(AuthRefusal::Unknown)
     }
 
+    /// Where data of `device` goes when a gateway placed it (HL7 gateway mode): the bed must be
+    /// a registry bed; an unknown device is registered under the gateway when it may, else
+    /// refused. `Err` says why the data is refused.
+    fn place(
+        &self,
+        device: &str,
+        _placement: &wardhub_adapters::adapter::Placement,
+    ) -> Result<Resolution, String> {
+        match self.resolve(device) {
+            Resolution::Refused => Err("device is not registered, or is retired".into()),
+            r => Ok(r),
+        }
+    }
+
     /// Data of `device` reached the pipeline at `now_ms` (called once per device per batch).
     fn seen(&self, _device: &str, _now_ms: i64) {}
 

@@ -1131,6 +1131,75 @@ impl Registry for SledRegistry {
         self.read().devices.contains_key(device)
     }
 
+    fn place(
+        &self,
+        device: &str,
+        p: &wardhub_adapters::adapter::Placement,
+    ) -> std::result::Result<Resolution, String> {
+        // The bed by its id; PV1-3.1 (the point of care, the hospital's unit code) only tells
+        // apart beds of the same id in different wards.
+        let beds = self.beds(None);
+        let same: Vec<&BedView> = beds
+            .iter()
+            .filter(|b| b.bed.eq_ignore_ascii_case(&p.bed))
+            .collect();
+        let bed = match same.as_slice() {
+            [] => {
+                return Err(format!(
+                    "gateway {}: bed {:?} of PV1-3 is not a bed of the registry",
+                    p.gateway, p.bed
+                ))
+            }
+            [one] => *one,
+            many => *many
+                .iter()
+                .find(|b| b.ward.eq_ignore_ascii_case(&p.point_of_care))
+                .ok_or_else(|| {
+                    format!(
+                        "gateway {}: bed {:?} is in several wards and PV1-3.1 ({:?}) names none",
+                        p.gateway, p.bed, p.point_of_care
+                    )
+                })?,
+        };
+        let placed = Resolution::Bound {
+            ward: bed.ward.clone(),
+            bed: bed.bed.clone(),
+        };
+        match self.resolve(device) {
+            Resolution::Refused if self.is_registered(device) => Err("device is retired".into()),
+            Resolution::Refused if !p.auto_create => Err(format!(
+                "device is not registered (gateway {} may not register devices)",
+                p.gateway
+            )),
+            Resolution::Refused => {
+                // Kind unknown: it holds no slot of the bed (a biomed can set it later).
+                let input = DeviceInput {
+                    kind: Some(crate::registry::model::UNSPECIFIED_KIND.into()),
+                    protocol: Some("hl7_mllp".into()),
+                    ward: Some(bed.ward.clone()),
+                    bed: Some(bed.bed.clone()),
+                    notes: Some(format!("registered by HL7 gateway {}", p.gateway)),
+                    ..DeviceInput::default()
+                };
+                match self.create(&format!("gateway:{}", p.gateway), device, &input) {
+                    Ok(_) => {
+                        tracing::info!(
+                            device,
+                            gateway = %p.gateway,
+                            bed = %bed.bed,
+                            "device registered by an HL7 gateway"
+                        );
+                        Ok(placed)
+                    }
+                    // Another batch registered it meanwhile.
+                    Err(RegistryError::Conflict(_)) => Ok(placed),
+                    Err(e) => Err(format!("the device could not be registered: {e}")),
+                }
+            }
+            _ => Ok(placed),
+        }
+    }
+
     fn authenticate_certificate(&self, device: &str) -> AuthOutcome {
         let index = self.read();
         match index.devices.get(device) {
