@@ -123,6 +123,18 @@ async fn bench_hub(dir: &std::path::Path, ids: &[String], overlay: &str) -> anyh
     config.set_hl7_listen("127.0.0.1:0".parse()?);
     config.metrics.listen = "127.0.0.1:0".parse()?;
     config.mqtt.max_connections = ids.len() + 100;
+    // Every simulated device connects from this one host: the per-source caps (meant for
+    // one attacker among many devices) are lifted to the run's size.
+    config.mqtt.max_connections_per_source = ids.len() + 100;
+    for a in &mut config.adapters {
+        if let crate::config::AdapterConfig::Hl7Mllp {
+            max_connections_per_source,
+            ..
+        } = a
+        {
+            *max_connections_per_source = 100_000;
+        }
+    }
     config.devices = ids
         .iter()
         .enumerate()

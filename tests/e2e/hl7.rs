@@ -467,3 +467,56 @@ peers = [{ name = "pcd-gw", allow_from = ["127.0.0.1"], gateway = true }]
         .unwrap();
     assert_eq!(code, "AA", "a registered device is placed: {ack}");
 }
+
+/// Trends state their source: of respiration from impedance (18/min) and capnography
+/// (30/min), the trend shows one source (the one of the bed's latest value), names it, and
+/// counts the other; it never mixes the two lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trend_shows_one_source_per_metric_and_says_which() {
+    let server = TestServer::start(&devices()).await;
+    let addr = server.hub().addresses.hl7.unwrap();
+    let eui = EUIS[2];
+    let bed = devices()
+        .into_iter()
+        .find(|(d, _)| *d == eui)
+        .map(|(_, b)| b)
+        .unwrap();
+    let mut m = Mllp::connect(addr).await;
+    for i in 0..3 {
+        let t = now_ms() - 30_000 + i * 1000;
+        let ts = hl7_time(t);
+        let msg = [
+            format!("MSH|^~\\&|Gateway^{eui}^EUI-64|Hospital|WARDHUB|ICU|{ts}||ORU^R01^ORU_R01|R{i}|P|2.6"),
+            format!("OBR|1|||182777000^monitoring of patient^SCT|||{ts}"),
+            format!("OBX|1|NM|151562^MDC_RESP_RATE^MDC|1.20.1.1|18|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||{ts}|||||{eui}^^{eui}^EUI-64"),
+            format!("OBX|2|NM|151562^MDC_RESP_RATE^MDC|1.6.1.1|30|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||{ts}|||||{eui}^^{eui}^EUI-64"),
+        ]
+        .join("\r");
+        let (code, ack) = m.send(&msg).await.unwrap();
+        assert_eq!(code, "AA", "{ack}");
+    }
+    let (s, trend) = server
+        .get(&format!("/api/v1/beds/{bed}/trends?range=1h"))
+        .await;
+    assert_eq!(s, 200, "{trend}");
+    let rr = &trend["series"]["rr"];
+    let values: Vec<f64> = rr["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 3, "{rr}");
+    assert!(
+        values.iter().all(|v| *v == values[0]),
+        "one source only, not a zigzag of two: {values:?}"
+    );
+    assert_eq!(rr["other_sources"], 1, "{rr}");
+    assert_eq!(rr["source"]["device_id"], eui);
+    let channel = rr["source"]["channel"].as_str().unwrap();
+    assert_eq!(
+        values[0],
+        if channel == "1.20.1.1" { 18.0 } else { 30.0 },
+        "{rr}"
+    );
+}

@@ -861,3 +861,31 @@ async fn clinical_changes_to_alarms_are_bounded_and_recorded() {
         .await;
     assert_eq!(s, 404);
 }
+
+/// An open live stream ends once its login is revoked (it does not outlive the token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_login_ends_its_live_stream() {
+    let server = TestServer::start(&[]).await;
+    let mut rx = server.sse("/api/v1/alarms/stream").await;
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.0, "snapshot");
+    let (s, b) = server
+        .send(
+            Method::POST,
+            "/api/v1/users/wall-display/revoke",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the revoked token");
+    let (s, _) = server.get("/api/v1/alarms").await;
+    assert_eq!(s, 401);
+}

@@ -55,6 +55,27 @@ static MDC_VARIANTS: &[(u32, &str, &str)] = &[
     (147842, "MDC_ECG_CARD_BEAT_RATE", "hr"),
 ];
 
+/// Vendor-local codes with a public source each (`vendor_codes.toml` beside this file holds
+/// the same rows with their sources; `VENDOR_CODES.md` the rows considered and not mapped):
+/// `(coding system, code, metric)`. Philips MDIL codes are `partition-term` in hex.
+static VENDOR: &[(&str, &str, &str)] = &[
+    ("MDIL", "0002-4182", "hr"),
+    ("MDIL", "0002-4bb8", "spo2"),
+    ("MDIL", "0002-f09c", "spo2"),
+    ("MDIL", "0002-4822", "pr"),
+    ("MDIL", "0002-4a05", "nibp_sys"),
+    ("MDIL", "0002-4a06", "nibp_dia"),
+    ("MDIL", "0002-4a07", "nibp_mean"),
+    ("MDIL", "0002-500a", "rr"),
+    ("MDIL", "0002-50b0", "etco2"),
+    ("MDIL", "0002-4b60", "temp"),
+];
+
+/// How many vendor rows are built in (for the test that checks them against their sources).
+pub fn vendor_rows() -> usize {
+    VENDOR.len()
+}
+
 /// Why an `OBX-3` names no metric.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoMetric {
@@ -93,6 +114,12 @@ impl Codes {
             .find(|m| m.system.eq_ignore_ascii_case(system) && m.code.eq_ignore_ascii_case(code))
         {
             return metric_by_name(&m.metric).ok_or(NoMetric::Unknown);
+        }
+        if let Some((_, _, name)) = VENDOR
+            .iter()
+            .find(|(sys, c, _)| sys.eq_ignore_ascii_case(system) && c.eq_ignore_ascii_case(code))
+        {
+            return metric_by_name(name).ok_or(NoMetric::Unknown);
         }
         if system.is_empty() || system.eq_ignore_ascii_case("MDC") {
             return mdc(code, text);

@@ -825,6 +825,18 @@ fn unit_of<'a>(obx6: Value<'a>) -> Option<Cow<'a, str>> {
     let c1 = obx6.comp(1).trimmed();
     let c2 = obx6.comp(2).trimmed();
     let c3 = obx6.comp(3).trimmed();
+    // Philips MDIL units are MDC dimensions written `0004-TTTT` (partition 4, term in hex).
+    if c3.eq_ignore_ascii_case("MDIL") {
+        let code = c1
+            .split_once('-')
+            .filter(|(p, _)| p.trim_start_matches('0') == "4")
+            .and_then(|(_, t)| u32::from_str_radix(t, 16).ok())
+            .map(|t| (4 << 16) | t);
+        return match code.and_then(|c| MDC_DIMENSIONS.iter().find(|(dc, _, _)| *dc == c)) {
+            Some((_, _, ucum)) => Some(Cow::Borrowed(*ucum)),
+            None => Some(if c1.is_empty() { c2 } else { c1 }),
+        };
+    }
     let is_mdc = c3.eq_ignore_ascii_case("MDC")
         || (!c1.is_empty() && c1.bytes().all(|b| b.is_ascii_digit()))
         || c1.starts_with("MDC_DIM")

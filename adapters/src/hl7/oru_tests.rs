@@ -1080,3 +1080,92 @@ fn a_senders_identity_rule_names_its_device() {
     // An MSH-4 rule with an empty MSH-4: refused, not guessed.
     assert!(decode(&m(""), NOW, &opts).is_err());
 }
+
+/// Philips MDIL (IntelliVue Information Center, Efficia, SureSigns): vendor-local codes are
+/// read only through the shipped table (codes.rs `VENDOR`, sources in vendor_codes.toml), and
+/// MDIL units (`0004-0aa0^bpm^MDIL`) as MDC dimensions. The rows follow the shape of the
+/// Philips central capture and the "Sample from Philips Center Doc" listed in VENDOR_CODES.md.
+#[test]
+fn philips_mdil_codes_and_units_are_read_through_the_shipped_table() {
+    let msg = [
+        "MSH|^~\\&|PIIC|Philips|||20261120095955||ORU^R01|77|P|2.3",
+        "PID|1||X",
+        "OBR|1",
+        "OBX|1|NM|0002-4182^HR^MDIL|1|72|0004-0aa0^bpm^MDIL|||||F||||||mon-ph",
+        "OBX|2|NM|0002-4bb8^SpO2^MDIL|2|97|0004-0220^%^MDIL|||||F||||||mon-ph",
+        "OBX|3|NM|0002-4a05^NBPs^MDIL|3|121|0004-0f20^mmHg^MDIL|||||F||||||mon-ph",
+        "OBX|4|NM|0002-500a^RR^MDIL|4|16|0004-0ae0^rpm^MDIL|||||F||||||mon-ph",
+        "OBX|5|NM|0002-4b60^Tcore^MDIL|5|37.2|0004-17a0^°C^MDIL|||||F||||||mon-ph",
+        // Not in the table: the generic "Resp" code and an unknown MDIL code are skipped as
+        // unknown metrics, never guessed from their display text.
+        "OBX|6|NM|0002-5000^Resp^MDIL|6|16|0004-0ae0^rpm^MDIL|||||F||||||mon-ph",
+        "OBX|7|NM|0002-4bb0^Perf^MDIL|7|1.2|0004-0200^^MDIL|||||F||||||mon-ph",
+    ]
+    .join("\r");
+    let d = ok(msg.as_bytes());
+    let got: Vec<(&str, f64)> = d
+        .observations
+        .iter()
+        .map(|o| (o.metric.name, o.value))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("hr", 72.0),
+            ("spo2", 97.0),
+            ("nibp_sys", 121.0),
+            ("rr", 16.0),
+            ("temp", 37.2)
+        ]
+    );
+    assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+    let skipped: Vec<(usize, SkipReason)> = d.skipped.iter().map(|s| (s.obx, s.reason)).collect();
+    assert_eq!(
+        skipped,
+        [
+            (6, SkipReason::UnknownMetric),
+            (7, SkipReason::UnknownMetric)
+        ]
+    );
+    // An MDIL unit that is not the metric's is refused for that row only.
+    let bad = "MSH|^~\\&|PIIC|Philips|||20261120095955||ORU^R01|78|P|2.3\rOBX|1|NM|0002-4182^HR^MDIL|1|72|0004-0f20^mmHg^MDIL|||||F||||||mon-ph\rOBX|2|NM|0002-4bb8^SpO2^MDIL|2|97|0004-0220^%^MDIL|||||F||||||mon-ph";
+    let d = ok(bad.as_bytes());
+    assert_eq!(d.observations.len(), 1);
+    assert_eq!(d.rejects.len(), 1);
+}
+
+/// The built-in vendor table is the documented one (vendor_codes.toml, every row with its
+/// source), row for row.
+#[test]
+fn the_shipped_vendor_table_is_the_documented_one() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        codes: Vec<Row>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        system: String,
+        code: String,
+        metric: String,
+        source: String,
+        note: String,
+    }
+    let f: File = toml::from_str(include_str!("vendor_codes.toml")).unwrap();
+    assert!(!f.codes.is_empty());
+    for r in &f.codes {
+        assert!(
+            !r.source.trim().is_empty() && !r.note.trim().is_empty(),
+            "{}",
+            r.code
+        );
+        let c = Codes::default()
+            .metric([&r.code, "", &r.system, "", "", ""])
+            .unwrap_or_else(|e| panic!("{} {}: {e:?}", r.system, r.code));
+        assert_eq!(c.name, r.metric, "{} {}", r.system, r.code);
+    }
+    assert_eq!(
+        crate::hl7::codes::vendor_rows(),
+        f.codes.len(),
+        "every shipped row is documented"
+    );
+}

@@ -918,3 +918,70 @@ fn channels_are_kept_and_checked() {
     assert!(d.rejects.iter().all(|r| r.reason == RejectReason::Schema));
     assert_eq!(only_obs(r#"{"metric": "hr", "value": 60}"#).channel, None);
 }
+
+/// Real-world MQTT JSON that other projects' devices publish (tests/fixtures/mqtt/real-world,
+/// sources in its SOURCES.md): none is of wardhub's contract, so published on a device's
+/// observation topic each is refused, with the reason, and nothing is stored. A foreign field
+/// that happens to be named like a metric (`spo2`, `temp`) is never read as one.
+#[test]
+fn real_world_mqtt_json_is_refused_never_misread() {
+    use RejectReason::{Malformed, Schema};
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/mqtt/real-world"
+    );
+    let expected: &[(&str, RejectReason)] = &[
+        ("ayudar-esp8266_connect-announce-plain-text", Malformed),
+        ("ayudar-esp8266_ehealth-relay-reconstructed", Schema),
+        ("ha-docs_climate-state-trailing-comma", Malformed),
+        ("ha-docs_discovery-config-temperature", Schema),
+        ("ha-docs_sensor-state-temp-humidity", Schema),
+        ("healthdata2mqtt_omron-blood-pressure", Schema),
+        ("jiotsensorhub_tasmota-ble-atc-sensor", Schema),
+        ("max3010xboard_spo2-connect-announce-bare-number", Schema),
+        ("owntracks-android_location", Schema),
+        ("shelly-htg3_status-temperature0", Schema),
+        ("tasmota-docs_ds18b20-sensor", Schema),
+        ("tely01-ava4_bp-biolight", Schema),
+        ("tely01-ava4_gateway-heartbeat", Schema),
+        ("tely01-ava4_glucose-contour-string-value", Schema),
+        ("tely01-ava4_oximeter-jumper", Schema),
+        ("tely01-ava4_thermometer-jumper-ir", Schema),
+        ("tely01-qube-vital_bp-jumper-patient-fields", Schema),
+        ("thingsboard_telemetry-with-ts", Schema),
+        ("wifi-thermometer_ha-state-c-literal", Schema),
+        ("zigbee2mqtt-io_bridge-groups-bare-array", Schema),
+        ("zigbee2mqtt-io_wsdcgq01lm-temp-humidity", Schema),
+    ];
+    let mut files: Vec<String> = std::fs::read_dir(DIR)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".json").map(str::to_owned)
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = expected.iter().map(|(n, _)| (*n).to_owned()).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "every sample needs a row here (and a line in SOURCES.md)"
+    );
+    let sources = std::fs::read_to_string(format!("{DIR}/SOURCES.md")).unwrap();
+    for (name, want) in expected {
+        assert!(sources.contains(name), "{name} is not in SOURCES.md");
+        let payload = std::fs::read(format!("{DIR}/{name}.json")).unwrap();
+        let d = decode_observations(&dev(), &payload, NOW, &TimeLimits::default(), 100);
+        assert!(
+            d.observations.is_empty(),
+            "{name} was read as {:?}",
+            d.observations
+        );
+        assert!(!d.rejects.is_empty(), "{name}: refused and counted");
+        assert!(
+            d.rejects.iter().all(|r| r.reason == *want),
+            "{name}: {:?}",
+            d.rejects
+        );
+    }
+}

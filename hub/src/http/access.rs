@@ -294,6 +294,11 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let now = s.clock.now_ms();
+    let credential = match (bearer(&req), session_cookie(&req)) {
+        (Some(t), _) => Some(Credential::Token(crate::auth::sha256(t.as_bytes()))),
+        (None, Some(id)) => Some(Credential::Session(id.to_owned())),
+        (None, None) => None,
+    };
     let user: Result<User, &'static str> = if let Some(token) = bearer(&req) {
         s.users
             .authenticate(token, now, &s.revoked)
@@ -346,7 +351,35 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
         audit(s, &decl, &user, source, &mut parts, now).await;
     }
     parts.extensions.insert(user);
+    if let Some(c) = credential {
+        parts.extensions.insert(c);
+    }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The credential a request was allowed with, so a long-lived response (the live stream) can
+/// check it is still good.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// SHA-256 of a bearer token.
+    Token([u8; 32]),
+    /// A session cookie's value.
+    Session(String),
+}
+
+impl Credential {
+    /// Whether it still lets its user in (not expired, not revoked, session not ended).
+    pub fn still_valid(&self, s: &AppState) -> bool {
+        let now = s.clock.now_ms();
+        match self {
+            Credential::Token(h) => s.users.by_token_hash(h, now, &s.revoked).is_ok(),
+            Credential::Session(id) => s.sessions.get(id, now).is_some_and(|sess| {
+                s.users
+                    .by_token_hash(&sess.token_hash, now, &s.revoked)
+                    .is_ok()
+            }),
+        }
+    }
 }
 
 async fn audit(

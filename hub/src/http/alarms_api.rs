@@ -425,6 +425,7 @@ async fn delete_bed_rules(
 /// starts again from a snapshot, rather than slowing the hub down.
 async fn stream(
     State(s): State<AppState>,
+    credential: Option<axum::Extension<super::access::Credential>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = s.alarms.subscribe();
     let snapshot = json!({ "alarms": s.alarms.open_alarms() });
@@ -441,6 +442,10 @@ async fn stream(
         done: bool,
         cancel: tokio_util::sync::CancellationToken,
         _guard: Arc<LiveGuard>,
+        /// Checked every few seconds: a revoked token or an ended session ends the stream.
+        credential: Option<super::access::Credential>,
+        state: AppState,
+        checked: tokio::time::Instant,
     }
     let st = St {
         rx,
@@ -448,6 +453,9 @@ async fn stream(
         done: false,
         cancel,
         _guard: guard,
+        credential: credential.map(|c| c.0),
+        state: s.clone(),
+        checked: tokio::time::Instant::now(),
     };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if let Some(f) = st.first.take() {
@@ -456,9 +464,18 @@ async fn stream(
         if st.done {
             return None;
         }
-        let next = tokio::select! {
-            r = st.rx.recv() => r,
-            _ = st.cancel.cancelled() => return None,
+        let next = loop {
+            let recheck = st.checked + CREDENTIAL_RECHECK;
+            tokio::select! {
+                r = st.rx.recv() => break r,
+                _ = st.cancel.cancelled() => return None,
+                _ = tokio::time::sleep_until(recheck) => {
+                    st.checked = tokio::time::Instant::now();
+                    if st.credential.as_ref().is_some_and(|c| !c.still_valid(&st.state)) {
+                        return None;
+                    }
+                }
+            }
         };
         let ev = match next {
             Ok(t) => SseEvent::default()
@@ -476,6 +493,9 @@ async fn stream(
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
 }
+
+/// How often an open live stream checks that its login is still good.
+const CREDENTIAL_RECHECK: Duration = Duration::from_secs(5);
 
 struct LiveGuard(Arc<crate::telemetry::Telemetry>);
 

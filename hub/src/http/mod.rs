@@ -233,6 +233,9 @@ pub struct RollupJson {
     pub code: u32,
     pub name: String,
     pub unit: String,
+    /// The channel it aggregates (each channel of a metric has rollups of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     pub minute: String,
     pub min: f64,
     pub max: f64,
@@ -248,6 +251,7 @@ impl From<&Rollup> for RollupJson {
             code: r.metric.code,
             name: r.metric.name.into(),
             unit: r.metric.unit.into(),
+            channel: r.channel.clone(),
             minute: format_rfc3339(r.minute),
             min: r.min,
             max: r.max,

@@ -284,35 +284,84 @@ async fn trends(
         })
         .collect();
     blocking(move || {
-        let mut series: BTreeMap<&'static str, (&'static str, Vec<Vec<f64>>)> = BTreeMap::new();
+        // One source per metric: the device and channel of the bed's latest clinically usable
+        // value (the one the tile shows); other sources of the metric are counted, not mixed
+        // in (two sources' points in one line, or their mean, would be values nobody measured).
+        let latest = s.store.bed_latest(&bed)?;
+        let mut chosen: BTreeMap<&'static str, (String, Option<String>, Millis)> = BTreeMap::new();
+        for o in latest.iter().filter(|o| o.status.is_clinically_usable()) {
+            let better = chosen
+                .get(o.metric.name)
+                .is_none_or(|(_, _, t)| o.observed_at > *t);
+            if better {
+                chosen.insert(
+                    o.metric.name,
+                    (o.device_id.to_string(), o.channel.clone(), o.observed_at),
+                );
+            }
+        }
+        type Source = (String, Option<String>);
+        type Series = (&'static str, Vec<Vec<f64>>, BTreeSet<Source>, Source);
+        let mut series: BTreeMap<&'static str, Series> = BTreeMap::new();
+        let mut take = |name: &'static str,
+                        unit: &'static str,
+                        device: &str,
+                        channel: &Option<String>,
+                        point: Vec<f64>| {
+            let this: Source = (device.to_owned(), channel.clone());
+            // Without a usable latest value, the first source seen stands for the metric.
+            let source = chosen
+                .get(name)
+                .map(|(d, c, _)| (d.clone(), c.clone()))
+                .unwrap_or_else(|| this.clone());
+            let e = series
+                .entry(name)
+                .or_insert_with(|| (unit, Vec::new(), BTreeSet::new(), source));
+            e.2.insert(this.clone());
+            if e.3 == this {
+                e.1.push(point);
+            }
+        };
         let (resolution, truncated) = if hours == 1 {
             let page = s.store.bed_observations(&bed, range, super::MAX_LIMIT)?;
             for o in &page.items {
                 if matches!(o.status, Status::Valid | Status::Questionable) {
-                    series
-                        .entry(o.metric.name)
-                        .or_insert((o.metric.unit, Vec::new()))
-                        .1
-                        .push(vec![o.observed_at as f64, o.value]);
+                    take(
+                        o.metric.name,
+                        o.metric.unit,
+                        o.device_id.as_str(),
+                        &o.channel,
+                        vec![o.observed_at as f64, o.value],
+                    );
                 }
             }
             ("raw", page.truncated)
         } else {
             let page = s.store.bed_rollups(&bed, range, super::MAX_LIMIT)?;
             for r in &page.items {
-                series
-                    .entry(r.metric.name)
-                    .or_insert((r.metric.unit, Vec::new()))
-                    .1
-                    .push(vec![r.minute as f64, r.mean, r.min, r.max]);
+                take(
+                    r.metric.name,
+                    r.metric.unit,
+                    r.device_id.as_str(),
+                    &r.channel,
+                    vec![r.minute as f64, r.mean, r.min, r.max],
+                );
             }
             ("1m", page.truncated)
         };
         let series: BTreeMap<_, _> = series
             .into_iter()
-            .map(|(name, (unit, mut points))| {
+            .map(|(name, (unit, mut points, sources, (device, channel)))| {
                 points.sort_by(|a, b| a[0].total_cmp(&b[0]));
-                (name, json!({ "unit": unit, "points": points }))
+                (
+                    name,
+                    json!({
+                        "unit": unit,
+                        "points": points,
+                        "source": { "device_id": device, "channel": channel },
+                        "other_sources": sources.len().saturating_sub(1),
+                    }),
+                )
             })
             .collect();
         Ok(Json(json!({

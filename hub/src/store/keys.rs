@@ -84,14 +84,41 @@ pub fn bed_latest(bed: &str, device: &str, code: u32) -> Vec<u8> {
     k
 }
 
-/// `R bed 0 minute device 0 code`
-pub fn bed_rollup(bed: &str, minute: Millis, device: &str, code: u32) -> Vec<u8> {
+/// `r device 0 code minute [channel]`: one minute of one channel (rollups never mix two
+/// channels of a metric: their mean would be a value nobody measured).
+pub fn rollup(device: &str, code: u32, minute: Millis, channel: Option<&str>) -> Vec<u8> {
+    let mut k = series(ROLLUP, device, code);
+    k.extend_from_slice(&time_bytes(minute));
+    if let Some(c) = channel {
+        k.extend_from_slice(c.as_bytes());
+    }
+    k
+}
+
+/// `R bed 0 minute device 0 code [channel]`
+pub fn bed_rollup(
+    bed: &str,
+    minute: Millis,
+    device: &str,
+    code: u32,
+    channel: Option<&str>,
+) -> Vec<u8> {
     let mut k = prefix(BED_ROLLUP, bed);
     k.extend_from_slice(&time_bytes(minute));
     k.extend_from_slice(device.as_bytes());
     k.push(0);
     k.extend_from_slice(&code.to_be_bytes());
+    if let Some(c) = channel {
+        k.extend_from_slice(c.as_bytes());
+    }
     k
+}
+
+/// The channel at the end of a key (`None` when there is none).
+pub fn channel_of(rest: &[u8]) -> Option<String> {
+    (!rest.is_empty())
+        .then(|| std::str::from_utf8(rest).ok().map(str::to_owned))
+        .flatten()
 }
 
 /// Splits `device 0 code` at the start of `rest`; returns device, metric and what follows.

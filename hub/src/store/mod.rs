@@ -55,6 +55,8 @@ pub struct Page<T> {
 pub struct Rollup {
     pub device_id: DeviceId,
     pub metric: Metric,
+    /// The channel it aggregates (each channel has rollups of its own).
+    pub channel: Option<String>,
     pub minute: Millis,
     pub min: f64,
     pub max: f64,
@@ -465,8 +467,7 @@ impl TimeSeriesStore for SledStore {
             }
             if !duplicate && o.status.is_clinically_usable() {
                 let minute = keys::minute_of(o.observed_at);
-                let mut roll_key = keys::series(keys::ROLLUP, device, code);
-                roll_key.extend_from_slice(&keys::time_bytes(minute));
+                let roll_key = keys::rollup(device, code, minute, channel);
                 if !w.rollups.contains_key(&roll_key) {
                     let stored = self.tree.get(&roll_key)?.and_then(|v| Agg::decode(&v));
                     w.rollups
@@ -489,8 +490,9 @@ impl TimeSeriesStore for SledStore {
                 (bed, keys::split_series(&roll_key[1..]))
             {
                 if let Some(minute) = keys::time_from(rest) {
+                    let channel = keys::channel_of(&rest[8..]);
                     batch.insert(
-                        keys::bed_rollup(bed, minute, device, metric.code),
+                        keys::bed_rollup(bed, minute, device, metric.code, channel.as_deref()),
                         &agg.encode()[..],
                     );
                 }
@@ -606,7 +608,8 @@ impl TimeSeriesStore for SledStore {
                 ) else {
                     continue;
                 };
-                out.push(rollup(device_id, m, minute, agg));
+                let channel = keys::channel_of(k.get(series.len() + 8..).unwrap_or_default());
+                out.push(rollup(device_id, m, channel, minute, agg));
             }
         }
         out.sort_by_key(|r| (r.minute, r.metric.code));
@@ -623,13 +626,19 @@ impl TimeSeriesStore for SledStore {
             let Some(minute) = keys::time_from(rest) else {
                 continue;
             };
-            let Some((device, metric, _)) = keys::split_series(&rest[8..]) else {
+            let Some((device, metric, after)) = keys::split_series(&rest[8..]) else {
                 continue;
             };
             let (Some(agg), Ok(device_id)) = (Agg::decode(&v), DeviceId::new(device)) else {
                 continue;
             };
-            out.push(rollup(device_id, metric, minute, agg));
+            out.push(rollup(
+                device_id,
+                metric,
+                keys::channel_of(after),
+                minute,
+                agg,
+            ));
         }
         Ok(page(out, limit))
     }
@@ -644,10 +653,17 @@ impl TimeSeriesStore for SledStore {
     }
 }
 
-fn rollup(device_id: DeviceId, metric: Metric, minute: Millis, agg: Agg) -> Rollup {
+fn rollup(
+    device_id: DeviceId,
+    metric: Metric,
+    channel: Option<String>,
+    minute: Millis,
+    agg: Agg,
+) -> Rollup {
     Rollup {
         device_id,
         metric,
+        channel,
         minute,
         min: agg.min,
         max: agg.max,

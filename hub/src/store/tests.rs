@@ -267,3 +267,39 @@ fn two_channels_at_one_time_are_both_kept() {
         Status::NotAvailable
     );
 }
+
+/// Guards "respiration from two sources (impedance 18, capnography 30) ... the rollup still
+/// counts it": each channel has rollups of its own, so a minute's mean is never a mix of two
+/// sources (24 breaths/min that nobody measured).
+#[test]
+fn rollups_never_mix_two_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let t = 1_000 * H;
+    let mut imp = obs("mon-1", Some("bed-1"), "rr", 18.0, t);
+    imp.channel = Some("1.20.1.1".into());
+    let mut cap = obs("mon-1", Some("bed-1"), "rr", 30.0, t);
+    cap.channel = Some("1.6.1.1".into());
+    s.write(&[imp.clone(), cap.clone()]).unwrap();
+    let mut rolls = s.device_rollups("mon-1", None, all(), 100).unwrap().items;
+    rolls.sort_by(|a, b| a.channel.cmp(&b.channel));
+    let means: Vec<(Option<String>, f64, u64)> = rolls
+        .iter()
+        .map(|r| (r.channel.clone(), r.mean, r.count))
+        .collect();
+    assert_eq!(
+        means,
+        [
+            (Some("1.20.1.1".to_owned()), 18.0, 1),
+            (Some("1.6.1.1".to_owned()), 30.0, 1)
+        ]
+    );
+    let mut bed = s.bed_rollups("bed-1", all(), 100).unwrap().items;
+    bed.sort_by(|a, b| a.channel.cmp(&b.channel));
+    assert_eq!(bed.iter().map(|r| r.mean).collect::<Vec<_>>(), [18.0, 30.0]);
+    // Without a channel (MQTT devices that give none) it is one rollup as before.
+    s.write(&[obs("mon-2", Some("bed-2"), "rr", 12.0, t)])
+        .unwrap();
+    let r = s.device_rollups("mon-2", None, all(), 100).unwrap().items;
+    assert_eq!((r.len(), r[0].channel.clone()), (1, None));
+}
