@@ -126,7 +126,12 @@ def main():
     res = {"healthz": [], "mqtt": [], "hl7": []}
     fails = {"healthz": 0, "mqtt": 0, "hl7": 0}
     mq = None
+    hub_pid = os.environ.get("HUB_PID")
+    peak_fds = 0
     for i in range(duration):
+        if hub_pid:
+            try: peak_fds = max(peak_fds, len(os.listdir(f"/proc/{hub_pid}/fd")))
+            except OSError: pass
         t = time.monotonic()
         for name, f in (("healthz", healthz), ("hl7", lambda: hl7_once(i))):
             try: res[name].append(f())
@@ -150,6 +155,8 @@ def main():
                         'wardhub_connections_refused_total{face="hl7",limit="frame_timeout"}'):
                 if line.startswith(key + " "):
                     open_now[key] = float(line.split()[-1])
+    if hub_pid:
+        print(f"  hub file descriptors during the attack: peak {peak_fds}", flush=True)
     print(f"  after {duration} s the hub reports:", flush=True)
     for k, v in open_now.items():
         print(f"    {k} {v:.0f}", flush=True)
