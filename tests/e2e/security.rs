@@ -490,6 +490,29 @@ async fn retiring_a_connected_device_disconnects_it() {
     );
 }
 
+/// Rotating a connected device's credentials closes its live session: the old secret no
+/// longer holds a connection (it did before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_a_connected_devices_secret_disconnects_it() {
+    let server = TestServer::start(&[("mon-k", "bed-01")]).await;
+    let dev = Device::connect(server.mqtt(), "mon-k").await;
+    let mut dev = dev;
+    let (s, b) = server
+        .send(
+            Method::POST,
+            "/api/v1/devices/mon-k/credentials/rotate",
+            Some(BIOMED_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["secret"].as_str().is_some_and(|x| x.len() == 64), "{b}");
+    assert!(
+        dev.closed(Duration::from_secs(5)).await,
+        "the session of the old secret is still open"
+    );
+}
+
 /// axum's own rejections (bad JSON, wrong method) come back as {"error": …} too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_body_is_json() {
