@@ -13,6 +13,8 @@
 //! - `bench hl7`: `--connections` MLLP clients each sending ORU^R01 messages one at a time
 //!   (the next after the ACK AA, as MLLP senders do); reports messages and observations per
 //!   second with durable acknowledgement and ACK latency percentiles.
+//! - `bench storage` (`bench_storage.rs`): bytes on disk per observation, today and in the chunk
+//!   format.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub enum BenchCommand {
     Alarms(AlarmArgs),
     /// HL7 ORU^R01 over MLLP with durable ACKs.
     Hl7(Hl7Args),
+    /// Bytes on disk per observation today, and in the chunk format, for a simulated ward.
+    Storage(crate::bench_storage::StorageArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -79,6 +83,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(a) => ingest(a).await,
         BenchCommand::Alarms(a) => alarms(a).await,
         BenchCommand::Hl7(a) => hl7(a).await,
+        BenchCommand::Storage(a) => crate::bench_storage::run(a).await,
     }
 }
 

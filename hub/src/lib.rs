@@ -29,6 +29,7 @@ pub mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod bench_storage;
 pub mod broker;
 pub mod cli;
 pub mod config;

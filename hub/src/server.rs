@@ -472,7 +472,7 @@ impl Hub {
             edge_cancel.clone(),
         ));
 
-        http::metrics::collect_on_scrape(&telemetry, &registry, &data_dir);
+        http::metrics::collect_on_scrape(&telemetry, &registry, &store, &data_dir);
         let metrics_task =
             http::metrics::serve(metrics_listener, telemetry.clone(), http_cancel.clone());
         let health = crate::health::Health::new(

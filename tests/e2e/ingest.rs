@@ -257,3 +257,35 @@ async fn a_burst_is_stored_completely() {
         server.metric("wardhub_observations_stored_total").await
     );
 }
+
+/// Guards "`wardhub_db_size_bytes` reads 0 until the retention task first runs (10 min)": the
+/// size is read on every scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_size_is_reported_from_the_first_scrape() {
+    let server = TestServer::start(&[("mon-z", "bed-01")]).await;
+    let before = server.metric("wardhub_db_size_bytes").await;
+    let mut dev = Device::connect(server.mqtt(), "mon-z").await;
+    let t = now_ms() - 60_000;
+    for i in 0..50 {
+        let obs: Vec<String> = (0..100)
+            .map(|k| {
+                format!(
+                    r#"{{"metric":"spo2","value":97,"time":{}}}"#,
+                    t + i * 100 + k
+                )
+            })
+            .collect();
+        dev.publish_obs(
+            "mon-z",
+            &format!(r#"{{"observations":[{}]}}"#, obs.join(",")),
+        )
+        .await;
+    }
+    // Acknowledged means flushed: the size on disk grew, and the next scrape says so.
+    let ok = server
+        .eventually(Duration::from_secs(10), || async {
+            server.metric("wardhub_db_size_bytes").await > before
+        })
+        .await;
+    assert!(ok, "still {before} after 5,000 stored observations");
+}

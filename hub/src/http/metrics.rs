@@ -90,12 +90,24 @@ pub fn device_counts(registry: &SledRegistry) -> BTreeMap<String, DeviceCounts> 
 /// Keeps the gauges that are read rather than maintained current at every scrape: devices
 /// registered and online (counted from the registry, held weakly so telemetry keeps nothing
 /// alive) and the space left where the data lives.
-pub fn collect_on_scrape(telemetry: &Telemetry, registry: &Arc<SledRegistry>, data_dir: &Path) {
+pub fn collect_on_scrape(
+    telemetry: &Telemetry,
+    registry: &Arc<SledRegistry>,
+    store: &Arc<crate::store::SledStore>,
+    data_dir: &Path,
+) {
     let registry: Weak<SledRegistry> = Arc::downgrade(registry);
+    let store = Arc::downgrade(store);
     let data_dir = data_dir.to_owned();
     telemetry.on_scrape(move |t| {
         if let Some(r) = registry.upgrade() {
             t.set_device_counts(&device_counts(&r));
+        }
+        // On every scrape, so it is right from the first one (it read 0 until the first
+        // retention run, 10 minutes after start).
+        if let Some(s) = store.upgrade() {
+            t.db_size_bytes
+                .set(i64::try_from(s.size_on_disk()).unwrap_or(i64::MAX));
         }
         match rustix::fs::statvfs(&data_dir) {
             Ok(fs) => {

@@ -213,15 +213,6 @@ impl Agg {
         count: 0,
     };
 
-    pub fn of(v: f64) -> Agg {
-        Agg {
-            min: v,
-            max: v,
-            sum: v,
-            count: 1,
-        }
-    }
-
     pub fn add(&mut self, v: f64) {
         self.min = self.min.min(v);
         self.max = self.max.max(v);

@@ -5,7 +5,8 @@
 //! (see [`SledStore::run_flusher`]) has called `flush_async`; [`SledStore::wait_durable`] waits
 //! for that, and is what the HL7 adapter's ACK waits on.
 
-pub mod keys;
+pub mod chunk;
+mod keys;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
