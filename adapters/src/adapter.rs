@@ -311,6 +311,20 @@ pub trait AdapterEvents: Send + Sync {
     }
 }
 
+/// A [`Bus`] that carries nothing: subscriptions fail, publishes vanish (tests, and hubs
+/// without a broker).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoBus;
+
+impl Bus for NoBus {
+    fn subscribe(&self, _filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
+        Err(BusError("no bus here".into()))
+    }
+    fn publish(&self, _topic: String, _payload: Bytes) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
 /// [`AdapterEvents`] that records nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoEvents;

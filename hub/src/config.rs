@@ -131,12 +131,26 @@ pub struct TlsFilesConfig {
 
 impl TlsFilesConfig {
     pub fn files(&self) -> wardhub_adapters::tls::TlsFiles {
-        wardhub_adapters::tls::TlsFiles {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            client_ca: self.client_ca.clone(),
-            require_client_cert: self.require_client_cert,
-        }
+        tls_files(
+            &self.cert,
+            &self.key,
+            &self.client_ca,
+            self.require_client_cert,
+        )
+    }
+}
+
+fn tls_files(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Option<PathBuf>,
+    require_client_cert: bool,
+) -> wardhub_adapters::tls::TlsFiles {
+    wardhub_adapters::tls::TlsFiles {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        client_ca: client_ca.clone(),
+        require_client_cert,
     }
 }
 
@@ -198,12 +212,12 @@ pub struct MqttTlsConfig {
 
 impl MqttTlsConfig {
     pub fn files(&self) -> wardhub_adapters::tls::TlsFiles {
-        wardhub_adapters::tls::TlsFiles {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            client_ca: self.client_ca.clone(),
-            require_client_cert: self.require_client_cert,
-        }
+        tls_files(
+            &self.cert,
+            &self.key,
+            &self.client_ca,
+            self.require_client_cert,
+        )
     }
 }
 

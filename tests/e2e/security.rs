@@ -705,62 +705,38 @@ secret_sha256 = "{secret}"
 
     // mTLS device login: mosquitto_pub with vent-m's certificate and no password.
     let tls = server.hub().addresses.mqtt_tls.unwrap();
-    let pubd = tokio::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "localhost",
-            "-p",
-            &tls.port().to_string(),
-            "-i",
-            "vent-m",
-            "-q",
-            "1",
-        ])
-        .args([
-            "--cafile",
-            &pki.path("ca.pem"),
-            "--cert",
-            &pki.path("vent-m.pem"),
-            "--key",
-            &pki.path("vent-m-key.pem"),
-        ])
-        .args(["-t", "wardhub/v1/devices/vent-m/obs", "-m"])
-        .arg(format!(
+    // mosquitto_pub as client id vent-m with the certificate `name`, no password.
+    let publish = |name: &str, payload: String| {
+        let (port, ca) = (tls.port().to_string(), pki.path("ca.pem"));
+        let (cert, key) = (
+            pki.path(&format!("{name}.pem")),
+            pki.path(&format!("{name}-key.pem")),
+        );
+        async move {
+            tokio::process::Command::new("mosquitto_pub")
+                .args(["-h", "localhost", "-p", &port, "-i", "vent-m", "-q", "1"])
+                .args(["--cafile", &ca, "--cert", &cert, "--key", &key])
+                .args(["-t", "wardhub/v1/devices/vent-m/obs", "-m", &payload])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let pubd = publish(
+        "vent-m",
+        format!(
             r#"{{"metric":"MDC_PULS_OXIM_SAT_O2","value":96,"unit":"%","ts":{}}}"#,
             now_ms()
-        ))
-        .output()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert!(
         pubd.status.success(),
         "{}",
         String::from_utf8_lossy(&pubd.stderr)
     );
     // A certificate whose CN is not the client id is no login.
-    let wrong = tokio::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "localhost",
-            "-p",
-            &tls.port().to_string(),
-            "-i",
-            "vent-m",
-            "-q",
-            "1",
-        ])
-        .args([
-            "--cafile",
-            &pki.path("ca.pem"),
-            "--cert",
-            &pki.path("intruder.pem"),
-            "--key",
-            &pki.path("intruder-key.pem"),
-        ])
-        .args(["-t", "wardhub/v1/devices/vent-m/obs", "-m", "{}"])
-        .output()
-        .await
-        .unwrap();
+    let wrong = publish("intruder", "{}".into()).await;
     assert!(
         !wrong.status.success(),
         "a certificate of another name logged in"

@@ -2,13 +2,11 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::adapter::{AdapterEvents, Bus, BusError, BusMessage, Ingest, IngestReport, Sink};
+use crate::adapter::{AdapterEvents, Ingest, IngestReport, Sink};
 use crate::hl7::message::Message;
 use crate::model::{Clock, Millis, TimeLimits};
 
@@ -33,16 +31,7 @@ impl Clock for FixedClock {
     }
 }
 
-struct NoBus;
-
-impl Bus for NoBus {
-    fn subscribe(&self, _filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
-        Err(BusError("no bus in this test".into()))
-    }
-    fn publish(&self, _topic: String, _payload: Bytes) -> Result<(), BusError> {
-        Ok(())
-    }
-}
+use crate::adapter::NoBus;
 
 #[derive(Default)]
 struct Recorder {

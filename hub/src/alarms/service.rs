@@ -459,8 +459,7 @@ async fn announcer(
 mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
-    use bytes::Bytes;
-    use wardhub_adapters::adapter::{BusError, BusMessage};
+    use wardhub_adapters::adapter::NoBus;
 
     use super::*;
     use crate::alarms::changes::BedChange;
@@ -471,17 +470,6 @@ mod tests {
     impl Clock for ManualClock {
         fn now_ms(&self) -> i64 {
             self.0.load(Ordering::SeqCst)
-        }
-    }
-
-    struct NoBus;
-
-    impl Bus for NoBus {
-        fn subscribe(&self, _filter: &str) -> Result<mpsc::Receiver<BusMessage>, BusError> {
-            Err(BusError("no bus in this test".into()))
-        }
-        fn publish(&self, _topic: String, _payload: Bytes) -> Result<(), BusError> {
-            Ok(())
         }
     }
 
