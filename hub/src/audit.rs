@@ -69,30 +69,42 @@ impl AccessAudit {
 
     /// Records a read at `now_ms` (unless the same one was recorded within the window).
     pub fn record(&self, now_ms: i64, r: AccessRecord) -> sled::Result<()> {
+        if self.admit(now_ms, &r) {
+            self.append(now_ms, &r)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `r` is due a line of its own (not the same read within the window); marks it.
+    /// In memory only, so a caller can skip the store write (and its thread) for repeats.
+    pub fn admit(&self, now_ms: i64, r: &AccessRecord) -> bool {
         let key = format!(
             "{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
             r.user, r.route, r.bed, r.device, r.source
         );
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent
+            .get(&key)
+            .is_some_and(|&t| now_ms - t < self.coalesce_ms && now_ms >= t)
         {
-            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if recent
-                .get(&key)
-                .is_some_and(|&t| now_ms - t < self.coalesce_ms && now_ms >= t)
-            {
-                return Ok(());
-            }
-            if recent.len() > 10_000 {
-                let cut = now_ms - self.coalesce_ms;
-                recent.retain(|_, t| *t > cut);
-            }
-            recent.insert(key, now_ms);
+            return false;
         }
+        if recent.len() > 10_000 {
+            let cut = now_ms - self.coalesce_ms;
+            recent.retain(|_, t| *t > cut);
+        }
+        recent.insert(key, now_ms);
+        true
+    }
+
+    /// Appends `r` to the log (no coalescing).
+    pub fn append(&self, now_ms: i64, r: &AccessRecord) -> sled::Result<()> {
         let seq = self.db.generate_id()?;
         let mut k = Vec::with_capacity(16);
         k.extend_from_slice(&(now_ms.max(0) as u64).to_be_bytes());
         k.extend_from_slice(&seq.to_be_bytes());
         self.tree
-            .insert(k, serde_json::to_vec(&r).unwrap_or_default())?;
+            .insert(k, serde_json::to_vec(r).unwrap_or_default())?;
         Ok(())
     }
 

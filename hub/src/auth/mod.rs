@@ -232,15 +232,7 @@ impl Users {
         revoked: &Revocations,
     ) -> Result<&User, Rejected> {
         // The map lookup compares hashes, not tokens, so its timing tells nothing about a token.
-        let hash = sha256(token.as_bytes());
-        let entry = self.by_hash.get(&hash).ok_or(Rejected::Unknown)?;
-        if entry.expires_ms.is_some_and(|e| now_ms >= e) {
-            return Err(Rejected::Expired);
-        }
-        if revoked.is_revoked(&hash) {
-            return Err(Rejected::Revoked);
-        }
-        Ok(&entry.user)
+        self.by_token_hash(&sha256(token.as_bytes()), now_ms, revoked)
     }
 
     /// The user of a token hash (a session's), unless that token is gone from the config,

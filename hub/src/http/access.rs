@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::handler::Handler;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
@@ -110,25 +110,18 @@ impl Default for Routes {
 }
 
 impl Routes {
-    fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, h: H) -> Self
+    fn add<H, T>(
+        mut self,
+        (method, filter): (&'static str, MethodFilter),
+        path: &'static str,
+        access: Access,
+        h: H,
+    ) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let filter = match method.as_str() {
-            "GET" => MethodFilter::GET,
-            "POST" => MethodFilter::POST,
-            "PUT" => MethodFilter::PUT,
-            "DELETE" => MethodFilter::DELETE,
-            other => unreachable!("routes use GET, POST, PUT, DELETE; not {other}"),
-        };
         self.router = self.router.route(path, on(filter, h));
-        let method = match method.as_str() {
-            "GET" => "GET",
-            "POST" => "POST",
-            "PUT" => "PUT",
-            _ => "DELETE",
-        };
         self.table.push(RouteDecl {
             method,
             path,
@@ -143,7 +136,7 @@ impl Routes {
         access: Access,
         h: H,
     ) -> Self {
-        self.add(Method::GET, path, access, h)
+        self.add(("GET", MethodFilter::GET), path, access, h)
     }
 
     pub fn post<H: Handler<T, AppState>, T: 'static>(
@@ -152,7 +145,7 @@ impl Routes {
         access: Access,
         h: H,
     ) -> Self {
-        self.add(Method::POST, path, access, h)
+        self.add(("POST", MethodFilter::POST), path, access, h)
     }
 
     pub fn put<H: Handler<T, AppState>, T: 'static>(
@@ -161,7 +154,7 @@ impl Routes {
         access: Access,
         h: H,
     ) -> Self {
-        self.add(Method::PUT, path, access, h)
+        self.add(("PUT", MethodFilter::PUT), path, access, h)
     }
 
     pub fn delete<H: Handler<T, AppState>, T: 'static>(
@@ -170,7 +163,7 @@ impl Routes {
         access: Access,
         h: H,
     ) -> Self {
-        self.add(Method::DELETE, path, access, h)
+        self.add(("DELETE", MethodFilter::DELETE), path, access, h)
     }
 
     pub fn table(&self) -> &[RouteDecl] {
@@ -299,23 +292,9 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
         (None, Some(id)) => Some(Credential::Session(id.to_owned())),
         (None, None) => None,
     };
-    let user: Result<User, &'static str> = if let Some(token) = bearer(&req) {
-        s.users
-            .authenticate(token, now, &s.revoked)
-            .cloned()
-            .map_err(|r| r.as_str())
-    } else if let Some(id) = session_cookie(&req) {
-        s.sessions
-            .get(id, now)
-            .and_then(|sess| {
-                s.users
-                    .by_token_hash(&sess.token_hash, now, &s.revoked)
-                    .ok()
-                    .cloned()
-            })
-            .ok_or("session")
-    } else {
-        Err("missing")
+    let user = match &credential {
+        Some(c) => c.user(s, now),
+        None => Err("missing"),
     };
     let user = match user {
         Ok(u) => u,
@@ -368,17 +347,30 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// Its user now, or why not (a bounded reason: `unknown`, `expired`, `revoked`, `session`).
+    fn user(&self, s: &AppState, now: i64) -> Result<User, &'static str> {
+        match self {
+            Credential::Token(h) => s
+                .users
+                .by_token_hash(h, now, &s.revoked)
+                .cloned()
+                .map_err(|r| r.as_str()),
+            Credential::Session(id) => s
+                .sessions
+                .get(id, now)
+                .and_then(|sess| {
+                    s.users
+                        .by_token_hash(&sess.token_hash, now, &s.revoked)
+                        .ok()
+                        .cloned()
+                })
+                .ok_or("session"),
+        }
+    }
+
     /// Whether it still lets its user in (not expired, not revoked, session not ended).
     pub fn still_valid(&self, s: &AppState) -> bool {
-        let now = s.clock.now_ms();
-        match self {
-            Credential::Token(h) => s.users.by_token_hash(h, now, &s.revoked).is_ok(),
-            Credential::Session(id) => s.sessions.get(id, now).is_some_and(|sess| {
-                s.users
-                    .by_token_hash(&sess.token_hash, now, &s.revoked)
-                    .is_ok()
-            }),
-        }
+        self.user(s, s.clock.now_ms()).is_ok()
     }
 }
 
@@ -420,8 +412,12 @@ async fn audit(
         ward_wide,
         source: source.to_string(),
     };
+    // A repeat within the coalescing window costs no store write (a wall display polls).
+    if !s.audit.admit(now, &record) {
+        return;
+    }
     let audit = s.audit.clone();
-    let written = tokio::task::spawn_blocking(move || audit.record(now, record)).await;
+    let written = tokio::task::spawn_blocking(move || audit.append(now, &record)).await;
     if !matches!(written, Ok(Ok(()))) {
         s.telemetry.audit_failures.inc();
         tracing::error!("access audit could not be written");

@@ -253,7 +253,7 @@ async fn put_rules(
 /// silently do nothing, or apply to the wrong one later).
 fn known_bed(s: &AppState, bed: &str) -> ApiResult<()> {
     super::check_id("bed", bed)?;
-    if !s.registry.beds(None).iter().any(|b| b.bed == bed) {
+    if !s.registry.beds_named(bed).iter().any(|(_, b)| b == bed) {
         return Err(ApiError::not_found(format!(
             "no bed {bed} in the registry (add it with wardhub bed add)"
         )));

@@ -42,7 +42,8 @@ async fn login(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
         ApiError::bad_request(format!("login body: {e} (expected {{\"token\": …}})"))
     })?;
     let now = s.clock.now_ms();
-    let user = match s.users.authenticate(body.token.trim(), now, &s.revoked) {
+    let hash = sha256(body.token.trim().as_bytes());
+    let user = match s.users.by_token_hash(&hash, now, &s.revoked) {
         Ok(u) => u.clone(),
         Err(r) => {
             auth_failed(&s, source, r.as_str());
@@ -53,9 +54,7 @@ async fn login(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
         }
     };
     s.login_limiter.success(source);
-    let (id, expires) = s
-        .sessions
-        .create(user.clone(), sha256(body.token.trim().as_bytes()), now);
+    let (id, expires) = s.sessions.create(user.clone(), hash, now);
     tracing::info!(user = %user.name, role = user.role.as_str(), %source, "dashboard login");
     let mut resp = Json(json!({
         "name": user.name,

@@ -309,14 +309,14 @@ async fn trends(
                         channel: &Option<String>,
                         point: Vec<f64>| {
             let this: Source = (device.to_owned(), channel.clone());
-            // Without a usable latest value, the first source seen stands for the metric.
-            let source = chosen
-                .get(name)
-                .map(|(d, c, _)| (d.clone(), c.clone()))
-                .unwrap_or_else(|| this.clone());
-            let e = series
-                .entry(name)
-                .or_insert_with(|| (unit, Vec::new(), BTreeSet::new(), source));
+            let e = series.entry(name).or_insert_with(|| {
+                // Without a usable latest value, the first source seen stands for the metric.
+                let source = chosen
+                    .get(name)
+                    .map(|(d, c, _)| (d.clone(), c.clone()))
+                    .unwrap_or_else(|| this.clone());
+                (unit, Vec::new(), BTreeSet::new(), source)
+            });
             e.2.insert(this.clone());
             if e.3 == this {
                 e.1.push(point);

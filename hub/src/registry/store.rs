@@ -848,6 +848,17 @@ impl SledRegistry {
     }
 
     /// Beds with their slots (of one ward, or all).
+    /// The `(ward, bed)` pairs of the registry's beds with this id (compared without case),
+    /// from the index: cheap enough for every request and every gateway batch.
+    pub fn beds_named(&self, bed: &str) -> Vec<(String, String)> {
+        self.read()
+            .beds
+            .iter()
+            .filter(|(_, b)| b.eq_ignore_ascii_case(bed))
+            .cloned()
+            .collect()
+    }
+
     pub fn beds(&self, ward: Option<&str>) -> Vec<BedView> {
         let now = self.clock.now_ms();
         let index = self.read();
@@ -1138,22 +1149,19 @@ impl Registry for SledRegistry {
     ) -> std::result::Result<Resolution, String> {
         // The bed by its id; PV1-3.1 (the point of care, the hospital's unit code) only tells
         // apart beds of the same id in different wards.
-        let beds = self.beds(None);
-        let same: Vec<&BedView> = beds
-            .iter()
-            .filter(|b| b.bed.eq_ignore_ascii_case(&p.bed))
-            .collect();
-        let bed = match same.as_slice() {
+        let same = self.beds_named(&p.bed);
+        let (ward, bed) = match same.as_slice() {
             [] => {
                 return Err(format!(
                     "gateway {}: bed {:?} of PV1-3 is not a bed of the registry",
                     p.gateway, p.bed
                 ))
             }
-            [one] => *one,
-            many => *many
+            [one] => one.clone(),
+            many => many
                 .iter()
-                .find(|b| b.ward.eq_ignore_ascii_case(&p.point_of_care))
+                .find(|(w, _)| w.eq_ignore_ascii_case(&p.point_of_care))
+                .cloned()
                 .ok_or_else(|| {
                     format!(
                         "gateway {}: bed {:?} is in several wards and PV1-3.1 ({:?}) names none",
@@ -1162,8 +1170,8 @@ impl Registry for SledRegistry {
                 })?,
         };
         let placed = Resolution::Bound {
-            ward: bed.ward.clone(),
-            bed: bed.bed.clone(),
+            ward: ward.clone(),
+            bed: bed.clone(),
         };
         match self.resolve(device) {
             Resolution::Refused if self.is_registered(device) => Err("device is retired".into()),
@@ -1176,8 +1184,8 @@ impl Registry for SledRegistry {
                 let input = DeviceInput {
                     kind: Some(crate::registry::model::UNSPECIFIED_KIND.into()),
                     protocol: Some("hl7_mllp".into()),
-                    ward: Some(bed.ward.clone()),
-                    bed: Some(bed.bed.clone()),
+                    ward: Some(ward),
+                    bed: Some(bed.clone()),
                     notes: Some(format!("registered by HL7 gateway {}", p.gateway)),
                     ..DeviceInput::default()
                 };
@@ -1186,7 +1194,7 @@ impl Registry for SledRegistry {
                         tracing::info!(
                             device,
                             gateway = %p.gateway,
-                            bed = %bed.bed,
+                            bed = %bed,
                             "device registered by an HL7 gateway"
                         );
                         Ok(placed)
