@@ -1,19 +1,20 @@
-//! `wardhub bench storage`: what the store costs on disk per observation, and what the chunk
-//! format (`store/chunk.rs`, `docs/STORAGE.md`) would take for the same samples.
+//! `wardhub bench storage`: what the store costs on disk per observation and how fast its day
+//! queries are.
 //!
 //! It writes `--beds` beds × 6 devices × a monitor's metrics at 1 Hz for `--minutes` of device
 //! time straight into a [`SledStore`] (in batches of about a second of the ward, as the
-//! pipeline writes them), flushes, and reports the database's size on disk per observation,
-//! then encodes the same samples as 10-minute chunks per series and reports their bytes per
-//! observation. It also times a bed's raw and one-minute queries over the written span.
+//! pipeline writes them, folding every 10 s of device time as the hub's fold task does), and
+//! one more bed with `--day-hours` of its monitor at 1 Hz; then flushes and reports the
+//! database's size on disk per observation (every key: chunks, rollups, series, log, sled's
+//! own overhead), and times the queries of the day bed (raw, one-minute) and the ward view
+//! (latest values of every bed), each the median of 5 runs.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
 
-use crate::store::chunk::{self, Sample};
 use crate::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
 
 #[derive(Debug, Clone, Args)]
@@ -24,9 +25,12 @@ pub struct StorageArgs {
     /// Minutes of 1 Hz data to write.
     #[arg(long, default_value_t = 30)]
     pub minutes: usize,
-    /// Samples per chunk span (10 minutes at 1 Hz).
-    #[arg(long, default_value_t = 600)]
-    pub chunk_samples: usize,
+    /// Hours of the day bed (`bed-day`: a monitor at 1 Hz, five metrics).
+    #[arg(long, default_value_t = 24)]
+    pub day_hours: usize,
+    /// Write into this (new) directory and keep it, instead of a temporary one.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 const MONITOR: [(&str, f64); 5] = [
@@ -58,108 +62,156 @@ impl Lcg {
 }
 
 pub async fn run(a: StorageArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let tmp = tempfile::tempdir()?;
+    let path = a.data_dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     let store = SledStore::open(
-        dir.path(),
+        &path,
         64 << 20,
         Retention {
             raw: Duration::from_secs(72 * 3600),
             rollup: Duration::from_secs(30 * 86400),
         },
     )?;
-    let t0 = wardhub_adapters::model::Clock::now_ms(&wardhub_adapters::model::SystemClock)
-        - (a.minutes as i64) * 60_000;
-    // Series: (device, metric) → (value, samples).
-    let mut series: BTreeMap<(String, &'static str), (f64, Vec<Sample>)> = BTreeMap::new();
+    let now = wardhub_adapters::model::Clock::now_ms(&wardhub_adapters::model::SystemClock);
+    let mut values: HashMap<(String, &'static str), f64> = HashMap::new();
     let mut rng = Lcg(7);
     let mut written = 0u64;
     let started = Instant::now();
-    for sec in 0..(a.minutes * 60) as i64 {
-        let mut batch = Vec::with_capacity(a.beds * 10);
-        for bed in 0..a.beds {
-            for dev in 0..6 {
-                let id = format!("b{bed:03}-d{dev}");
-                let metrics: &[(&str, f64)] = if dev == 0 {
-                    &MONITOR
-                } else {
-                    &OTHERS[dev - 1..dev]
-                };
-                for (name, base) in metrics {
-                    let e = series
-                        .entry((id.clone(), name))
-                        .or_insert_with(|| (*base, Vec::new()));
-                    let r = rng.next();
-                    if r % 7 == 0 {
-                        e.0 += if r & 8 == 0 { 1.0 } else { -1.0 };
+    // The ward, then the day bed; each second of device time is one batch.
+    let ward_t0 = now - (a.minutes as i64) * 60_000;
+    let day_t0 = now - (a.day_hours as i64) * 3_600_000;
+    let plan: Vec<(i64, usize, bool)> = vec![
+        (ward_t0, a.minutes * 60, false),
+        (day_t0, a.day_hours * 3600, true),
+    ];
+    for (t0, seconds, day) in plan {
+        for sec in 0..seconds as i64 {
+            let mut batch = Vec::with_capacity(a.beds * 10);
+            let beds: Vec<String> = if day {
+                vec!["bed-day".to_owned()]
+            } else {
+                (0..a.beds).map(|b| format!("bed-{b:03}")).collect()
+            };
+            for bed in &beds {
+                for dev in 0..if day { 1 } else { 6 } {
+                    let id = format!("{bed}-d{dev}");
+                    let metrics: &[(&str, f64)] = if dev == 0 {
+                        &MONITOR
+                    } else {
+                        &OTHERS[dev - 1..dev]
+                    };
+                    for (name, base) in metrics {
+                        let v = values.entry((id.clone(), name)).or_insert(*base);
+                        let r = rng.next();
+                        if r % 7 == 0 {
+                            *v += if r & 8 == 0 { 1.0 } else { -1.0 };
+                        }
+                        let t = t0 + sec * 1000 + (r % 17) as i64 - 8;
+                        let received_at = t + 20 + ((r >> 8) % 15) as i64;
+                        batch.push(Observation {
+                            device_id: DeviceId::new(&id)?,
+                            bed: Some(bed.clone()),
+                            metric: metric_by_name(name).expect("a metric of the table"),
+                            value: *v,
+                            observed_at: t,
+                            received_at,
+                            status: Status::Valid,
+                            channel: None,
+                        });
                     }
-                    let t = t0 + sec * 1000 + (r % 17) as i64 - 8;
-                    let received_at = t + 20 + ((r >> 8) % 15) as i64;
-                    e.1.push(Sample {
-                        t,
-                        value: e.0,
-                        status: Status::Valid,
-                        received_at,
-                    });
-                    batch.push(Observation {
-                        device_id: DeviceId::new(&id)?,
-                        bed: Some(format!("bed-{bed:03}")),
-                        metric: metric_by_name(name).expect("a metric of the table"),
-                        value: e.0,
-                        observed_at: t,
-                        received_at,
-                        status: Status::Valid,
-                        channel: None,
-                    });
                 }
             }
+            written += batch.len() as u64;
+            let s = store.clone();
+            let fold_at = (sec % 10 == 9).then_some(t0 + sec * 1000);
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                s.write(&batch)?;
+                if let Some(at) = fold_at {
+                    s.fold(at)?;
+                }
+                Ok(())
+            })
+            .await??;
+            // The hub flushes whenever a write waits for durability; here with each fold.
+            if fold_at.is_some() {
+                store.flush().await?;
+            }
         }
-        written += batch.len() as u64;
-        let s = store.clone();
-        tokio::task::spawn_blocking(move || s.write(&batch)).await??;
     }
     let wrote_in = started.elapsed();
-    store.flush().await?;
-    let disk = store.size_on_disk();
-    let mut chunk_bytes = 0u64;
-    let mut chunks = 0u64;
-    for (_, samples) in series.values() {
-        for c in samples.chunks(a.chunk_samples.max(1)) {
-            chunk_bytes += chunk::encode(c)?.len() as u64;
-            chunks += 1;
-        }
+    {
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || s.fold(now + 10 * 60_000)).await??;
     }
-    let range = TimeRange {
-        from: t0 - 60_000,
-        to: t0 + (a.minutes as i64 + 1) * 60_000,
+    store.flush().await?;
+    let stats = store.stats()?;
+    let median = |f: &dyn Fn() -> anyhow::Result<usize>| -> anyhow::Result<(usize, f64)> {
+        let mut times = Vec::new();
+        let mut n = 0;
+        for _ in 0..5 {
+            let q = Instant::now();
+            n = f()?;
+            times.push(q.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((n, times[2]))
     };
-    let q = Instant::now();
-    let raw = store.bed_observations("bed-000", range, 10_000_000)?;
-    let raw_ms = q.elapsed().as_secs_f64() * 1000.0;
-    let q = Instant::now();
-    let rolled = store.bed_rollups("bed-000", range, 10_000_000)?;
-    let roll_ms = q.elapsed().as_secs_f64() * 1000.0;
+    let day = TimeRange {
+        from: now - 24 * 3_600_000,
+        to: now,
+    };
+    let (raw_all, raw_all_ms) = median(&|| {
+        Ok(store
+            .bed_observations("bed-day", day, 10_000_000)?
+            .items
+            .len())
+    })?;
+    let (raw_page, raw_page_ms) =
+        median(&|| Ok(store.bed_observations("bed-day", day, 100_000)?.items.len()))?;
+    let (rolled, roll_ms) =
+        median(&|| Ok(store.bed_rollups("bed-day", day, 100_000)?.items.len()))?;
+    let (one, one_ms) = median(&|| {
+        Ok(store
+            .device_observations("bed-day-d0", metric_by_name("hr"), day, 100_000)?
+            .items
+            .len())
+    })?;
+    let (ward, ward_ms) = median(&|| {
+        let mut n = 0;
+        for b in 0..a.beds {
+            n += store.bed_latest(&format!("bed-{b:03}"))?.len();
+        }
+        Ok(n)
+    })?;
     println!(
-        "wrote {written} observations ({} beds × 6 devices, {} min at 1 Hz) in {:.1} s ({:.0}/s)",
+        "wrote {written} observations ({} beds × 6 devices for {} min, and one bed's monitor for {} h; 1 Hz) in {:.1} s ({:.0}/s)",
         a.beds,
         a.minutes,
+        a.day_hours,
         wrote_in.as_secs_f64(),
         written as f64 / wrote_in.as_secs_f64()
     );
     println!(
-        "  sled store today   {:>12} bytes on disk  {:>7.1} B/observation (raw, bed index, latest, rollups)",
-        disk,
-        disk as f64 / written as f64
+        "  on disk            {:>12} bytes  {:>6.2} B/observation (every tree, sled overhead included)",
+        stats.size_on_disk,
+        stats.size_on_disk as f64 / written as f64
     );
     println!(
-        "  chunk format v1    {:>12} bytes          {:>7.2} B/observation ({chunks} chunks of ≤ {} samples; samples only)",
-        chunk_bytes,
-        chunk_bytes as f64 / written as f64,
-        a.chunk_samples
+        "  chunks             {:>12} bytes  {:>6.2} B/observation ({} chunks); rollups {} bytes ({:.2} B/observation); append log {} bytes",
+        stats.chunk_bytes,
+        stats.chunk_bytes_per_observation.unwrap_or(0.0),
+        stats.chunks,
+        stats.rollup_bytes,
+        stats.rollup_bytes as f64 / written as f64,
+        stats.log_bytes
     );
+    println!("  bed-day, 24 h      raw (all)   {raw_all} points in {raw_all_ms:.1} ms");
+    println!("                     raw (page)  {raw_page} points in {raw_page_ms:.1} ms (limit 100,000, the API's maximum)");
+    println!("                     1-minute    {rolled} rollups in {roll_ms:.1} ms");
+    println!("                     one metric  {one} points in {one_ms:.1} ms");
     println!(
-        "  bed-000 queries    raw {} points in {raw_ms:.1} ms; 1-minute {} rollups in {roll_ms:.1} ms",
-        raw.items.len(),
-        rolled.items.len()
+        "  ward view          latest of {} beds ({ward} values) in {ward_ms:.2} ms",
+        a.beds
     );
     Ok(())
 }

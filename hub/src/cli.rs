@@ -48,6 +48,8 @@ pub enum Command {
     Device(crate::devices_cli::DeviceArgs),
     /// Beds and their slots (talks to a running hub).
     Bed(crate::devices_cli::BedArgs),
+    /// The data directory: stats, verify, compact, migrate (with the hub stopped).
+    Admin(crate::admin_cli::AdminArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +192,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => serve(args, true).await,
         Command::Device(a) => crate::devices_cli::run_device(a).await,
         Command::Bed(a) => crate::devices_cli::run_bed(a).await,
+        Command::Admin(a) => tokio::task::block_in_place(|| crate::admin_cli::run(a)),
         Command::Bench(b) => match crate::bench::run(b).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -289,6 +289,13 @@ pub struct StoreConfig {
     #[serde(with = "humane")]
     pub retention_interval: Duration,
     pub cache_capacity_bytes: u64,
+    /// Memory for samples not yet sealed into chunks; past it the oldest are sealed early.
+    #[serde(default = "open_chunk_bytes")]
+    pub open_chunk_bytes: usize,
+}
+
+fn open_chunk_bytes() -> usize {
+    crate::store::DEFAULT_OPEN_CHUNK_BYTES
 }
 
 /// A device bound to a bed in the config file.
@@ -435,6 +442,9 @@ impl Config {
             return bad(
                 "store.rollup_retention must not be shorter than store.raw_retention".into(),
             );
+        }
+        if self.store.open_chunk_bytes < 1 << 20 {
+            return bad("store.open_chunk_bytes must be at least 1 MiB (1048576)".into());
         }
         if self.store.retention_interval < Duration::from_secs(1) {
             return bad("store.retention_interval must be at least 1s".into());

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin_cli;
 pub mod alarms;
 pub mod audit;
 pub mod auth;

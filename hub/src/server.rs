@@ -345,6 +345,15 @@ impl Hub {
                 },
             ))
         };
+        store.set_open_chunk_limit(config.store.open_chunk_bytes);
+        {
+            let clock = clock.clone();
+            tokio::spawn(store.clone().run_folder(
+                std::time::Duration::from_secs(1),
+                move || clock.now_ms(),
+                background_cancel.clone(),
+            ));
+        }
         spawn_retention(
             store.clone(),
             telemetry.clone(),

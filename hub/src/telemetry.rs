@@ -30,6 +30,8 @@ pub struct Telemetry {
     pub store_errors: IntCounter,
     pub retention_deleted: IntCounterVec,
     pub db_size_bytes: IntGauge,
+    pub store_open_chunk_bytes: IntGauge,
+    pub store_corrupt_values: IntGauge,
     pub data_dir_available_bytes: IntGauge,
     pub data_dir_capacity_bytes: IntGauge,
     pub mqtt_connections: IntGauge,
@@ -355,6 +357,16 @@ impl Telemetry {
                 &["kind"],
             ),
             db_size_bytes: gauge(&r, "wardhub_db_size_bytes", "Size of the database on disk."),
+            store_open_chunk_bytes: gauge(
+                &r,
+                "wardhub_store_open_chunk_bytes",
+                "Memory of samples not yet sealed into chunks (bounded by store.open_chunk_bytes).",
+            ),
+            store_corrupt_values: gauge(
+                &r,
+                "wardhub_store_corrupt_values",
+                "Stored chunks, rollups or log entries that did not decode since start (skipped, never guessed at).",
+            ),
             data_dir_available_bytes: gauge(
                 &r,
                 "wardhub_data_dir_available_bytes",

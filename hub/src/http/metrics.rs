@@ -108,6 +108,10 @@ pub fn collect_on_scrape(
         if let Some(s) = store.upgrade() {
             t.db_size_bytes
                 .set(i64::try_from(s.size_on_disk()).unwrap_or(i64::MAX));
+            t.store_open_chunk_bytes
+                .set(i64::try_from(s.open_chunk_bytes()).unwrap_or(i64::MAX));
+            t.store_corrupt_values
+                .set(i64::try_from(s.corrupt_count()).unwrap_or(i64::MAX));
         }
         match rustix::fs::statvfs(&data_dir) {
             Ok(fs) => {

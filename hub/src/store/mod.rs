@@ -1,24 +1,63 @@
-//! The time-series store: raw observations, latest values, one-minute rollups, retention.
+//! The time-series store: raw observations in compressed chunks, latest values, one-minute
+//! rollups, retention.
 //!
-//! [`SledStore`] keeps everything in one sled tree (layout in [`keys`]) so that every
-//! [`TimeSeriesStore::write`] is one atomic batch. Writes are not durable until the flusher
-//! (see [`SledStore::run_flusher`]) has called `flush_async`; [`SledStore::wait_durable`] waits
-//! for that, and is what the HL7 adapter's ACK waits on.
+//! [`SledStore`] keeps the time series in one sled tree (layout in [`keys`], specification in
+//! `docs/STORAGE.md`):
+//!
+//! 1. [`TimeSeriesStore::write`] appends the batch's samples as one entry ([`log`]) to the
+//!    append log's files (`wal/` in the data directory, [`wal`]), then adds them to the
+//!    series' open chunks in memory ([`memory`]). Writes are not durable until the flusher
+//!    (see [`SledStore::run_flusher`]) has synced the log and flushed sled;
+//!    [`SledStore::wait_durable`] waits for that, and is what the MQTT PUBACK and the HL7 ACK
+//!    wait on.
+//! 2. The fold ([`SledStore::fold`], every second) seals each open chunk whose span is over
+//!    into one compressed chunk ([`chunk`]) with its one-minute rollups, in one sled batch;
+//!    log segments whose entries are all sealed are deleted once that is flushed.
+//! 3. Queries read sealed chunks, rollups and the open chunks; on start the log is replayed
+//!    into open chunks, so a kill -9 loses nothing that was durable.
+//!
+//! ```
+//! use std::time::Duration;
+//! use wardhub::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
+//! use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
+//! let dir = tempfile::tempdir().unwrap();
+//! let retention = Retention { raw: Duration::from_secs(72 * 3600), rollup: Duration::from_secs(30 * 86400) };
+//! let store = SledStore::open(dir.path(), 16 << 20, retention).unwrap();
+//! let o = Observation {
+//!     device_id: DeviceId::new("mon-1").unwrap(), bed: Some("bed-01".into()),
+//!     metric: metric_by_name("hr").unwrap(), value: 72.0, observed_at: 1_000,
+//!     received_at: 1_040, status: Status::Valid, channel: None,
+//! };
+//! store.write(&[o]).unwrap();
+//! store.fold(1_000_000).unwrap(); // seals the chunk
+//! let all = TimeRange { from: 0, to: 10_000 };
+//! assert_eq!(store.bed_observations("bed-01", all, 10).unwrap().items[0].value, 72.0);
+//! ```
 
+pub mod admin;
 pub mod chunk;
+mod fold;
 mod keys;
+mod legacy;
+mod log;
+mod memory;
+mod migrate;
+mod query;
+mod series;
+mod wal;
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use wardhub_adapters::model::{DeviceId, Metric, Millis, Observation};
 
-use keys::{Agg, Record};
+pub use fold::FoldReport;
+use memory::Memory;
+use series::SeriesDesc;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +72,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("the store is shut down")]
     Closed,
+    #[error("the data directory {path} is in format {found}; this wardhub reads format {wants}")]
+    Format { path: String, found: u8, wants: u8 },
+    #[error("migrating the data directory: {0}")]
+    Migrate(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -65,11 +108,13 @@ pub struct Rollup {
     pub count: u64,
 }
 
-/// What a retention run deleted.
+/// What a retention run deleted: observations (in whole chunks) and one-minute rollups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionReport {
     pub raw_deleted: u64,
     pub rollups_deleted: u64,
+    /// Series with nothing left (no chunk, no rollup, nothing open) that were forgotten.
+    pub series_retired: u64,
 }
 
 /// The storage the pipeline and the API need.
@@ -111,11 +156,16 @@ pub struct Retention {
     pub rollup: Duration,
 }
 
+/// The default bound of the open chunks' memory (`store.open_chunk_bytes`).
+pub const DEFAULT_OPEN_CHUNK_BYTES: usize = 64 << 20;
+
 /// The sled-backed store.
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
-    writer: Mutex<WriterState>,
+    /// Locked after `mem` when both are needed.
+    wal: Mutex<wal::Wal>,
+    mem: Mutex<Memory>,
     written: AtomicU64,
     durable: watch::Sender<u64>,
     /// Woken by a durability waiter: the flusher flushes at once (group commit) instead of
@@ -124,6 +174,9 @@ pub struct SledStore {
     retention: Retention,
     /// When a flush last succeeded.
     flushed_at: Mutex<Instant>,
+    open_chunk_limit: AtomicUsize,
+    /// Chunks or log entries that did not decode (skipped, never guessed at).
+    corrupt: AtomicU64,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -132,66 +185,136 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-/// State only the (single) writer touches: caches that spare a read per observation.
-#[derive(Default)]
-struct WriterState {
-    /// Latest time (and whether that value is clinically usable) per series.
-    latest: HashMap<Vec<u8>, (Millis, bool)>,
-    beds: HashSet<String>,
-    rollups: HashMap<Vec<u8>, (Agg, Option<String>)>,
-    rollup_minute: Millis,
-    evicted_for: Millis,
-}
-
-/// How many minutes of rollups stay cached for late data.
-const ROLLUP_CACHE_MINUTES: i64 = 10;
-
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`. A directory that is not writable, or is
-    /// in use by another hub, is an error naming it.
+    /// in use by another hub, is an error naming it. A directory written by an earlier
+    /// wardhub (format 1, one key per observation) is migrated into chunks first.
     pub fn open(dir: &Path, cache_capacity: u64, retention: Retention) -> Result<Arc<SledStore>> {
-        let open_err = |source| StoreError::Open {
-            path: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(sled::Error::Io(e)))?;
-        let config = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_capacity)
-            // The flusher owns durability; sled's own periodic flush would only add jitter.
-            .flush_every_ms(None);
-        // A hub that has just stopped (a restart, systemd's or a test's) may take a moment to
-        // let go of the directory's lock; another hub that keeps it is an error after 3 s.
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => return Err(open_err(e)),
+        let db = open_db(dir, cache_capacity)?;
+        let tree = db.open_tree("ts")?;
+        match tree.get(keys::META)? {
+            None => {
+                tree.insert(keys::META, &keys::meta_value()[..])?;
             }
-        };
-        let tree = db.open_tree("timeseries").map_err(open_err)?;
+            Some(v) if v.first() == Some(&keys::FORMAT) => {}
+            Some(v) => {
+                return Err(StoreError::Format {
+                    path: dir.display().to_string(),
+                    found: v.first().copied().unwrap_or(0),
+                    wants: keys::FORMAT,
+                })
+            }
+        }
+        let (wal, replay, torn) =
+            wal::Wal::open(&dir.join("wal")).map_err(|e| StoreError::Open {
+                path: dir.join("wal").display().to_string(),
+                source: sled::Error::Io(e),
+            })?;
+        if torn > 0 {
+            tracing::warn!(bytes = torn, "the append log ends in a torn entry (a crash during a write that was never acknowledged); cut");
+        }
         let (durable, _) = watch::channel(0);
-        Ok(Arc::new(SledStore {
+        let store = SledStore {
             db,
             tree,
-            writer: Mutex::new(WriterState::default()),
+            wal: Mutex::new(wal),
+            mem: Mutex::new(Memory::default()),
             written: AtomicU64::new(0),
             durable,
             flush_wanted: tokio::sync::Notify::new(),
             retention,
             flushed_at: Mutex::new(Instant::now()),
-        }))
+            open_chunk_limit: AtomicUsize::new(DEFAULT_OPEN_CHUNK_BYTES),
+            corrupt: AtomicU64::new(0),
+        };
+        store.load(replay)?;
+        migrate::migrate_if_needed(&store, dir)?;
+        Ok(Arc::new(store))
+    }
+
+    /// Bounds the memory of open chunks: past it, the oldest are sealed early.
+    pub fn set_open_chunk_limit(&self, bytes: usize) {
+        self.open_chunk_limit
+            .store(bytes.max(1 << 20), Ordering::Relaxed);
     }
 
     /// The database, for other components' trees (alarms, registry).
     pub fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    fn mem(&self) -> MutexGuard<'_, Memory> {
+        self.mem.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wal(&self) -> MutexGuard<'_, wal::Wal> {
+        self.wal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the series table, the latest values and the append log (replayed into open
+    /// chunks).
+    fn load(&self, replay: Vec<wal::Replayed>) -> Result<()> {
+        let mut m = self.mem();
+        for item in self.tree.scan_prefix([keys::SERIES]) {
+            let (k, v) = item?;
+            match (keys::sid_of(&k), SeriesDesc::decode(&v)) {
+                (Some(sid), Some(desc)) => m.insert(sid, desc),
+                _ => {
+                    self.corrupt.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("a series description does not decode; its data is not shown");
+                }
+            }
+        }
+        let sids: Vec<u32> = m.series.keys().copied().collect();
+        for sid in sids {
+            if let Some(v) = self.tree.get(keys::sid_key(keys::LATEST, sid))? {
+                if let Some(s) = keys::decode_sample(&v) {
+                    m.offer_latest(sid, s);
+                }
+            }
+            if let Some((_, v)) = self
+                .tree
+                .scan_prefix(keys::sid_key(keys::CHUNK, sid))
+                .next_back()
+                .transpose()?
+            {
+                if let Some(s) = chunk::decode(&v).ok().and_then(|s| s.last().copied()) {
+                    m.offer_latest(sid, s);
+                }
+            }
+            if let Some(series) = m.series.get_mut(&sid) {
+                series.latest_dirty = false;
+            }
+        }
+        let mut first = None;
+        let mut batch = sled::Batch::default();
+        for entry in replay {
+            let seq = entry.seq;
+            first.get_or_insert(seq);
+            m.next_seq = m.next_seq.max(seq + 1);
+            match log::decode(&entry.payload) {
+                Ok(e) => {
+                    // A series started just before a crash: its description may not have
+                    // reached sled, but it is in the entry.
+                    for (sid, desc) in e.series {
+                        if !m.series.contains_key(&sid) {
+                            batch.insert(&keys::sid_key(keys::SERIES, sid)[..], desc.encode());
+                            m.insert(sid, desc);
+                        }
+                    }
+                    for (sid, s) in e.samples {
+                        m.push(sid, s, seq);
+                    }
+                }
+                Err(e) => {
+                    self.corrupt.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(seq, error = %e, "an append-log entry does not decode; it is kept, not replayed");
+                }
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        m.log_floor = first.unwrap_or(m.next_seq);
+        Ok(())
     }
 
     /// Waits until the write with this ticket has been flushed to disk.
@@ -227,10 +350,16 @@ impl SledStore {
         )
     }
 
-    /// Flushes everything written so far; returns how long it took.
+    /// Flushes everything written so far (syncs the append log, flushes sled); returns how
+    /// long it took.
     pub async fn flush(&self) -> Result<Duration> {
         let target = self.written.load(Ordering::Acquire);
         let started = Instant::now();
+        let file = self.wal().current();
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(sled::Error::Io)?;
         self.db.flush_async().await?;
         *self.flushed_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.durable.send_if_modified(|d| {
@@ -265,135 +394,175 @@ impl SledStore {
         on_flush(self.flush().await);
     }
 
-    /// Bytes on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+    /// Folds every `interval` (see [`SledStore::fold`]) with the hub's clock, until `cancel`.
+    pub async fn run_folder(
+        self: Arc<Self>,
+        interval: Duration,
+        now: impl Fn() -> Millis + Send,
+        cancel: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = cancel.cancelled() => return,
+            }
+            let store = self.clone();
+            let at = now();
+            match tokio::task::spawn_blocking(move || store.fold(at)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "sealing chunks failed; the samples stay in the append log")
+                }
+                Err(e) => tracing::error!(error = %e, "the fold task failed"),
+            }
+        }
     }
 
-    /// Deletes raw data older than `now - raw` and rollups older than `now - rollup`.
+    /// Bytes on disk: sled's files and the append log's.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0) + self.wal().bytes()
+    }
+
+    /// Memory of the open chunks.
+    pub fn open_chunk_bytes(&self) -> usize {
+        self.mem().open_bytes
+    }
+
+    /// Chunks, rollups or log entries that did not decode since start (each skipped and
+    /// logged, never read as something else).
+    pub fn corrupt_count(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+
+    /// Seals what is due, then deletes whole chunks older than `now - raw` and rollups older
+    /// than `now - rollup`, and forgets series with nothing left.
     pub fn enforce_retention(&self, now: Millis) -> Result<RetentionReport> {
+        self.fold(now)?;
         let raw_cutoff = now.saturating_sub(ms(self.retention.raw));
         let roll_cutoff = now.saturating_sub(ms(self.retention.rollup));
         let mut report = RetentionReport::default();
-        for item in self.tree.scan_prefix([keys::LATEST]) {
-            let (key, _) = item?;
-            let Some((device, metric, _)) = keys::split_series(&key[1..]) else {
-                continue;
-            };
-            let raw = keys::series(keys::RAW, device, metric.code);
-            report.raw_deleted += self.delete_before(&raw, raw_cutoff)?;
-            let roll = keys::series(keys::ROLLUP, device, metric.code);
-            report.rollups_deleted += self.delete_before(&roll, roll_cutoff)?;
+        let sids: Vec<u32> = self.mem().series.keys().copied().collect();
+        for &sid in &sids {
+            report.raw_deleted += self.delete_spans(keys::CHUNK, sid, raw_cutoff, |v| {
+                chunk::count(v).unwrap_or(0)
+            })?;
+            report.rollups_deleted += self.delete_spans(keys::ROLLUP, sid, roll_cutoff, |v| {
+                keys::SpanRollups::decode(0, v).map_or(0, |r| r.minutes.len() as u64)
+            })?;
         }
-        for item in self.tree.scan_prefix([keys::BED]) {
-            let (key, _) = item?;
-            let Ok(bed) = std::str::from_utf8(&key[1..]) else {
+        let mut m = self.mem();
+        for sid in sids {
+            let idle = m.series.get(&sid).is_some_and(|s| s.open.is_empty());
+            if !idle {
                 continue;
+            }
+            let empty = |kind| -> Result<bool> {
+                Ok(self
+                    .tree
+                    .scan_prefix(keys::sid_key(kind, sid))
+                    .next()
+                    .transpose()?
+                    .is_none())
             };
-            self.delete_before(&keys::prefix(keys::BED_INDEX, bed), raw_cutoff)?;
-            self.delete_before(&keys::prefix(keys::BED_ROLLUP, bed), roll_cutoff)?;
+            if empty(keys::CHUNK)? && empty(keys::ROLLUP)? {
+                let mut batch = sled::Batch::default();
+                batch.remove(&keys::sid_key(keys::SERIES, sid)[..]);
+                batch.remove(&keys::sid_key(keys::LATEST, sid)[..]);
+                self.tree.apply_batch(batch)?;
+                m.remove(sid);
+                report.series_retired += 1;
+            }
         }
         Ok(report)
     }
 
-    /// Deletes keys `prefix ++ time` with time before `cutoff`, in bounded batches.
-    fn delete_before(&self, prefix: &[u8], cutoff: Millis) -> Result<u64> {
-        let mut end = prefix.to_vec();
-        end.extend_from_slice(&keys::time_bytes(cutoff));
+    /// Deletes the `kind` values of `sid` whose whole span ends by `cutoff`, in bounded
+    /// batches; returns the sum of `weigh` over them.
+    fn delete_spans(
+        &self,
+        kind: u8,
+        sid: u32,
+        cutoff: Millis,
+        weigh: impl Fn(&[u8]) -> u64,
+    ) -> Result<u64> {
+        let start = keys::span_key(kind, sid, Millis::MIN);
+        let end = keys::span_key(kind, sid, cutoff.saturating_sub(keys::SPAN_MS - 1));
         let mut deleted = 0;
         loop {
             let mut batch = sled::Batch::default();
             let mut n = 0;
-            for key in self
-                .tree
-                .range(prefix.to_vec()..end.clone())
-                .keys()
-                .take(10_000)
-            {
-                batch.remove(key?);
+            for item in self.tree.range(start..end).take(1_000) {
+                let (k, v) = item?;
+                deleted += weigh(&v);
+                batch.remove(k);
                 n += 1;
             }
             if n == 0 {
                 return Ok(deleted);
             }
             self.tree.apply_batch(batch)?;
-            deleted += n;
         }
     }
+}
 
-    fn observation(device: &str, metric: Metric, rec: Record) -> Option<Observation> {
-        Some(Observation {
-            device_id: DeviceId::new(device).ok()?,
-            bed: rec.bed,
-            metric,
-            value: rec.value,
-            observed_at: rec.observed_at,
-            received_at: rec.received_at,
-            status: rec.status,
-            channel: rec.channel,
-        })
+fn open_db(dir: &Path, cache_capacity: u64) -> Result<sled::Db> {
+    let open_err = |source| StoreError::Open {
+        path: dir.display().to_string(),
+        source,
+    };
+    let backup = admin::compact_backup(dir);
+    if backup.exists() && !dir.join("db").exists() {
+        return Err(open_err(sled::Error::Unsupported(format!(
+            "an interrupted `wardhub admin compact` left the data in {}; move it back to {}",
+            backup.display(),
+            dir.display()
+        ))));
     }
-
-    /// `metric` alone, or every metric the device has sent.
-    fn metrics_of(&self, device: &str, metric: Option<Metric>) -> Result<Vec<Metric>> {
-        match metric {
-            Some(m) => Ok(vec![m]),
-            None => self.series_metrics(device),
-        }
-    }
-
-    fn series_metrics(&self, device: &str) -> Result<Vec<Metric>> {
-        let mut out = Vec::new();
-        for item in self
-            .tree
-            .scan_prefix(keys::prefix(keys::LATEST, device))
-            .keys()
-        {
-            let key = item?;
-            if let Some((_, metric, _)) = keys::split_series(&key[1..]) {
-                out.push(metric);
+    std::fs::create_dir_all(dir).map_err(|e| open_err(sled::Error::Io(e)))?;
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_capacity)
+        // The flusher owns durability; sled's own periodic flush would only add jitter.
+        .flush_every_ms(None);
+    // A hub that has just stopped (a restart, systemd's or a test's) may take a moment to
+    // let go of the directory's lock; another hub that keeps it is an error after 3 s.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
             }
+            Err(e) => return Err(open_err(e)),
         }
-        Ok(out)
     }
+}
 
-    fn scan_raw(
-        &self,
-        device: &str,
-        metric: Metric,
-        range: TimeRange,
-        limit: usize,
-        out: &mut Vec<Observation>,
-    ) -> Result<()> {
-        let start = keys::raw(device, metric.code, range.from, None);
-        // Through every channel of the last millisecond.
-        let mut end = keys::raw(device, metric.code, range.to, None);
-        end.push(0xff);
-        for item in self.tree.range(start..=end).take(limit) {
-            let (_, v) = item?;
-            if let Some(o) = Record::decode(&v).and_then(|r| Self::observation(device, metric, r)) {
-                out.push(o);
-            }
-        }
-        Ok(())
-    }
+/// Adds a series (its description to `batch`); returns its id.
+fn new_series(m: &mut Memory, desc: SeriesDesc, batch: &mut sled::Batch) -> u32 {
+    let sid = m.next_sid;
+    batch.insert(&keys::sid_key(keys::SERIES, sid)[..], desc.encode());
+    m.insert(sid, desc);
+    sid
 }
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `prefix ++ time(from)` and `prefix ++ time(to)` (with `0xff` after it when keys go on past
-/// the time, so every key at `to` is inside): the bounds of a time-range scan.
-fn span(prefix: &[u8], from: Millis, to: Millis, more_after_time: bool) -> (Vec<u8>, Vec<u8>) {
-    let mut start = prefix.to_vec();
-    start.extend_from_slice(&keys::time_bytes(from));
-    let mut end = prefix.to_vec();
-    end.extend_from_slice(&keys::time_bytes(to));
-    if more_after_time {
-        end.push(0xff);
+type SeriesOrder = (String, u32, Option<String>, Option<String>);
+
+impl SledStore {
+    /// Sorts series ids by a key of their descriptions (the order of same-time samples).
+    fn order_series(&self, sids: &mut [u32], key: impl Fn(&SeriesDesc) -> SeriesOrder) {
+        let m = self.mem();
+        sids.sort_by_cached_key(|sid| m.series.get(sid).map(|s| key(&s.desc)));
     }
-    (start, end)
 }
 
 fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
@@ -407,108 +576,63 @@ impl TimeSeriesStore for SledStore {
         if obs.is_empty() {
             return Ok(self.written.load(Ordering::Acquire));
         }
-        // The writer lock also orders tickets: a ticket is only handed out after its batch
+        // The memory lock also orders tickets: a ticket is only handed out after its batch
         // is applied, so "flushed up to ticket N" covers every batch with ticket <= N.
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.mem();
         let mut batch = sled::Batch::default();
-        let mut in_batch: HashSet<Vec<u8>> = HashSet::new();
-        let mut dirty: HashSet<Vec<u8>> = HashSet::new();
+        let mut created = Vec::new();
+        let mut samples = Vec::with_capacity(obs.len());
         for o in obs {
-            let device = o.device_id.as_str();
-            let code = o.metric.code;
-            let rec = Record {
-                value: o.value,
-                status: o.status,
-                observed_at: o.observed_at,
-                received_at: o.received_at,
-                bed: o.bed.clone(),
-                channel: o.channel.clone(),
-            }
-            .encode();
-            let channel = o.channel.as_deref();
-            let raw_key = keys::raw(device, code, o.observed_at, channel);
-            let duplicate =
-                !in_batch.insert(raw_key.clone()) || self.tree.contains_key(&raw_key)?;
-            batch.insert(raw_key, rec.clone());
-
-            // The latest value of a metric: the newest; of two at the same time (two
-            // channels), a clinically usable one wins over one that is not (a valid SpO2 of
-            // 97 on one channel is not hidden by "not available" on another).
-            let latest_key = keys::series(keys::LATEST, device, code);
-            let previous = match w.latest.get(&latest_key) {
-                Some(t) => Some(*t),
-                None => self
-                    .tree
-                    .get(&latest_key)?
-                    .and_then(|v| Record::decode(&v))
-                    .map(|r| (r.observed_at, r.status.is_clinically_usable())),
-            };
-            let usable = o.status.is_clinically_usable();
-            let newest = previous.is_none_or(|(t, prev_usable)| {
-                o.observed_at > t || (o.observed_at == t && (usable || !prev_usable))
-            });
-            if newest {
-                w.latest.insert(latest_key.clone(), (o.observed_at, usable));
-                batch.insert(latest_key, rec.clone());
-            }
-            if let Some(bed) = &o.bed {
-                batch.insert(
-                    keys::bed_index(bed, o.observed_at, device, code, channel),
-                    &[],
-                );
-                if newest {
-                    batch.insert(keys::bed_latest(bed, device, code), rec);
-                }
-                if !w.beds.contains(bed) {
-                    w.beds.insert(bed.clone());
-                    let mut k = vec![keys::BED];
-                    k.extend_from_slice(bed.as_bytes());
-                    batch.insert(k, &[]);
-                }
-            }
-            if !duplicate && o.status.is_clinically_usable() {
-                let minute = keys::minute_of(o.observed_at);
-                let roll_key = keys::rollup(device, code, minute, channel);
-                if !w.rollups.contains_key(&roll_key) {
-                    let stored = self.tree.get(&roll_key)?.and_then(|v| Agg::decode(&v));
-                    w.rollups
-                        .insert(roll_key.clone(), (stored.unwrap_or(Agg::EMPTY), None));
-                }
-                if let Some(entry) = w.rollups.get_mut(&roll_key) {
-                    entry.0.add(o.value);
-                    entry.1.clone_from(&o.bed);
-                }
-                w.rollup_minute = w.rollup_minute.max(minute);
-                dirty.insert(roll_key);
-            }
-        }
-        for roll_key in &dirty {
-            let Some((agg, bed)) = w.rollups.get(roll_key) else {
+            if !o.value.is_finite() {
+                // The model never holds one; refused here too rather than stored as anything.
+                self.corrupt.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(device = %o.device_id.as_str(), "a non-finite value reached the store; not stored");
                 continue;
-            };
-            batch.insert(roll_key.as_slice(), &agg.encode()[..]);
-            if let (Some(bed), Some((device, metric, rest))) =
-                (bed, keys::split_series(&roll_key[1..]))
-            {
-                if let Some(minute) = keys::time_from(rest) {
-                    let channel = keys::channel_of(&rest[8..]);
-                    batch.insert(
-                        keys::bed_rollup(bed, minute, device, metric.code, channel.as_deref()),
-                        &agg.encode()[..],
-                    );
-                }
             }
+            let channel = o.channel.as_deref();
+            let bed = o.bed.as_deref();
+            let sid = match m.find(o.device_id.as_str(), o.metric.code, channel, bed) {
+                Some(sid) => sid,
+                None => {
+                    let desc = SeriesDesc {
+                        device: o.device_id.clone(),
+                        metric: o.metric,
+                        channel: o.channel.clone(),
+                        bed: o.bed.clone(),
+                    };
+                    let sid = new_series(&mut m, desc, &mut batch);
+                    created.push(sid);
+                    sid
+                }
+            };
+            samples.push((
+                sid,
+                chunk::Sample {
+                    t: o.observed_at,
+                    value: o.value,
+                    status: o.status,
+                    received_at: o.received_at,
+                },
+            ));
         }
-        // Minutes far behind the newest are complete: drop them from the cache (late data
-        // for them reloads the stored aggregate).
-        let horizon = w.rollup_minute - ROLLUP_CACHE_MINUTES * 60_000;
-        if w.rollup_minute > w.evicted_for {
-            w.evicted_for = w.rollup_minute;
-            w.rollups.retain(|k, _| {
-                k.len() >= 8 && keys::time_from(&k[k.len() - 8..]).is_some_and(|m| m >= horizon)
-            });
+        let seq = m.next_seq;
+        let new: Vec<(u32, &SeriesDesc)> = created
+            .iter()
+            .filter_map(|sid| Some((*sid, &m.series.get(sid)?.desc)))
+            .collect();
+        let entry = log::encode(&new, &samples);
+        if let Err(e) = self.wal().append(seq, &entry) {
+            for sid in created {
+                m.remove(sid);
+            }
+            return Err(sled::Error::Io(e).into());
         }
+        m.next_seq += 1;
+        // The new series' descriptions (also in the entry, for a crash before sled's flush).
         self.tree.apply_batch(batch)?;
+        for (sid, s) in samples {
+            m.push(sid, s, seq);
+        }
         Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
@@ -519,39 +643,36 @@ impl TimeSeriesStore for SledStore {
         range: TimeRange,
         limit: usize,
     ) -> Result<Page<Observation>> {
-        let metrics = self.metrics_of(device, metric)?;
-        let mut out = Vec::new();
-        for m in metrics {
-            self.scan_raw(device, m, range, limit + 1, &mut out)?;
-        }
-        out.sort_by_key(|o| (o.observed_at, o.metric.code));
-        Ok(page(out, limit))
+        let mut sids = self.series_of_device(device, metric);
+        self.order_series(&mut sids, |d| {
+            (
+                String::new(),
+                d.metric.code,
+                d.channel.clone(),
+                d.bed.clone(),
+            )
+        });
+        Ok(page(self.observations(&sids, range, limit)?, limit))
     }
 
     fn device_latest(&self, device: &str) -> Result<Vec<Observation>> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(keys::prefix(keys::LATEST, device)) {
-            let (k, v) = item?;
-            if let Some((d, metric, _)) = keys::split_series(&k[1..]) {
-                if let Some(o) = Record::decode(&v).and_then(|r| Self::observation(d, metric, r)) {
-                    out.push(o);
-                }
-            }
+        let m = self.mem();
+        let mut best = query::Latest::default();
+        for sid in m.sids_of_device(device) {
+            best.offer(&m, sid, false);
         }
+        let mut out = best.into_observations();
+        out.sort_by_key(|o| o.metric.code);
         Ok(out)
     }
 
     fn bed_latest(&self, bed: &str) -> Result<Vec<Observation>> {
-        let prefix = keys::prefix(keys::BED_LATEST, bed);
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix) {
-            let (k, v) = item?;
-            if let Some((d, metric, _)) = keys::split_series(&k[prefix.len()..]) {
-                if let Some(o) = Record::decode(&v).and_then(|r| Self::observation(d, metric, r)) {
-                    out.push(o);
-                }
-            }
+        let m = self.mem();
+        let mut best = query::Latest::default();
+        for sid in m.sids_of_bed(bed) {
+            best.offer(&m, sid, true);
         }
+        let mut out = best.into_observations();
         out.sort_by(|a, b| {
             (a.device_id.as_str(), a.metric.code).cmp(&(b.device_id.as_str(), b.metric.code))
         });
@@ -564,28 +685,16 @@ impl TimeSeriesStore for SledStore {
         range: TimeRange,
         limit: usize,
     ) -> Result<Page<Observation>> {
-        let prefix = keys::prefix(keys::BED_INDEX, bed);
-        let (start, end) = span(&prefix, range.from, range.to, true);
-        let mut out = Vec::new();
-        for item in self.tree.range(start..end).keys().take(limit + 1) {
-            let k = item?;
-            let rest = &k[prefix.len()..];
-            let Some(t) = keys::time_from(rest) else {
-                continue;
-            };
-            let Some((device, metric, channel)) = keys::split_series(&rest[8..]) else {
-                continue;
-            };
-            let channel = std::str::from_utf8(channel).ok().filter(|c| !c.is_empty());
-            if let Some(v) = self.tree.get(keys::raw(device, metric.code, t, channel))? {
-                if let Some(o) =
-                    Record::decode(&v).and_then(|r| Self::observation(device, metric, r))
-                {
-                    out.push(o);
-                }
-            }
-        }
-        Ok(page(out, limit))
+        let mut sids = self.mem().sids_of_bed(bed);
+        self.order_series(&mut sids, |d| {
+            (
+                d.device.as_str().to_owned(),
+                d.metric.code,
+                d.channel.clone(),
+                None,
+            )
+        });
+        Ok(page(self.observations(&sids, range, limit)?, limit))
     }
 
     fn device_rollups(
@@ -595,81 +704,40 @@ impl TimeSeriesStore for SledStore {
         range: TimeRange,
         limit: usize,
     ) -> Result<Page<Rollup>> {
-        let metrics = self.metrics_of(device, metric)?;
-        let mut out = Vec::new();
-        for m in metrics {
-            let series = keys::series(keys::ROLLUP, device, m.code);
-            let (start, end) = span(&series, keys::minute_of(range.from), range.to, false);
-            for item in self.tree.range(start..=end).take(limit + 1) {
-                let (k, v) = item?;
-                let (Some(minute), Some(agg), Ok(device_id)) = (
-                    keys::time_from(&k[series.len()..]),
-                    Agg::decode(&v),
-                    DeviceId::new(device),
-                ) else {
-                    continue;
-                };
-                let channel = keys::channel_of(k.get(series.len() + 8..).unwrap_or_default());
-                out.push(rollup(device_id, m, channel, minute, agg));
+        let sids = self.series_of_device(device, metric);
+        let mut out = self.rollups(&sids, range, limit)?;
+        out.sort_by(|a, b| {
+            (a.minute, a.metric.code, &a.channel).cmp(&(b.minute, b.metric.code, &b.channel))
+        });
+        // A device moved between beds within a minute has a rollup for each: one minute of
+        // one channel is one rollup on the device's view.
+        out.dedup_by(|b, a| {
+            let same =
+                a.minute == b.minute && a.metric.code == b.metric.code && a.channel == b.channel;
+            if same {
+                query::merge_rollup(a, b);
             }
-        }
-        out.sort_by_key(|r| (r.minute, r.metric.code));
+            same
+        });
         Ok(page(out, limit))
     }
 
     fn bed_rollups(&self, bed: &str, range: TimeRange, limit: usize) -> Result<Page<Rollup>> {
-        let prefix = keys::prefix(keys::BED_ROLLUP, bed);
-        let (start, end) = span(&prefix, keys::minute_of(range.from), range.to, true);
-        let mut out = Vec::new();
-        for item in self.tree.range(start..end).take(limit + 1) {
-            let (k, v) = item?;
-            let rest = &k[prefix.len()..];
-            let Some(minute) = keys::time_from(rest) else {
-                continue;
-            };
-            let Some((device, metric, after)) = keys::split_series(&rest[8..]) else {
-                continue;
-            };
-            let (Some(agg), Ok(device_id)) = (Agg::decode(&v), DeviceId::new(device)) else {
-                continue;
-            };
-            out.push(rollup(
-                device_id,
-                metric,
-                keys::channel_of(after),
-                minute,
-                agg,
-            ));
-        }
+        let sids = self.mem().sids_of_bed(bed);
+        let mut out = self.rollups(&sids, range, limit)?;
+        out.sort_by(|a, b| {
+            (a.minute, a.device_id.as_str(), a.metric.code, &a.channel).cmp(&(
+                b.minute,
+                b.device_id.as_str(),
+                b.metric.code,
+                &b.channel,
+            ))
+        });
         Ok(page(out, limit))
     }
 
     fn has_device(&self, device: &str) -> Result<bool> {
-        Ok(self
-            .tree
-            .scan_prefix(keys::prefix(keys::LATEST, device))
-            .next()
-            .transpose()?
-            .is_some())
-    }
-}
-
-fn rollup(
-    device_id: DeviceId,
-    metric: Metric,
-    channel: Option<String>,
-    minute: Millis,
-    agg: Agg,
-) -> Rollup {
-    Rollup {
-        device_id,
-        metric,
-        channel,
-        minute,
-        min: agg.min,
-        max: agg.max,
-        mean: agg.mean(),
-        count: agg.count,
+        Ok(!self.mem().sids_of_device(device).is_empty())
     }
 }
 
