@@ -168,6 +168,8 @@ pub async fn run(a: StorageArgs) -> anyhow::Result<()> {
     })?;
     let (raw_page, raw_page_ms) =
         median(&|| Ok(store.bed_observations("bed-day", day, 100_000)?.items.len()))?;
+    let (raw_default, raw_default_ms) =
+        median(&|| Ok(store.bed_observations("bed-day", day, 10_000)?.items.len()))?;
     let (rolled, roll_ms) =
         median(&|| Ok(store.bed_rollups("bed-day", day, 100_000)?.items.len()))?;
     let (one, one_ms) = median(&|| {
@@ -207,6 +209,7 @@ pub async fn run(a: StorageArgs) -> anyhow::Result<()> {
     );
     println!("  bed-day, 24 h      raw (all)   {raw_all} points in {raw_all_ms:.1} ms");
     println!("                     raw (page)  {raw_page} points in {raw_page_ms:.1} ms (limit 100,000, the API's maximum)");
+    println!("                     raw (page)  {raw_default} points in {raw_default_ms:.1} ms (limit 10,000, the API's default)");
     println!("                     1-minute    {rolled} rollups in {roll_ms:.1} ms");
     println!("                     one metric  {one} points in {one_ms:.1} ms");
     println!(

@@ -7,6 +7,9 @@
 # PERF=1 the hub is profiled with `perf record -g` for 30 s in the middle of its run and the
 # top of the report is printed.
 #
+# DURATION is wall time: ward-sim runs a long simulated night at RATE and is stopped (Ctrl-C,
+# it then reports) after DURATION; the rates are taken over the middle three fifths.
+#
 #   BEDS=167 RATE=60000 DURATION=90s PERF=1 tests/bench/ingest-vs-mosquitto.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,8 +51,8 @@ if [ "${PERF:-0}" = 1 ]; then
   ( sleep $((secs / 3)); perf record -F 499 -g -p "$hub" -o "$dir/perf.data" -- sleep 30 >/dev/null 2>&1 ) &
   pids+=($!)
 fi
-WARD_SIM_LOG=warn target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" --rate "$RATE" \
-  --duration "$DURATION" --mqtt "$mqtt" --http "$http" --token "$token" > "$dir/sim.hub" 2>&1 &
+WARD_SIM_LOG=warn timeout -s INT "$secs" target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" \
+  --rate "$RATE" --duration 1000h --mqtt "$mqtt" --http "$http" --token "$token" > "$dir/sim.hub" 2>&1 &
 sim=$!; pids+=("$sim")
 # The steady middle of the run: from a fifth to four fifths.
 sleep $((secs / 5)); a=$(stored); ta=$(date +%s.%N)
@@ -60,8 +63,10 @@ tail -6 "$dir/sim.hub"
 echo "wardhub: $((b - a)) observations stored in $(echo "$tb - $ta" | bc) s = $hub_rate/s"
 kill "$hub"; wait "$hub" 2>/dev/null || true
 if [ "${PERF:-0}" = 1 ] && [ -f "$dir/perf.data" ]; then
-  echo "== perf: where the hub's time goes (children, top entries)"
-  perf report -i "$dir/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
+  echo "== perf: where the hub's CPU time goes, by component (30 s in the middle of the run)"
+  perf script -i "$dir/perf.data" 2>/dev/null | python3 tests/bench/perf-categories.py || true
+  echo "-- top functions (self time)"
+  perf report -i "$dir/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15 | cut -c1-110 || true
 fi
 
 echo "== mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}')"
@@ -78,8 +83,8 @@ sleep 0.5
 mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'wardhub/v1/devices/#' > "$dir/delivered" &
 sub=$!; pids+=("$sub")
 sleep 0.5
-WARD_SIM_LOG=warn target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" --rate "$RATE" \
-  --duration "$DURATION" --mqtt "127.0.0.1:$port" --no-register > "$dir/sim.mq" 2>&1 &
+WARD_SIM_LOG=warn timeout -s INT "$secs" target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" \
+  --rate "$RATE" --duration 1000h --mqtt "127.0.0.1:$port" --no-register > "$dir/sim.mq" 2>&1 &
 sim=$!; pids+=("$sim")
 sleep $((secs / 5)); a=$(wc -l < "$dir/delivered"); ta=$(date +%s.%N)
 sleep $((secs * 3 / 5)); b=$(wc -l < "$dir/delivered"); tb=$(date +%s.%N)

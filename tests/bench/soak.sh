@@ -6,6 +6,8 @@
 # bytes on disk per stored observation at the end. Fails when an acknowledged observation is
 # missing.
 #
+# DURATION is wall time (ward-sim runs a long simulated night at RATE and is stopped after it).
+#
 #   BEDS=167 RATE=5000 DURATION=30m tests/bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,8 +54,9 @@ metric() { curl -s "$metrics" | awk -v m="$1" '$1 == m {print $2}'; }
   done ) > "$dir/samples" &
 sampler=$!
 
-WARD_SIM_LOG=warn target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" --rate "$RATE" \
-  --duration "$DURATION" --mqtt "$mqtt" --http "$http" --token "$token" 2>&1 | tail -6 | tee "$dir/sim"
+secs=$(python3 -c "import re; m=re.fullmatch(r'(\d+)(s|m|h)','$DURATION'); print(int(m[1])*{'s':1,'m':60,'h':3600}[m[2]])")
+WARD_SIM_LOG=warn timeout -s INT "$secs" target/release/ward-sim --scenario "$SCENARIO" --beds "$BEDS" \
+  --rate "$RATE" --duration 1000h --mqtt "$mqtt" --http "$http" --token "$token" 2>&1 | tail -6 | tee "$dir/sim" || true
 sleep 2
 kill "$sampler" 2>/dev/null || true
 echo "---"

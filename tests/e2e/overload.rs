@@ -304,6 +304,35 @@ async fn kill_9_during_overload_loses_nothing_acknowledged() {
         lost.len(),
         &lost[..lost.len().min(5)]
     );
+    // IT's tools read the killed hub's directory: every chunk decodes, and stats count at
+    // least what was acknowledged.
+    let verify = Command::new(wardhub_bin())
+        .args(["admin", "verify", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("wardhub admin verify runs");
+    assert!(
+        verify.status.success(),
+        "admin verify after kill -9: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let stats = Command::new(wardhub_bin())
+        .args(["admin", "stats", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("wardhub admin stats runs");
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
+    let counted = stats["observations_sealed"].as_u64().unwrap_or(0)
+        + stats["observations_open"].as_u64().unwrap_or(0);
+    let acked_obs: usize = reports
+        .iter()
+        .map(|r| r.acked.len() * r.obs_per_message as usize)
+        .sum();
+    assert!(
+        counted as usize >= acked_obs + hl7_acked.len(),
+        "admin stats counts {counted} observations, {acked_obs} MQTT + {} HL7 were acknowledged",
+        hl7_acked.len()
+    );
     // And the hub starts again on that data.
     let mut again = spawn_hub(&config, &data);
     again.child.kill().ok();
