@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
 
 pub use ward_sim::exact::{exact_publisher, Exact, Plan};
 
@@ -12,15 +11,7 @@ pub use ward_sim::exact::{exact_publisher, Exact, Plan};
 /// directory.
 pub fn stored_times(data_dir: &Path, device: &str) -> HashSet<i64> {
     use wardhub::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
-    let store = SledStore::open(
-        data_dir,
-        64 << 20,
-        Retention {
-            raw: Duration::from_secs(72 * 3600),
-            rollup: Duration::from_secs(30 * 86400),
-        },
-    )
-    .expect("store opens");
+    let store = SledStore::open(data_dir, 64 << 20, Retention::default()).expect("store opens");
     let page = store
         .device_observations(
             device,

@@ -10,7 +10,7 @@
 //! (latest values of every bed), each the median of 5 runs.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
@@ -64,14 +64,7 @@ impl Lcg {
 pub async fn run(a: StorageArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let path = a.data_dir.clone().unwrap_or_else(|| tmp.path().to_owned());
-    let store = SledStore::open(
-        &path,
-        64 << 20,
-        Retention {
-            raw: Duration::from_secs(72 * 3600),
-            rollup: Duration::from_secs(30 * 86400),
-        },
-    )?;
+    let store = SledStore::open(&path, 64 << 20, Retention::default())?;
     let now = wardhub_adapters::model::Clock::now_ms(&wardhub_adapters::model::SystemClock);
     let mut values: HashMap<(String, &'static str), f64> = HashMap::new();
     let mut rng = Lcg(7);

@@ -83,6 +83,8 @@ pub struct Hub {
     pipeline_task: JoinHandle<()>,
     flusher_cancel: CancellationToken,
     flusher_task: JoinHandle<()>,
+    /// The store's fold (sealing chunks); awaited at shutdown so nothing holds the store after.
+    folder_task: JoinHandle<()>,
     background_cancel: CancellationToken,
     http_cancel: CancellationToken,
     http_task: JoinHandle<()>,
@@ -346,14 +348,14 @@ impl Hub {
             ))
         };
         store.set_open_chunk_limit(config.store.open_chunk_bytes);
-        {
+        let folder_task = {
             let clock = clock.clone();
             tokio::spawn(store.clone().run_folder(
                 std::time::Duration::from_secs(1),
                 move || clock.now_ms(),
                 background_cancel.clone(),
-            ));
-        }
+            ))
+        };
         spawn_retention(
             store.clone(),
             telemetry.clone(),
@@ -577,6 +579,7 @@ impl Hub {
             pipeline_task,
             flusher_cancel,
             flusher_task,
+            folder_task,
             background_cancel,
             http_cancel,
             http_task,
@@ -621,6 +624,13 @@ impl Hub {
             .await,
         );
         self.background_cancel.cancel();
+        step(
+            "store fold",
+            tokio::time::timeout(STEP, async {
+                let _ = (&mut self.folder_task).await;
+            })
+            .await,
+        );
         step(
             "alarm announcements",
             tokio::time::timeout(STEP, self.alarms.announced()).await,

@@ -8,7 +8,7 @@
 #
 # DURATION is wall time (ward-sim runs a long simulated night at RATE and is stopped after it).
 #
-#   BEDS=167 RATE=5000 DURATION=30m tests/bench/soak.sh
+#   BEDS=167 RATE=5000 DURATION=30m [CACHE=bytes of sled cache] tests/bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BEDS=${BEDS:-167}
@@ -23,6 +23,8 @@ trap 'kill "$hub" 2>/dev/null || true; wait "$hub" 2>/dev/null || true; rm -rf "
 token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 cat > "$dir/hub.toml" <<TOML
+[store]
+cache_capacity_bytes = ${CACHE:-67108864}
 [mqtt]
 max_connections = 30000
 max_connections_per_source = 30000

@@ -31,14 +31,7 @@ pub const BED_ROLLUP: u8 = b'R';
 #[cfg(test)]
 pub const BED: u8 = b'B';
 
-pub fn time_bytes(ms: Millis) -> [u8; 8] {
-    ((ms as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-pub fn time_from(b: &[u8]) -> Option<Millis> {
-    let arr: [u8; 8] = b.get(..8)?.try_into().ok()?;
-    Some((u64::from_be_bytes(arr) ^ (1 << 63)) as i64)
-}
+pub use super::keys::{time_bytes, time_from};
 
 /// `kind id 0`
 pub fn prefix(kind: u8, id: &str) -> Vec<u8> {
@@ -286,12 +279,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn time_order_is_byte_order(a in any::<i64>(), b in any::<i64>()) {
-            prop_assert_eq!(a.cmp(&b), time_bytes(a).cmp(&time_bytes(b)));
-            prop_assert_eq!(time_from(&time_bytes(a)), Some(a));
-        }
-
         #[test]
         fn record_round_trips(value in any::<f64>().prop_filter("finite", |v| v.is_finite()),
                               s in 0u8..4, o in any::<i64>(), r in any::<i64>(),

@@ -17,12 +17,10 @@
 //!    into open chunks, so a kill -9 loses nothing that was durable.
 //!
 //! ```
-//! use std::time::Duration;
 //! use wardhub::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
 //! use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
 //! let dir = tempfile::tempdir().unwrap();
-//! let retention = Retention { raw: Duration::from_secs(72 * 3600), rollup: Duration::from_secs(30 * 86400) };
-//! let store = SledStore::open(dir.path(), 16 << 20, retention).unwrap();
+//! let store = SledStore::open(dir.path(), 16 << 20, Retention::default()).unwrap();
 //! let o = Observation {
 //!     device_id: DeviceId::new("mon-1").unwrap(), bed: Some("bed-01".into()),
 //!     metric: metric_by_name("hr").unwrap(), value: 72.0, observed_at: 1_000,
@@ -154,6 +152,16 @@ pub trait TimeSeriesStore: Send + Sync {
 pub struct Retention {
     pub raw: Duration,
     pub rollup: Duration,
+}
+
+impl Default for Retention {
+    /// The defaults of `deploy/hub.toml`: 72 h of raw data, 30 days of rollups.
+    fn default() -> Self {
+        Retention {
+            raw: Duration::from_secs(72 * 3600),
+            rollup: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 /// The default bound of the open chunks' memory (`store.open_chunk_bytes`).

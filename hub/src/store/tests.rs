@@ -7,15 +7,7 @@ use super::*;
 const H: i64 = 3_600_000;
 
 fn store(dir: &tempfile::TempDir) -> Arc<SledStore> {
-    SledStore::open(
-        dir.path(),
-        64 << 20,
-        Retention {
-            raw: Duration::from_secs(72 * 3600),
-            rollup: Duration::from_secs(30 * 24 * 3600),
-        },
-    )
-    .unwrap()
+    SledStore::open(dir.path(), 64 << 20, Retention::default()).unwrap()
 }
 
 fn obs(device: &str, bed: Option<&str>, metric: &str, value: f64, t: i64) -> Observation {
@@ -642,15 +634,7 @@ fn compact_keeps_every_tree_and_reclaims_space() {
         db.flush().unwrap();
     }
     {
-        let s = SledStore::open(
-            &data,
-            64 << 20,
-            Retention {
-                raw: Duration::from_secs(72 * 3600),
-                rollup: Duration::from_secs(30 * 86400),
-            },
-        )
-        .unwrap();
+        let s = SledStore::open(&data, 64 << 20, Retention::default()).unwrap();
         for i in 0..2_000 {
             s.write(&[at(
                 "mon-1",
@@ -663,26 +647,9 @@ fn compact_keeps_every_tree_and_reclaims_space() {
             .unwrap();
         }
     }
-    let r = super::admin::compact(
-        &data,
-        64 << 20,
-        Retention {
-            raw: Duration::from_secs(72 * 3600),
-            rollup: Duration::from_secs(30 * 86400),
-        },
-        t0 + H,
-    )
-    .unwrap();
+    let r = super::admin::compact(&data, 64 << 20, Retention::default(), t0 + H).unwrap();
     assert!(r.bytes_after <= r.bytes_before, "{r:?}");
-    let s = SledStore::open(
-        &data,
-        64 << 20,
-        Retention {
-            raw: Duration::from_secs(72 * 3600),
-            rollup: Duration::from_secs(30 * 86400),
-        },
-    )
-    .unwrap();
+    let s = SledStore::open(&data, 64 << 20, Retention::default()).unwrap();
     assert_eq!(
         s.bed_observations("bed-1", all(), 10_000)
             .unwrap()

@@ -116,15 +116,7 @@ impl Wal {
         seg.last_seq = Some(seq);
         seg.bytes += frame.len() as u64;
         if seg.bytes >= SEGMENT_BYTES {
-            // Closed segments are durable: only the current one needs syncing later.
-            self.current.sync_data()?;
-            let id = seg.id + 1;
-            self.current = Arc::new(create(&self.dir, id)?);
-            self.segments.push_back(Segment {
-                id,
-                last_seq: None,
-                bytes: 0,
-            });
+            self.next_segment()?;
         }
         Ok(())
     }
@@ -134,15 +126,22 @@ impl Wal {
     pub fn rotate_if_sealed(&mut self, floor: u64) -> io::Result<()> {
         let seg = self.segments.back().expect("a current segment");
         if seg.last_seq.is_some_and(|l| l < floor) {
-            self.current.sync_data()?;
-            let id = seg.id + 1;
-            self.current = Arc::new(create(&self.dir, id)?);
-            self.segments.push_back(Segment {
-                id,
-                last_seq: None,
-                bytes: 0,
-            });
+            self.next_segment()?;
         }
+        Ok(())
+    }
+
+    /// Syncs and closes the current segment (closed segments are durable: only the current
+    /// one needs syncing later) and starts the next.
+    fn next_segment(&mut self) -> io::Result<()> {
+        self.current.sync_data()?;
+        let id = self.segments.back().map_or(0, |s| s.id + 1);
+        self.current = Arc::new(create(&self.dir, id)?);
+        self.segments.push_back(Segment {
+            id,
+            last_seq: None,
+            bytes: 0,
+        });
         Ok(())
     }
 
