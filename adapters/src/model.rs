@@ -339,6 +339,12 @@ pub struct Observation {
     /// (`1.3.2.150456`), or an MQTT observation's `channel`. Two channels of one metric at
     /// one time are two observations, never one overwriting the other.
     pub channel: Option<String>,
+    /// How far (ms) the hub moved `observed_at` back because the device's clock ran ahead of
+    /// hub time (`observed_at + clock_correction_ms` is what the device said); 0 when the
+    /// device's time was kept. A device cannot observe the future, so such data is kept at
+    /// hub time rather than refused (a refusal would hide its alarms) and flagged here, in
+    /// `wardhub_ingest_clock_corrected_total` and by the device's clock-skew alarm.
+    pub clock_correction_ms: i64,
 }
 
 /// Whether `s` can be a channel: 1-32 characters of `[A-Za-z0-9._-]`.
@@ -366,8 +372,6 @@ pub enum RejectReason {
     NonFinite,
     /// Outside the metric's physically possible range.
     OutOfRange,
-    /// Observation time more than the allowed skew in the future.
-    FutureTime,
     /// Observation time older than raw retention: it would be deleted at once.
     TooOld,
     /// Payload or frame larger than the configured limit.
@@ -396,7 +400,6 @@ impl RejectReason {
         RejectReason::Schema,
         RejectReason::NonFinite,
         RejectReason::OutOfRange,
-        RejectReason::FutureTime,
         RejectReason::TooOld,
         RejectReason::TooLarge,
         RejectReason::UnknownTopic,
@@ -415,7 +418,6 @@ impl RejectReason {
             RejectReason::Schema => "schema",
             RejectReason::NonFinite => "non_finite",
             RejectReason::OutOfRange => "out_of_range",
-            RejectReason::FutureTime => "future_time",
             RejectReason::TooOld => "too_old",
             RejectReason::TooLarge => "too_large",
             RejectReason::UnknownTopic => "unknown_topic",
@@ -459,8 +461,10 @@ impl fmt::Display for Reject {
     }
 }
 
-/// Checks shared by every adapter: finite, in range (for usable statuses), not in the future
-/// beyond `max_future_ms`, not older than `max_age_ms`.
+/// Checks shared by every adapter: finite, in range (for usable statuses), not older than
+/// `max_age_ms`. A time in the future is not refused here: a device whose clock runs ahead
+/// still measured its patient now, so the hub keeps its data and moves its times back to hub
+/// time (the pipeline, per message and device, see `clock_correction_ms`).
 pub fn check_value_and_time(
     metric: Metric,
     value: f64,
@@ -484,15 +488,6 @@ pub fn check_value_and_time(
             ),
         ));
     }
-    if observed_at > now.saturating_add(limits.max_future_ms) {
-        return Err(Reject::new(
-            RejectReason::FutureTime,
-            format!(
-                "time is more than {} s in the future",
-                limits.max_future_ms / 1000
-            ),
-        ));
-    }
     if observed_at < now.saturating_sub(limits.max_age_ms) {
         return Err(Reject::new(
             RejectReason::TooOld,
@@ -505,9 +500,11 @@ pub fn check_value_and_time(
     Ok(())
 }
 
-/// Time bounds an observation must respect.
+/// Time bounds of observations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeLimits {
+    /// A device time further ahead of hub time than this is a clock running ahead: the hub
+    /// corrects it (never refuses the data).
     pub max_future_ms: i64,
     pub max_age_ms: i64,
 }
@@ -515,7 +512,7 @@ pub struct TimeLimits {
 impl Default for TimeLimits {
     fn default() -> Self {
         Self {
-            max_future_ms: 5 * 60 * 1000,
+            max_future_ms: 30 * 1000,
             max_age_ms: 72 * 3600 * 1000,
         }
     }
@@ -622,10 +619,8 @@ mod tests {
         };
         assert_eq!(r(f64::NAN, Status::Valid, now), RejectReason::NonFinite);
         assert_eq!(r(101.0, Status::Valid, now), RejectReason::OutOfRange);
-        assert_eq!(
-            r(97.0, Status::Valid, now + 301_000),
-            RejectReason::FutureTime
-        );
+        // A clock running ahead is corrected by the pipeline, never refused here.
+        assert!(check_value_and_time(spo2, 97.0, Status::Valid, now + 3_600_000, now, &l).is_ok());
         assert_eq!(
             r(97.0, Status::Valid, now - 73 * 3_600_000),
             RejectReason::TooOld

@@ -705,6 +705,7 @@ impl<'a> Fields<'a> {
             received_at: now,
             status,
             channel,
+            clock_correction_ms: 0,
         })
     }
 

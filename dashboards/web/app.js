@@ -40,6 +40,13 @@ const CAUSE_TEXT = {
   nurse_call: 'Nurse call', bed_exit: 'Bed exit', pump_occlusion: 'Pump occlusion',
   end_of_infusion: 'End of infusion',
 };
+// One alarm per condition and bed: what the condition is, whichever devices show it.
+const CONDITION_TEXT = {
+  bradycardia: 'Bradycardia', tachycardia: 'Tachycardia', desaturation: 'Desaturation',
+  spo2_high: 'SpO₂ high', low_breathing: 'Low breathing / apnoea', tachypnoea: 'Tachypnoea',
+  hypercapnia: 'etCO₂ high', hypotension: 'Hypotension', hypertension: 'Hypertension',
+  hypothermia: 'Hypothermia', fever: 'Fever',
+};
 const KIND_TAG = { technical: 'TECH', call: 'CALL' };
 const REASON_TEXT = { actionable: 'actionable', non_actionable: 'not actionable', artefact: 'artefact' };
 
@@ -260,9 +267,12 @@ function applyTransition(t, announceIt) {
 // ---------------------------------------------------------------- alarm list
 
 function alarmText(a) {
+  const sources = a.sources ?? [];
   if (a.kind === 'technical' || a.cause !== 'limit') {
     const cause = CAUSE_TEXT[a.cause] ?? a.cause;
-    const metric = a.metric ? ` (${METRIC_LABEL[a.metric.name] ?? a.metric.name})` : '';
+    // Sensor off is one alarm per device: name every metric without signal.
+    const names = sources.length ? sources.map((s) => s.metric?.name).filter(Boolean) : [a.metric?.name].filter(Boolean);
+    const metric = names.length ? ` (${names.map((n) => METRIC_LABEL[n] ?? n).join(', ')})` : '';
     let value = '';
     if (a.cause === 'battery_low' && a.value != null) value = ` ${Math.round(a.value)} %`;
     if (a.cause === 'offline' && a.value != null) value = ` for ${ageText(a.value * 1000)}`;
@@ -273,7 +283,17 @@ function alarmText(a) {
   const side = a.side === 'below' ? 'low' : a.side === 'above' ? 'high' : '';
   const unit = unitText(m.unit);
   const limit = a.limit != null ? ` (limit ${fmtValue(m.name, a.limit)})` : '';
-  return `${METRIC_LABEL[m.name] ?? m.name} ${side} ${fmtValue(m.name, a.value)} ${unit}${limit}`;
+  const condition = CONDITION_TEXT[a.condition] ? `${CONDITION_TEXT[a.condition]}: ` : '';
+  // The other devices and metrics that show the same condition.
+  const others = sources
+    .filter((s) => !(s.device_id === a.device_id && s.metric?.name === m.name))
+    .map((s) => {
+      const n = s.metric?.name ?? '?';
+      const where = s.device_id === a.device_id ? '' : ` ${s.device_id}`;
+      return `${METRIC_LABEL[n] ?? n} ${fmtValue(n, s.value)}${where}`;
+    });
+  const also = others.length ? ` · also ${others.join(', ')}` : '';
+  return `${condition}${METRIC_LABEL[m.name] ?? m.name} ${side} ${fmtValue(m.name, a.value)} ${unit}${limit}${also}`;
 }
 
 function sortedAlarms() {
@@ -875,9 +895,18 @@ async function loadHistory() {
   const hours = parseInt(det.range, 10);
   const from = Math.round(hubNow() - Math.max(hours, 24) * 3600000);
   try {
-    const r = await api(`/api/v1/alarms/history?bed=${encodeURIComponent(det.bed)}&from=${from}`, { timeout: 15000 });
-    if (state.detail !== det || !r.ok) return;
-    const rows = (r.json.transitions ?? []).slice()
+    // Oldest first, a page at a time: follow `next` so that a busy bed's newest transitions
+    // are not the ones left out (at most 5 pages of 10,000).
+    let all = [];
+    let cursor = '';
+    for (let page = 0; page < 5; page++) {
+      const r = await api(`/api/v1/alarms/history?bed=${encodeURIComponent(det.bed)}&from=${from}&limit=10000${cursor}`, { timeout: 15000 });
+      if (state.detail !== det || !r.ok) return;
+      all = all.concat(r.json.transitions ?? []);
+      if (!r.json.next) break;
+      cursor = `&cursor=${encodeURIComponent(r.json.next)}`;
+    }
+    const rows = all
       .sort((x, y) => y.at - x.at)
       .slice(0, 300)
       .map((t) => {

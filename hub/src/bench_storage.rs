@@ -110,6 +110,7 @@ pub async fn run(a: StorageArgs) -> anyhow::Result<()> {
                             received_at,
                             status: Status::Valid,
                             channel: None,
+                            clock_correction_ms: 0,
                         });
                     }
                 }

@@ -326,6 +326,9 @@ impl Hub {
             clock: clock.clone(),
             progress: progress.clone(),
             observers: vec![alarms.clone() as Arc<dyn crate::pipeline::StoredObserver>],
+            max_future_ms: i64::try_from(config.ingest.max_future_skew.as_millis())
+                .unwrap_or(i64::MAX),
+            clocks: Default::default(),
             messages: Some(Arc::new(crate::device_messages::ToRegistryAndAlarms {
                 registry: registry.clone(),
                 alarms: alarms.clone(),

@@ -25,6 +25,8 @@ pub struct Telemetry {
     pub message_bytes: IntCounterVec,
     pub rejects: IntCounterVec,
     pub observations_stored: IntCounter,
+    /// Observations moved back to hub time because their device's clock ran ahead, by adapter.
+    pub clock_corrected: IntCounterVec,
     pub store_write_seconds: Histogram,
     pub store_flush_seconds: Histogram,
     pub store_errors: IntCounter,
@@ -264,7 +266,17 @@ impl Telemetry {
         for reason in wardhub_adapters::hl7::oru::SkipReason::ALL {
             skipped.with_label_values(&["hl7_mllp", reason.as_str()]);
         }
+        let clock_corrected = counter_vec(
+            &r,
+            "wardhub_ingest_clock_corrected_total",
+            "Observations stored at hub time because their device's clock ran more than ingest.max_future_skew ahead (kept, never refused), by adapter.",
+            &["adapter"],
+        );
+        for a in ["mqtt_json", "hl7_mllp"] {
+            clock_corrected.with_label_values(&[a]);
+        }
         Telemetry {
+            clock_corrected,
             alarms_raised: counter_vec(
                 &r,
                 "wardhub_alarms_raised_total",

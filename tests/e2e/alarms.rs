@@ -303,3 +303,94 @@ async fn invalid_data_raises_no_physiological_alarm() {
         "{body}"
     );
 }
+
+/// Guards "a device whose clock runs more than 5 minutes fast hides all its physiological
+/// alarms" (issue 15): a desaturation from a monitor whose clock is 10 minutes ahead raises
+/// the same alarm as from a monitor with a correct clock, its data is stored at hub time
+/// (visible in the bed's chart now, not in ten minutes), counted as clock-corrected, and the
+/// device gets its clock-skew alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_clock_ten_minutes_ahead_still_raises_its_desaturation() {
+    let overlay = format!("{RULES}\n[alarms.technical]\nclock_skew_delay = \"1s\"\n");
+    let server =
+        TestServer::start_with(&[("mon-ok", "bed-01"), ("mon-fast", "bed-02")], &overlay).await;
+    let mut ok = Device::connect(server.mqtt(), "mon-ok").await;
+    let mut fast = Device::connect(server.mqtt(), "mon-fast").await;
+    let ahead = 10 * 60_000;
+    for _ in 0..4 {
+        let t = now_ms();
+        let doc = |t: i64| format!(r#"{{"metric":"spo2","value":88,"time":{t}}}"#);
+        ok.publish_obs("mon-ok", &doc(t)).await;
+        fast.publish_obs("mon-fast", &doc(t + ahead)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    let raised = |bed: &'static str| {
+        let server = &server;
+        async move {
+            let (_, body) = server
+                .get(&format!("/api/v1/alarms?bed={bed}&state=active"))
+                .await;
+            body["alarms"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    assert!(
+        server
+            .eventually(Duration::from_secs(5), || async {
+                raised("bed-02").await.iter().any(|a| a["cause"] == "limit")
+            })
+            .await,
+        "the fast clock's desaturation raised no alarm: {:?}",
+        raised("bed-02").await
+    );
+    let phys = |alarms: Vec<serde_json::Value>| {
+        alarms
+            .into_iter()
+            .filter(|a| a["cause"] == "limit")
+            .map(|a| {
+                (
+                    a["priority"].clone(),
+                    a["metric"]["name"].clone(),
+                    a["value"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        phys(raised("bed-02").await),
+        phys(raised("bed-01").await),
+        "the same alarm as from a correct clock"
+    );
+    // Stored at hub time: the chart up to now shows all four.
+    let (s, body) = server
+        .get("/api/v1/devices/mon-fast/observations?metric=spo2")
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let stored = body["observations"].as_array().unwrap();
+    assert_eq!(stored.len(), 4, "{body}");
+    assert!(
+        server
+            .metric("wardhub_ingest_clock_corrected_total{adapter=\"mqtt_json\"}")
+            .await
+            >= 4.0
+    );
+    // And the device's clock is flagged.
+    assert!(
+        server
+            .eventually(Duration::from_secs(5), || async {
+                raised("bed-02")
+                    .await
+                    .iter()
+                    .any(|a| a["cause"] == "clock_skew")
+            })
+            .await,
+        "no clock-skew alarm: {:?}",
+        raised("bed-02").await
+    );
+    assert!(
+        !raised("bed-01")
+            .await
+            .iter()
+            .any(|a| a["cause"] == "clock_skew"),
+        "the correct clock is not flagged"
+    );
+}

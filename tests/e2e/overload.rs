@@ -65,7 +65,7 @@ async fn overload_loses_no_acknowledged_observation() {
     );
     assert_eq!(
         server
-            .metric("wardhub_ingest_rejects_total{adapter=\"mqtt_json\",reason=\"future_time\"}")
+            .metric("wardhub_ingest_clock_corrected_total{adapter=\"mqtt_json\"}")
             .await,
         0.0,
         "the load itself must be valid"

@@ -264,7 +264,6 @@ pub fn hl7_error_code(reason: RejectReason) -> u16 {
         RejectReason::Schema
         | RejectReason::NonFinite
         | RejectReason::OutOfRange
-        | RejectReason::FutureTime
         | RejectReason::TooOld => 102,
         RejectReason::UnknownMetric | RejectReason::UnitMismatch => 103,
         RejectReason::Unsupported => 200,
@@ -754,7 +753,7 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
         &ctx.opts.limits,
     ) {
         let field = match reject.reason {
-            RejectReason::FutureTime | RejectReason::TooOld => 14,
+            RejectReason::TooOld => 14,
             _ => 5,
         };
         return RowOutcome::Rejected {
@@ -773,6 +772,7 @@ fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
             received_at: ctx.now,
             status,
             channel: channel_of(row.path),
+            clock_correction_ms: 0,
         },
         sentinel,
     )

@@ -383,11 +383,6 @@ fn row_variants() {
             RejectReason::Schema,
         ),
         (
-            "OBX|1|NM|147842^HR^MDC||70|/min|||||F|||20261120110000+0000",
-            14,
-            RejectReason::FutureTime,
-        ),
-        (
             "OBX|1|NM|147842^HR^MDC||70|/min|||||F|||20201120110000+0000",
             14,
             RejectReason::TooOld,

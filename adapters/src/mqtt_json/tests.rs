@@ -436,10 +436,6 @@ fn observation_level_rejects() {
             OutOfRange,
         ),
         (
-            format!(r#"{{"metric": "hr", "value": 60, "time": {}}}"#, NOW + hour),
-            FutureTime,
-        ),
-        (
             format!(
                 r#"{{"metric": "hr", "value": 60, "time": {}}}"#,
                 NOW - 73 * hour
@@ -984,4 +980,17 @@ fn real_world_mqtt_json_is_refused_never_misread() {
             d.rejects
         );
     }
+}
+
+/// Guards "a device whose clock runs ahead hides its alarms": a time an hour ahead is decoded
+/// as the device said (the pipeline corrects it to hub time), never refused.
+#[test]
+fn a_time_in_the_future_is_kept_for_the_pipeline_to_correct() {
+    let hour = 3_600_000;
+    let o = only_obs(&format!(
+        r#"{{"metric": "spo2", "value": 81, "time": {}}}"#,
+        NOW + 10 * 60_000 + hour
+    ));
+    assert_eq!(o.observed_at, NOW + 10 * 60_000 + hour);
+    assert_eq!((o.received_at, o.clock_correction_ms), (NOW, 0));
 }

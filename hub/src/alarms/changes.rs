@@ -132,6 +132,8 @@ pub fn assess(ward: &[Rule], overrides: &[Rule], safe: &[SafeRange]) -> Assessme
                 || wider_high(r.extra_high, w.extra_high)
                 || r.delay > w.delay
                 || r.priority < w.priority
+                || ((r.extra_low.is_some() || r.extra_high.is_some())
+                    && (r.extra_delay > w.extra_delay || r.extra_priority < w.extra_priority))
             {
                 a.widened.push(name.clone());
             }
@@ -192,10 +194,19 @@ mod tests {
         assert!(a.outside_safe.is_empty());
         let a = assess(
             &ward,
-            &[rule(r#"{"metric":"hr","low":55,"high":110}"#)],
+            &[rule(
+                r#"{"metric":"hr","low":55,"high":110,"extra_low":40,"extra_high":150,"delay":"10s","extra_delay":"3s"}"#,
+            )],
             &safe,
         );
         assert!(!a.loosens(), "tighter limits loosen nothing: {a:?}");
+        // Dropping the high-priority tier, or delaying it, loosens.
+        for r in [
+            r#"{"metric":"hr","low":55,"high":110}"#,
+            r#"{"metric":"hr","low":55,"high":110,"extra_low":40,"extra_high":150,"extra_delay":"20s"}"#,
+        ] {
+            assert_eq!(assess(&ward, &[rule(r)], &safe).widened, ["hr"], "{r}");
+        }
     }
 
     #[test]

@@ -24,7 +24,9 @@
 //!
 //! # Alarm life
 //!
-//! One open alarm per (device, cause, metric); the bed is the device's binding. Priority
+//! One open alarm per condition: a bed's clinical [`Condition`] whichever devices and metrics
+//! show it (its sources), or one device's technical condition ([`super::book`] says how
+//! priority and clearing combine across sources). The bed is the device's binding. Priority
 //! follows the most severe *matured* tier upward ([`Event::PriorityChanged`], same alarm; an
 //! acknowledged alarm becomes active again and an audio pause ends). While active it never
 //! falls, so a recovering value cannot quietly lower the urgency of an unanswered alarm; once
@@ -47,7 +49,9 @@
 //!   value of that metric clears it;
 //! - battery low: `battery_pct` below the threshold and not charging, one alarm whose
 //!   priority rises below the critical threshold; clears 5 points above or when charging;
-//! - clock skew: `|observed_at - received_at|` (or a status `time` against hub time) above
+//! - clock skew: `|device time - received_at|` (the device time before the pipeline corrected
+//!   a clock running ahead, `observed_at + clock_correction_ms`; or a status `time` against
+//!   hub time) above
 //!   `clock_skew_max` for `clock_skew_delay`; a delay because a backlog replayed after a
 //!   reconnect legitimately carries old times.
 //!
@@ -87,12 +91,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use wardhub_adapters::model::{DeviceId, Metric, Millis, Observation, METRICS};
+use wardhub_adapters::model::{DeviceId, Millis, Observation, METRICS};
 
+use super::book::{transition, Book, Ctx, Ended, GroupKey, View};
 use super::error::{AlarmError, Result};
 use super::event::{DeviceEvent, EventKind};
 use super::record::{
-    AckReason, Alarm, AlarmId, AlarmState, Cause, Event, MetricRef, PauseTarget, Priority, Side,
+    AckReason, Alarm, AlarmId, AlarmState, Cause, Condition, Event, MetricRef, PauseTarget, Side,
     Transition,
 };
 use super::rules::{
@@ -103,11 +108,12 @@ use super::status::DeviceStatus;
 /// Percentage points above the low threshold a battery must reach to clear its alarm.
 const BATTERY_HYSTERESIS: f64 = 5.0;
 
-/// One condition tracker: per tier the start of its condition, and the open alarm.
+/// One source's tracker: per tier the start of its condition, and the groups (conditions) it
+/// is a member of, per side (see [`Book`]).
 #[derive(Debug, Clone, Default)]
 struct Track {
     since: [Option<Millis>; SLOTS],
-    alarm: Option<AlarmId>,
+    group: [Option<u64>; 2],
     /// Latest usable value.
     last: Option<f64>,
     /// Most extreme value of the current episode.
@@ -116,7 +122,7 @@ struct Track {
 
 impl Track {
     fn idle(&self) -> bool {
-        self.alarm.is_none() && self.since.iter().all(Option::is_none)
+        self.since.iter().all(Option::is_none)
     }
 }
 
@@ -182,101 +188,16 @@ struct Spec<'a> {
     latching: bool,
 }
 
-/// What a transition is about (borrowed; strings are made only when a transition happens).
-#[derive(Debug, Clone, Copy)]
-struct Ctx<'a> {
-    device: &'a DeviceId,
-    bed: Option<&'a str>,
-    cause: Cause,
-    metric: Option<Metric>,
-}
+/// The tier slots of each side of a source: a limit's low side and high side are two
+/// conditions (bradycardia, tachycardia); every other cause has one.
+const LIMIT_SIDES: [(Option<Side>, [usize; 2]); 2] = [
+    (Some(Side::Below), [LOW, EXTRA_LOW]),
+    (Some(Side::Above), [HIGH, HIGH + 1]),
+];
+const ONE_SIDE: [(Option<Side>, [usize; 2]); 1] = [(None, [LOW, EXTRA_LOW])];
 
-/// The open alarms and the id counter.
-#[derive(Debug, Clone)]
-struct Book {
-    ward: String,
-    open: BTreeMap<AlarmId, Alarm>,
-    next_id: u64,
-}
-
-fn transition(
-    event: Event,
-    alarm: &Alarm,
-    now: Millis,
-    by: Option<&str>,
-    note: Option<String>,
-) -> Transition {
-    Transition {
-        event,
-        at: now,
-        by: by.map(str::to_owned),
-        note,
-        alarm: alarm.clone(),
-    }
-}
-
-impl Book {
-    fn new_alarm(&mut self, ctx: &Ctx<'_>, state: AlarmState, now: Millis) -> Alarm {
-        let id = AlarmId(self.next_id);
-        self.next_id += 1;
-        Alarm {
-            id,
-            ward: self.ward.clone(),
-            bed: ctx.bed.map(str::to_owned),
-            device_id: ctx.device.clone(),
-            kind: ctx.cause.kind(),
-            cause: ctx.cause,
-            metric: ctx.metric.map(MetricRef),
-            priority: Priority::Low,
-            state,
-            condition_present: true,
-            value: None,
-            limit: None,
-            side: None,
-            latching: false,
-            condition_since: now,
-            raised_at: now,
-            updated_at: now,
-            priority_since: now,
-            acknowledged_by: None,
-            acknowledged_at: None,
-            ack_reason: None,
-            ack_note: None,
-            audio_paused_until: None,
-            escalated_at: None,
-            escalated_priority: None,
-            cleared_at: None,
-        }
-    }
-
-    /// Clears an open alarm (the caller unlinks its track).
-    fn clear(
-        &mut self,
-        id: AlarmId,
-        now: Millis,
-        by: Option<&str>,
-        note: Option<String>,
-        out: &mut Vec<Transition>,
-    ) {
-        if let Some(mut a) = self.open.remove(&id) {
-            a.state = AlarmState::Cleared;
-            a.cleared_at = Some(now);
-            a.updated_at = now;
-            a.audio_paused_until = None;
-            out.push(transition(Event::Cleared, &a, now, by, note));
-        }
-    }
-}
-
-fn set_tier(alarm: &mut Alarm, tier: &Tier) {
-    alarm.priority = tier.priority;
-    alarm.limit = tier.limit.is_finite().then_some(tier.limit);
-    alarm.side = alarm
-        .limit
-        .map(|_| if tier.below { Side::Below } else { Side::Above });
-}
-
-/// Advances one condition tracker. `edges[i]`: `Some(true)` the tier's condition is present,
+/// Advances one source's tracker, then hands its view of each side to the book, which owns
+/// the alarm of the condition. `edges[i]`: `Some(true)` the tier's condition is present,
 /// `Some(false)` it is over, `None` no evidence either way.
 #[allow(clippy::too_many_arguments)]
 fn step(
@@ -289,6 +210,16 @@ fn step(
     now: Millis,
     out: &mut Vec<Transition>,
 ) {
+    // A condition whose delay ran out since the last tick, ending now: it outlasted its delay,
+    // so it is an alarm (raised when it matured), not a suppression.
+    let matured_at = (0..SLOTS)
+        .filter(|&i| edges[i] == Some(false))
+        .filter_map(|i| Some(track.since[i]? + spec.tiers[i]?.delay_ms))
+        .filter(|&at| at <= now)
+        .min();
+    if let Some(at) = matured_at {
+        step(book, track, spec, HOLD, None, ctx, at, out);
+    }
     if track.idle() && !edges.contains(&Some(true)) {
         if value.is_some() {
             track.last = value;
@@ -306,10 +237,9 @@ fn step(
         }
     }
     let was_pending = before.iter().any(Option::is_some);
-    let present = track.since.iter().any(Option::is_some);
     if let Some(v) = value {
         track.last = Some(v);
-        if present {
+        if track.since.iter().any(Option::is_some) {
             let below = track.since[LOW].is_some() || track.since[EXTRA_LOW].is_some();
             track.worst = Some(match (was_pending, track.worst) {
                 (true, Some(w)) if below => w.min(v),
@@ -318,96 +248,55 @@ fn step(
             });
         }
     }
-    // The most severe matured tier.
-    let mut best: Option<&Tier> = None;
-    for (i, t) in spec.tiers.iter().enumerate() {
-        if let (Some(t), Some(s)) = (t, track.since[i]) {
-            if now.saturating_sub(s) >= t.delay_ms && best.is_none_or(|b| t.priority > b.priority) {
-                best = Some(t);
+    let sides: &[(Option<Side>, [usize; 2])] = if ctx.cause == Cause::Limit {
+        &LIMIT_SIDES
+    } else {
+        &ONE_SIDE
+    };
+    for (n, (side, slots)) in sides.iter().enumerate() {
+        let present = slots.iter().any(|&i| track.since[i].is_some());
+        let was = slots.iter().any(|&i| before[i].is_some());
+        if !present && track.group[n].is_none() {
+            continue;
+        }
+        // The most severe matured tier of this side.
+        let mut best: Option<Tier> = None;
+        for &i in slots {
+            if let (Some(t), Some(s)) = (spec.tiers[i], track.since[i]) {
+                if now.saturating_sub(s) >= t.delay_ms
+                    && best.is_none_or(|b| t.priority > b.priority)
+                {
+                    best = Some(t);
+                }
             }
         }
-    }
-    let Some(id) = track.alarm else {
-        if let Some(tier) = best {
-            let mut a = book.new_alarm(&ctx, AlarmState::Active, now);
-            set_tier(&mut a, tier);
-            a.value = track.last;
-            a.latching = spec.latching;
-            a.condition_since = track.since.iter().flatten().copied().min().unwrap_or(now);
-            track.alarm = Some(a.id);
-            out.push(transition(Event::Raised, &a, now, None, None));
-            book.open.insert(a.id, a);
-        } else if was_pending && !present {
-            // Ended within its delay: audit it.
-            let start = before.iter().flatten().copied().min().unwrap_or(now);
-            let tier = before
+        let ended = (was && !present).then(|| Ended {
+            start: slots.iter().filter_map(|&i| before[i]).min().unwrap_or(now),
+            tier: slots
                 .iter()
-                .zip(spec.tiers.iter())
-                .filter_map(|(s, t)| s.and(t.as_ref()))
-                .max_by_key(|t| t.priority);
-            let mut a = book.new_alarm(&ctx, AlarmState::Suppressed, now);
-            if let Some(t) = tier {
-                set_tier(&mut a, t);
-            }
-            a.value = track.worst.or(track.last);
-            a.condition_present = false;
-            a.condition_since = start;
-            a.latching = spec.latching;
-            a.cleared_at = Some(now);
-            let note = format!(
-                "condition lasted {} ms, ended before its delay of {} ms",
-                now - start,
-                tier.map_or(0, |t| t.delay_ms)
-            );
-            out.push(transition(Event::Suppressed, &a, now, None, Some(note)));
-        }
-        return;
-    };
-    let Some(alarm) = book.open.get_mut(&id) else {
-        track.alarm = None;
-        return;
-    };
-    if present {
-        if !alarm.condition_present {
-            alarm.condition_present = true;
-            alarm.updated_at = now;
-            alarm.value = track.last;
-            out.push(transition(Event::ConditionReturned, alarm, now, None, None));
-        }
-        if let Some(tier) = best {
-            let up = tier.priority > alarm.priority;
-            let down = tier.priority < alarm.priority && alarm.state == AlarmState::Acknowledged;
-            if up || down {
-                set_tier(alarm, tier);
-                alarm.value = track.last;
-                alarm.updated_at = now;
-                alarm.priority_since = now;
-                let mut note = None;
-                if up && alarm.state == AlarmState::Acknowledged {
-                    // A worsening condition needs a new acknowledgement.
-                    alarm.state = AlarmState::Active;
-                    alarm.acknowledged_by = None;
-                    alarm.acknowledged_at = None;
-                    alarm.ack_reason = None;
-                    alarm.ack_note = None;
-                    note = Some("condition worsened after acknowledgement".to_owned());
-                }
-                if up {
-                    alarm.audio_paused_until = None;
-                }
-                out.push(transition(Event::PriorityChanged, alarm, now, None, note));
-            }
-        }
-    } else if alarm.condition_present {
-        alarm.condition_present = false;
-        alarm.updated_at = now;
-        alarm.value = track.last;
-        if spec.latching && alarm.latching && alarm.state == AlarmState::Active {
-            out.push(transition(Event::ConditionEnded, alarm, now, None, None));
-        } else {
-            track.alarm = None;
-            book.clear(id, now, None, None, out);
-        }
+                .filter(|&&i| before[i].is_some())
+                .filter_map(|&i| spec.tiers[i])
+                .max_by_key(|t| t.priority),
+            worst: track.worst.or(track.last),
+        });
+        let view = View {
+            present,
+            since: slots.iter().filter_map(|&i| track.since[i]).min(),
+            best,
+            value: track.last,
+            latching: spec.latching,
+            ended,
+        };
+        let g = match track.group[n] {
+            Some(g) => g,
+            None => book.group(GroupKey::new(
+                ctx.bed,
+                Condition::of(ctx.cause, ctx.metric, *side),
+                ctx.device,
+            )),
+        };
+        let member = book.settle(g, &ctx, view, now, out);
+        track.group[n] = member.then_some(g);
     }
 }
 
@@ -511,11 +400,7 @@ impl AlarmEngine {
             tech: TechTiers::new(&cfg),
             cfg,
             devices: BTreeMap::new(),
-            book: Book {
-                ward: ward.to_owned(),
-                open: BTreeMap::new(),
-                next_id: 1,
-            },
+            book: Book::new(ward),
         })
     }
 
@@ -533,34 +418,43 @@ impl AlarmEngine {
         e.book.next_id = next_id.max(1);
         for a in alarms.into_iter().filter(|a| a.state.is_open()) {
             e.book.next_id = e.book.next_id.max(a.id.0 + 1);
-            let dev = e
-                .devices
-                .entry(a.device_id.as_str().to_owned())
-                .or_insert_with(|| DeviceState::new(a.device_id.clone(), a.bed.as_deref(), now));
-            dev.watched = true;
-            let track = dev.track_mut(a.cause, a.metric);
-            track.alarm = Some(a.id);
-            track.last = a.value;
-            if a.condition_present {
-                let base = if a.cause == Cause::Limit && a.side == Some(Side::Above) {
-                    HIGH
+            let above = a.cause == Cause::Limit && a.side == Some(Side::Above);
+            let g = e.book.attach(a.clone());
+            // Its sources, or (a record of before conditions) the device that raised it.
+            let sources: Vec<(DeviceId, Option<MetricRef>, Option<f64>, Millis)> =
+                if a.sources.is_empty() {
+                    vec![(a.device_id.clone(), a.metric, a.value, a.condition_since)]
                 } else {
-                    LOW
+                    a.sources
+                        .iter()
+                        .map(|s| (s.device_id.clone(), s.metric, s.value, s.since))
+                        .collect()
                 };
-                track.since[base] = Some(a.condition_since);
+            for (device, metric, value, since) in sources {
+                let dev = e
+                    .devices
+                    .entry(device.as_str().to_owned())
+                    .or_insert_with(|| DeviceState::new(device.clone(), a.bed.as_deref(), now));
+                dev.watched = true;
+                let track = dev.track_mut(a.cause, metric);
+                track.last = value;
+                if !a.condition_present {
+                    continue;
+                }
+                // A member again; the next tick puts it back among the alarm's sources.
+                track.group[usize::from(above)] = Some(g);
+                let base = if above { HIGH } else { LOW };
+                track.since[base] = Some(since);
                 // The extra tier too, when the stored value is beyond it: otherwise a restored
                 // acknowledged high alarm would drop to the base priority on the first tick.
                 let extra = base + 1;
-                let rule = a
-                    .metric
-                    .and_then(|m| e.rules.get(a.bed.as_deref(), metric_index(m.0)));
-                if let (Some(rule), Some(v)) = (rule.filter(|_| a.cause == Cause::Limit), a.value) {
+                let rule = metric.and_then(|m| e.rules.get(a.bed.as_deref(), metric_index(m.0)));
+                if let (Some(rule), Some(v)) = (rule.filter(|_| a.cause == Cause::Limit), value) {
                     if rule.tiers[extra].is_some_and(|t| t.edge(v, rule.hysteresis) == Some(true)) {
-                        track.since[extra] = Some(a.condition_since);
+                        track.since[extra] = Some(since);
                     }
                 }
             }
-            e.book.open.insert(a.id, a);
         }
         Ok(e)
     }
@@ -606,10 +500,8 @@ impl AlarmEngine {
             Some(d) if d.bed.as_deref() == bed => {}
             Some(d) => {
                 let note = format!("device {} bound to bed {}", d.id, bed.unwrap_or("(none)"));
+                self.book.drop_device(&d.id, now, &note, out);
                 for t in d.tracks_mut() {
-                    if let Some(a) = t.alarm {
-                        self.book.clear(a, now, None, Some(note.clone()), out);
-                    }
                     *t = Track::default();
                 }
                 d.bed = bed.map(str::to_owned);
@@ -645,7 +537,12 @@ impl AlarmEngine {
             metric,
         };
         alive(book, dev, tech, now, &mut out);
-        let skew = obs.observed_at.saturating_sub(obs.received_at);
+        // The device's own time: a clock running ahead was corrected to hub time for storage
+        // (`clock_correction_ms`), and that is exactly what this alarm reports.
+        let skew = obs
+            .observed_at
+            .saturating_add(obs.clock_correction_ms)
+            .saturating_sub(obs.received_at);
         step(
             book,
             &mut dev.skew,
@@ -872,13 +769,9 @@ impl AlarmEngine {
     /// The device was unbound or retired: clear its open alarms and stop watching it.
     pub fn forget_device(&mut self, device: &DeviceId, now: Millis) -> Vec<Transition> {
         let mut out = Vec::new();
-        if let Some(mut d) = self.devices.remove(device.as_str()) {
-            for t in d.tracks_mut() {
-                if let Some(a) = t.alarm {
-                    self.book
-                        .clear(a, now, None, Some("device unbound".to_owned()), &mut out);
-                }
-            }
+        if self.devices.remove(device.as_str()).is_some() {
+            self.book
+                .drop_device(device, now, "device unbound", &mut out);
         }
         out
     }
@@ -1052,10 +945,6 @@ impl AlarmEngine {
             None,
         )];
         if !alarm.condition_present {
-            let (device, cause, metric) = (alarm.device_id.clone(), alarm.cause, alarm.metric);
-            if let Some(dev) = self.devices.get_mut(device.as_str()) {
-                dev.track_mut(cause, metric).alarm = None;
-            }
             self.book.clear(
                 id,
                 now,

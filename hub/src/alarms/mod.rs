@@ -1,8 +1,10 @@
 //! Alarm engine (IEC 60601-1-8 vocabulary; DESIGN.md §5, issue 3).
 //!
 //! Layout:
-//! - [`rules`]: [`Rule`], [`RuleSet`] (adult preset, ward rules, per-bed overrides) and the
-//!   `[alarms]` configuration section [`AlarmsConfig`];
+//! - [`rules`]: [`Rule`], [`RuleSet`] (adult and paediatric presets, ward rules, per-bed
+//!   overrides) and the `[alarms]` configuration section [`AlarmsConfig`];
+//! - [`book`]: the open alarms, one per condition (a bed's clinical condition whichever
+//!   devices show it; a device's technical one), and how their sources combine;
 //! - [`engine`]: [`AlarmEngine`], pure and deterministic: every call takes the hub time, nothing
 //!   reads a clock or does I/O; it returns the [`Transition`]s to store and announce;
 //! - [`record`]: the [`Alarm`] record and [`Transition`] (the JSON that is stored and announced);
@@ -32,16 +34,22 @@
 //!     received_at: t,
 //!     status: Status::Valid,
 //!     channel: None,
+//!     clock_correction_ms: 0,
 //! };
 //! // SpO2 < 90 must persist 15 s (adult preset) before the alarm exists.
 //! assert!(engine.on_observation(&obs(88.0, 0), 0).is_empty());
 //! let t = engine.on_observation(&obs(88.0, 15_000), 15_000);
 //! assert_eq!((t[0].event, t[0].alarm.priority), (Event::Raised, Priority::Medium));
-//! // Below 85 the same alarm becomes high priority.
-//! let t = engine.on_observation(&obs(84.0, 16_000), 16_000);
+//! // Below 85 for 5 s the same alarm becomes high priority.
+//! assert!(engine.on_observation(&obs(84.0, 16_000), 16_000).is_empty());
+//! let t = engine.on_observation(&obs(84.0, 21_000), 21_000);
 //! assert_eq!((t[0].event, t[0].alarm.priority), (Event::PriorityChanged, Priority::High));
+//! // One alarm per condition: the bed's desaturation, with the monitor as its source.
+//! assert_eq!(t[0].alarm.condition, Some(wardhub::alarms::Condition::Desaturation));
+//! assert_eq!(t[0].alarm.sources.len(), 1);
 //! ```
 
+pub mod book;
 pub mod changes;
 pub mod engine;
 pub mod error;
@@ -56,16 +64,18 @@ pub use engine::AlarmEngine;
 pub use error::{AlarmError, Result};
 pub use event::{DeviceEvent, EventKind};
 pub use record::{
-    AckReason, Alarm, AlarmId, AlarmState, Cause, Event, Kind, MetricRef, PauseTarget, Priority,
-    Side, Transition,
+    AckReason, Alarm, AlarmId, AlarmSource, AlarmState, Cause, Condition, Event, Kind, MetricRef,
+    PauseTarget, Priority, Side, Transition,
 };
 pub use rules::{
-    default_adult, AlarmsConfig, EscalationConfig, EventConfig, EventsConfig, Preset, Rule,
-    RuleSet, TechnicalConfig,
+    default_adult, default_paediatric, AlarmsConfig, EscalationConfig, EventConfig, EventsConfig,
+    Preset, Rule, RuleSet, TechnicalConfig,
 };
 pub use service::AlarmService;
 pub use status::DeviceStatus;
 pub use store::{AlarmStore, Restored};
 
+#[cfg(test)]
+mod condition_tests;
 #[cfg(test)]
 mod tests;

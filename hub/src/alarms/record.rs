@@ -137,6 +137,131 @@ impl Cause {
     }
 }
 
+/// The condition an alarm is about. A bed has at most one open alarm per clinical condition,
+/// whichever devices and metrics show it (ECG heart rate and pulse rate; the monitor's and the
+/// wearable's SpO2): they are its [`Alarm::sources`]. Technical alarms and calls are per
+/// device (sensor off: per device, whichever of its metrics lost its signal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// HR or pulse rate below its limit.
+    Bradycardia,
+    /// HR or pulse rate above its limit.
+    Tachycardia,
+    /// SpO2 below its limit.
+    Desaturation,
+    SpO2High,
+    /// Respiration rate or etCO2 below its limit; its high tier is apnoea (no breath).
+    LowBreathing,
+    /// Respiration rate above its limit.
+    Tachypnoea,
+    /// etCO2 above its limit.
+    Hypercapnia,
+    /// Systolic, diastolic or mean pressure below its limit.
+    Hypotension,
+    /// Systolic, diastolic or mean pressure above its limit.
+    Hypertension,
+    Hypothermia,
+    Fever,
+    Offline,
+    SensorOff,
+    BatteryLow,
+    ClockSkew,
+    NurseCall,
+    BedExit,
+    PumpOcclusion,
+    EndOfInfusion,
+}
+
+impl Condition {
+    /// The condition of a cause; for a limit, of its metric and side.
+    pub fn of(cause: Cause, metric: Option<Metric>, side: Option<Side>) -> Condition {
+        let below = side != Some(Side::Above);
+        match cause {
+            Cause::Limit => match (metric.map_or("", |m| m.name), below) {
+                ("hr" | "pr", true) => Condition::Bradycardia,
+                ("hr" | "pr", false) => Condition::Tachycardia,
+                ("spo2", true) => Condition::Desaturation,
+                ("spo2", false) => Condition::SpO2High,
+                ("rr" | "etco2", true) => Condition::LowBreathing,
+                ("rr", false) => Condition::Tachypnoea,
+                ("etco2", false) => Condition::Hypercapnia,
+                ("temp", true) => Condition::Hypothermia,
+                ("temp", false) => Condition::Fever,
+                (_, true) => Condition::Hypotension,
+                (_, false) => Condition::Hypertension,
+            },
+            Cause::Offline => Condition::Offline,
+            Cause::SensorOff => Condition::SensorOff,
+            Cause::BatteryLow => Condition::BatteryLow,
+            Cause::ClockSkew => Condition::ClockSkew,
+            Cause::NurseCall => Condition::NurseCall,
+            Cause::BedExit => Condition::BedExit,
+            Cause::PumpOcclusion => Condition::PumpOcclusion,
+            Cause::EndOfInfusion => Condition::EndOfInfusion,
+        }
+    }
+
+    /// Whether one alarm covers the whole bed (physiological), or one device.
+    pub fn per_bed(self) -> bool {
+        matches!(
+            self,
+            Condition::Bradycardia
+                | Condition::Tachycardia
+                | Condition::Desaturation
+                | Condition::SpO2High
+                | Condition::LowBreathing
+                | Condition::Tachypnoea
+                | Condition::Hypercapnia
+                | Condition::Hypotension
+                | Condition::Hypertension
+                | Condition::Hypothermia
+                | Condition::Fever
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Bradycardia => "bradycardia",
+            Condition::Tachycardia => "tachycardia",
+            Condition::Desaturation => "desaturation",
+            Condition::SpO2High => "spo2_high",
+            Condition::LowBreathing => "low_breathing",
+            Condition::Tachypnoea => "tachypnoea",
+            Condition::Hypercapnia => "hypercapnia",
+            Condition::Hypotension => "hypotension",
+            Condition::Hypertension => "hypertension",
+            Condition::Hypothermia => "hypothermia",
+            Condition::Fever => "fever",
+            Condition::Offline => "offline",
+            Condition::SensorOff => "sensor_off",
+            Condition::BatteryLow => "battery_low",
+            Condition::ClockSkew => "clock_skew",
+            Condition::NurseCall => "nurse_call",
+            Condition::BedExit => "bed_exit",
+            Condition::PumpOcclusion => "pump_occlusion",
+            Condition::EndOfInfusion => "end_of_infusion",
+        }
+    }
+}
+
+/// One device (and metric) that shows an alarm's condition right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmSource {
+    pub device_id: DeviceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricRef>,
+    /// Its latest usable value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The priority of the tier it reached, once that tier's delay is over (none while it is
+    /// still within its delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// Since when it shows the condition.
+    pub since: Millis,
+}
+
 /// Alarm state (IEC 60601-1-8: active, acknowledged, cleared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -230,9 +355,18 @@ pub struct Alarm {
     pub id: AlarmId,
     pub ward: String,
     pub bed: Option<String>,
+    /// The device that raised it (for a bed's condition seen by several, the first whose tier
+    /// matured; all are in `sources`).
     pub device_id: DeviceId,
     pub kind: Kind,
     pub cause: Cause,
+    /// What the alarm is about: one open alarm per condition and bed (physiological) or
+    /// device (technical, calls). Records written before conditions existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+    /// The devices and metrics that show the condition now (empty once it ended).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<AlarmSource>,
     /// The metric of a physiological or sensor-off alarm.
     pub metric: Option<MetricRef>,
     pub priority: Priority,

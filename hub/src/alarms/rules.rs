@@ -222,11 +222,25 @@ fn high() -> Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
-    /// Adult defaults of DESIGN.md §5 (see [`default_adult`]).
+    /// Adult defaults (see [`default_adult`]).
     #[default]
     Adult,
+    /// Children of about 1–12 years (see [`default_paediatric`]); `pediatric` is accepted too.
+    #[serde(alias = "pediatric")]
+    Paediatric,
     /// No built-in rules: only the configured ones.
     None,
+}
+
+impl Preset {
+    /// The preset's rules.
+    pub fn rules(self) -> Vec<Rule> {
+        match self {
+            Preset::Adult => default_adult(),
+            Preset::Paediatric => default_paediatric(),
+            Preset::None => Vec::new(),
+        }
+    }
 }
 
 /// The rules of a ward: a preset, ward rules, and per-bed overrides. This is the shape the
@@ -245,32 +259,111 @@ pub struct RuleSet {
     pub changes: BTreeMap<String, super::changes::BedChange>,
 }
 
-/// The adult defaults seen on common monitors (DESIGN.md §5).
-///
-/// HR 50–120 (pulse rate from the oximeter uses the same limits), SpO2 < 90 medium with a 15 s
-/// delay and < 85 high with none (one alarm), NIBP sys 90–160 / dia 50–90 / mean 60–110,
-/// RR 8–30, temperature 35–39 °C, etCO2 15–50 mmHg. All medium priority, non-latching.
-pub fn default_adult() -> Vec<Rule> {
-    let m = |name: &str| metric_by_name(name).expect("metric of the built-in table");
-    let hyst = |mut r: Rule, h: f64| {
-        r.hysteresis = h;
+/// One preset rule: limits, the base tier's priority is medium.
+struct P {
+    metric: &'static str,
+    low: Option<f64>,
+    high: Option<f64>,
+    delay_s: u64,
+    hysteresis: f64,
+    extra_low: Option<f64>,
+    extra_high: Option<f64>,
+    extra_delay_s: u64,
+}
+
+impl P {
+    fn rule(&self) -> Rule {
+        let m = metric_by_name(self.metric).expect("metric of the built-in table");
+        let mut r = Rule::new(m).limits(self.low, self.high);
+        r.delay = Duration::from_secs(self.delay_s);
+        r.hysteresis = self.hysteresis;
+        r.extra_low = self.extra_low;
+        r.extra_high = self.extra_high;
+        r.extra_priority = Priority::High;
+        r.extra_delay = Duration::from_secs(self.extra_delay_s);
         r
-    };
-    let mut spo2 = Rule::new(m("spo2")).limits(Some(90.0), None);
-    spo2.delay = Duration::from_secs(15);
-    spo2.extra_low = Some(85.0);
-    spo2.hysteresis = 1.0;
-    vec![
-        hyst(Rule::new(m("hr")).limits(Some(50.0), Some(120.0)), 2.0),
-        hyst(Rule::new(m("pr")).limits(Some(50.0), Some(120.0)), 2.0),
-        spo2,
-        Rule::new(m("nibp_sys")).limits(Some(90.0), Some(160.0)),
-        Rule::new(m("nibp_dia")).limits(Some(50.0), Some(90.0)),
-        Rule::new(m("nibp_mean")).limits(Some(60.0), Some(110.0)),
-        hyst(Rule::new(m("rr")).limits(Some(8.0), Some(30.0)), 1.0),
-        hyst(Rule::new(m("temp")).limits(Some(35.0), Some(39.0)), 0.1),
-        hyst(Rule::new(m("etco2")).limits(Some(15.0), Some(50.0)), 1.0),
+    }
+}
+
+const fn p(metric: &'static str, low: f64, high: f64, delay_s: u64, hysteresis: f64) -> P {
+    P {
+        metric,
+        low: Some(low),
+        high: if high.is_nan() { None } else { Some(high) },
+        delay_s,
+        hysteresis,
+        extra_low: None,
+        extra_high: None,
+        extra_delay_s: 0,
+    }
+}
+
+const fn extra(mut r: P, low: f64, high: f64, delay_s: u64) -> P {
+    r.extra_low = if low.is_nan() { None } else { Some(low) };
+    r.extra_high = if high.is_nan() { None } else { Some(high) };
+    r.extra_delay_s = delay_s;
+    r
+}
+
+const NO: f64 = f64::NAN;
+
+/// The adult preset. Sources and the reasoning behind every number are in
+/// `docs/ALARM_PRESETS.md` (and `docs/ALARM_PRESETS_SOURCES.md`); in short:
+///
+/// | metric | medium | high | delay medium / high | hysteresis |
+/// |---|---|---|---|---|
+/// | HR, pulse rate | < 50, > 120 | < 40, > 150 | 10 s / 3 s | 3 /min |
+/// | SpO2 | < 90 | < 85 | 15 s / 5 s | 2 % |
+/// | RR | < 8, > 30 | < 1 (apnoea) | 15 s / 10 s | 2 /min |
+/// | etCO2 | < 15, > 50 mmHg | < 1 (no CO2: apnoea, disconnection) | 15 s / 10 s | 2 |
+/// | NIBP systolic | < 90, > 160 | < 80 | 0 (intermittent) | 0 |
+/// | NIBP diastolic | < 50, > 90 | — | 0 | 0 |
+/// | NIBP mean | < 60, > 110 | < 55 | 0 | 0 |
+/// | temperature | < 35, > 39 °C | — | 30 s | 0.2 |
+///
+/// Limits are the common monitor defaults (Mindray, Dräger, Edan, LIFEPAK manuals); high
+/// priority for the life-threatening tiers (apnoea, extreme rates, severe hypotension,
+/// SpO2 < 85); delays from the alarm-fatigue literature (Görges 2009: a 14 s delay removes half
+/// of ineffective alarms; Welch 2011 / Rheineck-Leyssius 1998: 15 s for SpO2), kept at 10 s for
+/// heart rate (IEC 60601-2-27 allows about 10 s to a heart-rate alarm) and short for the high
+/// tiers.
+pub fn default_adult() -> Vec<Rule> {
+    [
+        extra(p("hr", 50.0, 120.0, 10, 3.0), 40.0, 150.0, 3),
+        extra(p("pr", 50.0, 120.0, 10, 3.0), 40.0, 150.0, 3),
+        extra(p("spo2", 90.0, NO, 15, 2.0), 85.0, NO, 5),
+        extra(p("nibp_sys", 90.0, 160.0, 0, 0.0), 80.0, NO, 0),
+        p("nibp_dia", 50.0, 90.0, 0, 0.0),
+        extra(p("nibp_mean", 60.0, 110.0, 0, 0.0), 55.0, NO, 0),
+        extra(p("rr", 8.0, 30.0, 15, 2.0), 1.0, NO, 10),
+        p("temp", 35.0, 39.0, 30, 0.2),
+        extra(p("etco2", 15.0, 50.0, 15, 2.0), 1.0, NO, 10),
     ]
+    .iter()
+    .map(P::rule)
+    .collect()
+}
+
+/// The paediatric preset (children of about 1–12 years; sources in `docs/ALARM_PRESETS.md`):
+/// HR 60–160 (high < 50, > 170), SpO2 as adults, RR 12–40 (high: apnoea, ≥ 60), NIBP systolic
+/// 80–130 (high < 70), diastolic 40–80, mean 50–95 (high < 40), temperature 36–39 °C, etCO2 as
+/// adults. Delays and hysteresis as adults. A child of 1 and one of 12 differ: a unit with a
+/// narrower age band sets its own rules on top.
+pub fn default_paediatric() -> Vec<Rule> {
+    [
+        extra(p("hr", 60.0, 160.0, 10, 3.0), 50.0, 170.0, 3),
+        extra(p("pr", 60.0, 160.0, 10, 3.0), 50.0, 170.0, 3),
+        extra(p("spo2", 90.0, NO, 15, 2.0), 85.0, NO, 5),
+        extra(p("nibp_sys", 80.0, 130.0, 0, 0.0), 70.0, NO, 0),
+        p("nibp_dia", 40.0, 80.0, 0, 0.0),
+        extra(p("nibp_mean", 50.0, 95.0, 0, 0.0), 40.0, NO, 0),
+        extra(p("rr", 12.0, 40.0, 15, 2.0), 1.0, 59.0, 10),
+        p("temp", 36.0, 39.0, 30, 0.2),
+        extra(p("etco2", 15.0, 50.0, 15, 2.0), 1.0, NO, 10),
+    ]
+    .iter()
+    .map(P::rule)
+    .collect()
 }
 
 impl RuleSet {
@@ -303,10 +396,7 @@ impl RuleSet {
     /// order of the metric table. Disabled metrics are left out.
     pub fn effective(&self, bed: Option<&str>) -> Vec<Rule> {
         let mut table: Vec<Option<Rule>> = vec![None; METRICS.len()];
-        let preset = match self.preset {
-            Preset::Adult => default_adult(),
-            Preset::None => Vec::new(),
-        };
+        let preset = self.preset.rules();
         let bed_rules = bed.and_then(|b| self.beds.get(b));
         for r in preset
             .iter()

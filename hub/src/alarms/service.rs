@@ -308,6 +308,18 @@ impl AlarmService {
         self.store.history(from, to, bed, limit)
     }
 
+    /// One page of the audit history (see [`AlarmStore::history_page`]).
+    pub fn history_page(
+        &self,
+        from: Millis,
+        to: Millis,
+        bed: Option<&str>,
+        limit: usize,
+        cursor: Option<super::store::HistoryCursor>,
+    ) -> Result<super::store::HistoryPage, AlarmError> {
+        self.store.history_page(from, to, bed, limit, cursor)
+    }
+
     pub fn rules(&self) -> RuleSet {
         self.engine().rules().clone()
     }

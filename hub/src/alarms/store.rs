@@ -55,6 +55,47 @@ fn audit_key(at: Millis, seq: u64) -> [u8; 16] {
     k
 }
 
+/// Where a page of the audit history goes on: the record that did not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub at: Millis,
+    pub seq: u64,
+}
+
+impl HistoryCursor {
+    fn of_key(k: &[u8]) -> Option<Self> {
+        let at = u64::from_be_bytes(k.get(..8)?.try_into().ok()?) ^ (1 << 63);
+        let seq = u64::from_be_bytes(k.get(8..16)?.try_into().ok()?);
+        Some(Self {
+            at: at as Millis,
+            seq,
+        })
+    }
+
+    /// Parses the API form `"<at>-<seq>"`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (at, seq) = s.split_once('-')?;
+        Some(Self {
+            at: at.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for HistoryCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.at, self.seq)
+    }
+}
+
+/// A page of the audit history.
+#[derive(Debug, Default)]
+pub struct HistoryPage {
+    pub transitions: Vec<Transition>,
+    /// Set when more records match: pass it as the next page's cursor.
+    pub next: Option<HistoryCursor>,
+}
+
 fn read_u64(v: Option<sled::IVec>) -> Result<u64> {
     match v {
         None => Ok(0),
@@ -147,8 +188,7 @@ impl AlarmStore {
     }
 
     /// Audit records with `from <= at < to`, oldest first, at most `limit`, optionally of one
-    /// bed only. Page on by passing the last record's `at` (+1 ms if it was the last of its
-    /// millisecond) as the next `from`.
+    /// bed only (the first page of [`AlarmStore::history_page`]).
     pub fn history(
         &self,
         from: Millis,
@@ -156,24 +196,40 @@ impl AlarmStore {
         bed: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Transition>> {
-        let mut out = Vec::new();
+        Ok(self.history_page(from, to, bed, limit, None)?.transitions)
+    }
+
+    /// One page of audit records with `from <= at < to`, oldest first, at most `limit`,
+    /// optionally of one bed only, starting at `cursor` (the `next` of the previous page)
+    /// when given. `next` is set when more records match: nothing is cut off silently.
+    pub fn history_page(
+        &self,
+        from: Millis,
+        to: Millis,
+        bed: Option<&str>,
+        limit: usize,
+        cursor: Option<HistoryCursor>,
+    ) -> Result<HistoryPage> {
+        let mut page = HistoryPage::default();
         if from >= to || limit == 0 {
-            return Ok(out);
+            return Ok(page);
         }
-        for v in self
-            .audit
-            .range(audit_key(from, 0)..audit_key(to, 0))
-            .values()
-        {
-            let t: Transition = serde_json::from_slice(&v?)?;
+        let start = match cursor {
+            Some(c) if c.at >= from => audit_key(c.at, c.seq),
+            _ => audit_key(from, 0),
+        };
+        for kv in self.audit.range(start..audit_key(to, 0)) {
+            let (k, v) = kv?;
+            let t: Transition = serde_json::from_slice(&v)?;
             if bed.is_none() || t.alarm.bed.as_deref() == bed {
-                out.push(t);
-                if out.len() == limit {
+                if page.transitions.len() == limit {
+                    page.next = HistoryCursor::of_key(&k);
                     break;
                 }
+                page.transitions.push(t);
             }
         }
-        Ok(out)
+        Ok(page)
     }
 
     /// Every audit record of one alarm, oldest first (a scan of the time range given).

@@ -16,6 +16,7 @@ use wardhub_adapters::model::{is_valid_id, parse_time};
 
 use super::access::{Access, Routes};
 use super::{blocking, ApiError, ApiResult, AppState};
+use crate::alarms::store::HistoryCursor;
 use crate::alarms::{AckReason, AlarmError, AlarmId, PauseTarget, Priority, Rule, RuleSet};
 use crate::auth::{Authenticated, Permission};
 
@@ -122,7 +123,13 @@ struct HistoryQuery {
     to: Option<String>,
     bed: Option<String>,
     limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
+
+/// Default and largest page of `GET /api/v1/alarms/history`.
+const HISTORY_LIMIT: usize = 1000;
+const HISTORY_MAX_LIMIT: usize = 10_000;
 
 async fn history(
     State(s): State<AppState>,
@@ -149,12 +156,28 @@ async fn history(
             ));
         }
     }
-    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let limit = q.limit.unwrap_or(HISTORY_LIMIT);
+    if !(1..=HISTORY_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={HISTORY_MAX_LIMIT}"
+        )));
+    }
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => Some(HistoryCursor::parse(c).ok_or_else(|| {
+            ApiError::bad_request("cursor must be the `next` of a previous page")
+        })?),
+    };
     let alarms = s.alarms.clone();
     let bed = q.bed.clone();
-    let transitions =
-        blocking(move || Ok(alarms.history(from, to, bed.as_deref(), limit)?)).await?;
-    Ok(Json(json!({ "transitions": transitions })))
+    let page =
+        blocking(move || Ok(alarms.history_page(from, to, bed.as_deref(), limit, cursor)?)).await?;
+    Ok(Json(json!({
+        "transitions": page.transitions,
+        "limit": limit,
+        "truncated": page.next.is_some(),
+        "next": page.next.map(|c| c.to_string()),
+    })))
 }
 
 #[derive(Debug, Default, Deserialize)]

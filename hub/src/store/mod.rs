@@ -24,7 +24,7 @@
 //! let o = Observation {
 //!     device_id: DeviceId::new("mon-1").unwrap(), bed: Some("bed-01".into()),
 //!     metric: metric_by_name("hr").unwrap(), value: 72.0, observed_at: 1_000,
-//!     received_at: 1_040, status: Status::Valid, channel: None,
+//!     received_at: 1_040, status: Status::Valid, channel: None, clock_correction_ms: 0,
 //! };
 //! store.write(&[o]).unwrap();
 //! store.fold(1_000_000).unwrap(); // seals the chunk

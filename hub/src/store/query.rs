@@ -57,6 +57,7 @@ fn observation(d: &SeriesDesc, s: &Sample) -> Observation {
         received_at: s.received_at,
         status: s.status,
         channel: d.channel.clone(),
+        clock_correction_ms: 0,
     }
 }
 

@@ -20,6 +20,7 @@ fn obs(device: &str, bed: Option<&str>, metric: &str, value: f64, t: i64) -> Obs
         received_at: t,
         status: Status::Valid,
         channel: None,
+        clock_correction_ms: 0,
     }
 }
 

@@ -7,8 +7,10 @@
 //! order, and answers each ingest once the flusher has made all of that durable. It ends when
 //! every sender is gone and the queue is empty.
 
+pub mod clock;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use wardhub_adapters::adapter::{AdapterEvents, DeviceMessage, Ingest, IngestReport};
@@ -45,6 +47,10 @@ pub struct Pipeline {
     pub messages: Option<Arc<dyn DeviceMessages>>,
     /// Set (epoch ms) each time a batch has been processed, for the health check.
     pub progress: Arc<std::sync::atomic::AtomicI64>,
+    /// `ingest.max_future_skew`: a device time further ahead is a clock running ahead.
+    pub max_future_ms: i64,
+    /// The time shifts of devices whose clocks run ahead ([`clock`]).
+    pub clocks: Mutex<clock::ClockCorrection>,
 }
 
 impl Pipeline {
@@ -82,9 +88,20 @@ impl Pipeline {
         let mut resolved: HashMap<String, Resolution> = HashMap::new();
         let mut placements: HashMap<(String, String), Result<Resolution, String>> = HashMap::new();
         let now = self.clock.now_ms();
-        for batch in batches {
+        for mut batch in batches {
             let mut report = IngestReport::default();
             let slot = replies.len();
+            let moved = self
+                .clocks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .apply(&mut batch.observations, self.max_future_ms);
+            if moved > 0 {
+                self.telemetry
+                    .clock_corrected
+                    .with_label_values(&[batch.adapter])
+                    .inc_by(moved as u64);
+            }
             for (i, mut o) in batch.observations.into_iter().enumerate() {
                 // A gateway's message goes to the bed it names (checked by the registry).
                 let placed = batch.placement.as_ref().map(|p| {
