@@ -15,6 +15,8 @@
 //!   second with durable acknowledgement and ACK latency percentiles.
 //! - `bench storage` (`bench_storage.rs`): bytes on disk per observation, today and in the chunk
 //!   format.
+//! - `bench alarm-quality` (`bench_alarms.rs`): the shipped scenarios through the alarm engine,
+//!   classified against the simulator's ground truth, beside a naive-threshold baseline.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub enum BenchCommand {
     Hl7(Hl7Args),
     /// Bytes on disk per observation today, and in the chunk format, for a simulated ward.
     Storage(crate::bench_storage::StorageArgs),
+    /// Alarm quality against the simulator's ground truth, and a naive-threshold baseline.
+    AlarmQuality(crate::bench_alarms::AlarmQualityArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -84,6 +88,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Alarms(a) => alarms(a).await,
         BenchCommand::Hl7(a) => hl7(a).await,
         BenchCommand::Storage(a) => crate::bench_storage::run(a).await,
+        BenchCommand::AlarmQuality(a) => {
+            tokio::task::spawn_blocking(move || crate::bench_alarms::run(a)).await?
+        }
     }
 }
 

@@ -30,6 +30,7 @@ pub mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod bench_alarms;
 pub mod bench_storage;
 pub mod broker;
 pub mod cli;

@@ -143,6 +143,10 @@ pub struct RunArgs {
     /// Show the progress bar even without --rate.
     #[arg(long)]
     pub progress: bool,
+    /// Write the ground truth (every clinical event, artefact, device fault and device event,
+    /// with simulated and hub times) to this file as JSON lines when the run ends.
+    #[arg(long)]
+    pub truth: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -152,6 +156,10 @@ pub struct DumpArgs {
     /// Stamp times from this epoch (ms); default 2026-11-20T10:00:00Z.
     #[arg(long, default_value_t = 1_795_168_800_000)]
     pub epoch_ms: i64,
+    /// Print the ground truth instead of the stream: every clinical event, artefact, device
+    /// fault and device event with its bed, kind, start, end and severity.
+    #[arg(long)]
+    pub truth: bool,
 }
 
 fn load_scenario(a: &ScenarioArgs) -> Result<Scenario, String> {
@@ -226,6 +234,14 @@ fn dump(a: &DumpArgs) -> ExitCode {
     let devices = ward.devices().to_vec();
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if a.truth {
+        while ward.now() < until {
+            ward.next_second();
+        }
+        let report = crate::run::Report::truth_only(ward.truth().to_vec(), a.epoch_ms);
+        let _ = out.write_all(report.truth_json_lines().as_bytes());
+        return ExitCode::SUCCESS;
+    }
     while ward.now() < until {
         for e in ward.next_second() {
             let d = &devices[e.device];
@@ -285,6 +301,17 @@ fn run_cmd(a: RunArgs) -> ExitCode {
             scenario.beds
         );
     }
+    let clinical = scenario.events.iter().any(|e| e.kind.is_clinical())
+        || scenario.random.keys().any(|k| k.is_clinical());
+    if speed != 1.0 && clinical {
+        eprintln!(
+            "ward-sim: warning: at {speed:.2}x the hub's alarm delays last {speed:.2}x longer in simulated time \
+             (a 15 s delay spans {:.0} simulated s); divide the hub's delays by {speed:.2} for a faithful alarm run \
+             (or use `wardhub bench alarm-quality`)",
+            15.0 * speed
+        );
+    }
+    let truth_file = a.truth.clone();
     let config = RunConfig {
         seed: a.scenario.seed,
         speed,
@@ -324,6 +351,12 @@ fn run_cmd(a: RunArgs) -> ExitCode {
         match run(config, cancel).await {
             Ok(report) => {
                 print!("{report}");
+                if let Some(path) = truth_file {
+                    if let Err(e) = std::fs::write(&path, report.truth_json_lines()) {
+                        eprintln!("ward-sim: cannot write {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -41,4 +41,4 @@ pub mod ward;
 
 pub use run::{run, Report, RunConfig, Running, Targets};
 pub use scenario::{EventKind, Scenario};
-pub use ward::{DeviceInfo, DeviceKind, Emission, Payload, Protocol, Ward};
+pub use ward::{DeviceInfo, DeviceKind, Emission, Payload, Protocol, TruthEvent, Ward};

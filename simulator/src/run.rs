@@ -2,6 +2,12 @@
 //!
 //! Simulated time runs `speed` times faster than the wall clock. Timestamps are compressed by
 //! the same factor (see [`TimeBase`]), so the hub always sees data stamped near its own time.
+//!
+//! Time compression and alarms: the hub times its alarm delays in its own time. At speed N a
+//! 15 s delay spans 15·N simulated seconds, so a simulated 60 s desaturation that alarms at 1×
+//! may not alarm at 10×. For an alarm run, run at 1× or divide the hub's delays (and
+//! `technical.offline_after`, escalation times) by N; ward-sim warns when the speed is not 1.
+//! `wardhub bench alarm-quality` runs the engine on simulated time directly.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,6 +23,7 @@ use crate::encode::{self, TimeBase};
 use crate::scenario::Scenario;
 use crate::transport::register::{register_all, RegisterError, Registered};
 use crate::transport::{hl7, mqtt, secret_for, Command, Stats};
+use crate::ward::TruthEvent;
 use crate::ward::{Payload, Protocol, Ward};
 
 /// Where the hub is.
@@ -121,6 +128,57 @@ pub struct Report {
     pub mqtt_latency: Option<Latency>,
     /// Send → ACK.
     pub hl7_latency: Option<Latency>,
+    /// What really happened (simulated times; see [`Report::truth_json_lines`]).
+    pub truth: Vec<TruthEvent>,
+    /// Hub time (epoch ms) of simulated time 0, and the speed: a simulated time `t` was sent
+    /// at `epoch_ms + t / speed`.
+    pub epoch_ms: i64,
+    pub speed: f64,
+}
+
+impl Report {
+    /// A report of nothing sent, holding a ground truth (for `ward-sim dump --truth`).
+    pub fn truth_only(truth: Vec<TruthEvent>, epoch_ms: i64) -> Report {
+        Report {
+            devices: 0,
+            sent: 0,
+            acknowledged: 0,
+            refused: 0,
+            errors: 0,
+            dropped: 0,
+            points: 0,
+            queued: 0,
+            unacknowledged: 0,
+            points_acked: 0,
+            points_unacked: 0,
+            simulated: Duration::ZERO,
+            wall: Duration::ZERO,
+            registered: None,
+            mqtt_latency: None,
+            hl7_latency: None,
+            truth,
+            epoch_ms,
+            speed: 1.0,
+        }
+    }
+
+    /// The ground truth as JSON lines, each event with its simulated times and the hub times
+    /// they were sent at (`start`, `end`, epoch ms).
+    pub fn truth_json_lines(&self) -> String {
+        let time = TimeBase {
+            epoch_ms: self.epoch_ms,
+            speed: self.speed,
+        };
+        let mut out = String::new();
+        for e in &self.truth {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["start"] = time.wall(e.start_ms).into();
+            v["end"] = time.wall(e.end_ms).into();
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        out
+    }
 }
 
 fn latency(h: &crate::transport::Histogram) -> Option<Latency> {
@@ -193,6 +251,15 @@ impl fmt::Display for Report {
                 )?;
             }
         }
+        let count = |class: &str| self.truth.iter().filter(|e| e.class == class).count();
+        writeln!(
+            f,
+            "  truth         {:>10}  clinical events, {} artefacts, {} device faults, {} device events",
+            count("clinical"),
+            count("artefact"),
+            count("device_fault"),
+            count("device_event")
+        )?;
         Ok(())
     }
 }
@@ -409,6 +476,9 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> Result<Report,
         registered,
         mqtt_latency: latency(&stats.mqtt_latency),
         hl7_latency: latency(&stats.hl7_latency),
+        truth: ward.truth().to_vec(),
+        epoch_ms: time.epoch_ms,
+        speed: config.speed,
     })
 }
 

@@ -234,6 +234,53 @@ pub struct Emission {
     pub payload: Payload,
 }
 
+/// What really happened at a bed: the ground truth of a run, against which an alarm system is
+/// judged (`ward-sim dump --truth`, the file `ward-sim run --truth` writes, and
+/// `wardhub bench alarm-quality`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TruthEvent {
+    /// `bed-07`
+    pub bed: String,
+    pub kind: EventKind,
+    /// `clinical` (the patient changes), `artefact` (the measurement is wrong, the patient is
+    /// fine), `device_fault` or `device_event` (nurse call, bed exit, pump).
+    pub class: &'static str,
+    /// Simulated ms from the start of the run.
+    pub start_ms: SimMillis,
+    /// When the cause ends (a clinical event's vitals then take its onset time to recover).
+    pub end_ms: SimMillis,
+    /// How far towards the event's target the vitals go (clinical; 1 = all the way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<f64>,
+    /// The device concerned (artefacts, faults, device events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// A clock skew's size (ms, signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skew_ms: Option<i64>,
+}
+
+impl EventKind {
+    /// The class of a [`TruthEvent`].
+    pub fn class(self) -> &'static str {
+        if self.is_clinical() {
+            "clinical"
+        } else if self.is_artefact() {
+            "artefact"
+        } else if matches!(
+            self,
+            EventKind::NurseCall
+                | EventKind::BedExit
+                | EventKind::PumpOcclusion
+                | EventKind::EndOfInfusion
+        ) {
+            "device_event"
+        } else {
+            "device_fault"
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct DeviceState {
     online: bool,
@@ -298,6 +345,8 @@ pub struct Ward {
     /// The next second to simulate.
     next_s: u64,
     metrics: Metrics,
+    /// Every event that took effect, in start order.
+    truth: Vec<TruthEvent>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -433,7 +482,30 @@ impl Ward {
             beds,
             next_s: 0,
             metrics: Metrics::new(),
+            truth: Vec::new(),
         }
+    }
+
+    /// The ground truth so far: every clinical event, artefact, device fault and device event
+    /// that took effect, in start order.
+    pub fn truth(&self) -> &[TruthEvent] {
+        &self.truth
+    }
+
+    fn record(&mut self, b: usize, t: u64, p: &Planned, device: Option<usize>) {
+        let clinical = p.kind.is_clinical();
+        self.truth.push(TruthEvent {
+            bed: bed_id(b, self.beds.len()),
+            kind: p.kind,
+            class: p.kind.class(),
+            start_ms: t * 1000,
+            end_ms: (t + p.duration_s) * 1000,
+            severity: clinical.then_some(p.severity),
+            device: device
+                .filter(|_| !clinical)
+                .map(|d| self.devices[d].id.clone()),
+            skew_ms: (p.kind == EventKind::ClockSkew).then_some(p.skew_ms),
+        });
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -568,6 +640,45 @@ impl Ward {
     fn begin(&mut self, b: usize, t: u64, p: Planned, out: &mut Vec<Emission>) {
         let until = t + p.duration_s;
         let extend = |slot: &mut Option<u64>| *slot = Some(slot.map_or(until, |u| u.max(until)));
+        // What takes effect is the truth: a call while one is on, a second occlusion, an event
+        // for a device the bed does not have change nothing.
+        let dev = self.device_of(b, p.device);
+        let bed = &self.beds[b];
+        let effective = match p.kind {
+            k if k.is_clinical() => true,
+            EventKind::ProbeOff | EventKind::LeadOff => true,
+            EventKind::NurseCall => {
+                bed.call_until.is_none() && self.device_of(b, DeviceKind::NurseCall).is_some()
+            }
+            EventKind::BedExit => {
+                bed.out_of_bed_until.is_none() && self.device_of(b, DeviceKind::SmartBed).is_some()
+            }
+            EventKind::PumpOcclusion => {
+                bed.pump.occluded_until.is_none()
+                    && bed.pump.empty_until.is_none()
+                    && self.device_of(b, DeviceKind::InfusionPump).is_some()
+            }
+            EventKind::EndOfInfusion => {
+                bed.pump.empty_until.is_none()
+                    && self.device_of(b, DeviceKind::InfusionPump).is_some()
+            }
+            EventKind::Disconnect => dev.is_some_and(|d| self.state[d].online),
+            _ => dev.is_some(),
+        };
+        if effective {
+            let concerned = match p.kind {
+                EventKind::NurseCall => self.device_of(b, DeviceKind::NurseCall),
+                EventKind::BedExit => self.device_of(b, DeviceKind::SmartBed),
+                EventKind::PumpOcclusion | EventKind::EndOfInfusion => {
+                    self.device_of(b, DeviceKind::InfusionPump)
+                }
+                EventKind::ProbeOff | EventKind::LeadOff => {
+                    self.device_of(b, DeviceKind::PatientMonitor)
+                }
+                _ => dev,
+            };
+            self.record(b, t, &p, concerned);
+        }
         if p.kind.is_clinical() {
             self.beds[b].patient.events.push(ClinicalEvent {
                 kind: p.kind,
@@ -577,7 +688,6 @@ impl Ward {
             });
             return;
         }
-        let dev = self.device_of(b, p.device);
         let bed = &mut self.beds[b];
         match p.kind {
             EventKind::ProbeOff => extend(&mut bed.probe_off_until),
@@ -787,7 +897,19 @@ impl Ward {
         p.volume_ml -= p.rate_ml_h / 3600.0;
         if p.volume_ml <= 0.0 {
             p.volume_ml = 0.0;
-            p.empty_until = Some(t + bed.rng.gen_range(300..900));
+            let until = t + bed.rng.gen_range(300..900);
+            p.empty_until = Some(until);
+            let pump = self.device_of(b, DeviceKind::InfusionPump);
+            self.truth.push(TruthEvent {
+                bed: bed_id(b, self.beds.len()),
+                kind: EventKind::EndOfInfusion,
+                class: EventKind::EndOfInfusion.class(),
+                start_ms: t * 1000,
+                end_ms: until * 1000,
+                severity: None,
+                device: pump.map(|d| self.devices[d].id.clone()),
+                skew_ms: None,
+            });
             self.device_event(
                 b,
                 DeviceKind::InfusionPump,

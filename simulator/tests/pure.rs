@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use ward_sim::ward::Reading;
-use ward_sim::{Emission, Payload, Scenario, Ward};
+use ward_sim::{Emission, EventKind, Payload, Scenario, Ward};
 use wardhub_adapters::model::{Status, MDC_NOT_AVAILABLE};
 
 fn stream(scenario: &str, seed: u64, seconds: u64) -> Vec<Emission> {
@@ -209,4 +209,86 @@ fn the_deteriorating_patient_scenario_crosses_the_expected_limits() {
         })
         .collect();
     assert!(quiet.is_empty(), "{quiet:?}");
+}
+
+/// Guards "ward-sim cannot say what really happened": the ground truth lists every scripted
+/// clinical event with its bed, kind, start, end and severity, the artefacts with their
+/// device, and only what took effect.
+#[test]
+fn the_ground_truth_lists_what_happened() {
+    let mut ward = Ward::new(Scenario::builtin("deteriorating-patient"), 7);
+    ward.step(20 * 60_000);
+    let truth = ward.truth();
+    let clinical: Vec<_> = truth
+        .iter()
+        .filter(|e| e.class == "clinical")
+        .map(|e| (e.bed.as_str(), e.kind, e.start_ms, e.end_ms, e.severity))
+        .collect();
+    assert_eq!(
+        clinical,
+        [
+            (
+                "bed-03",
+                EventKind::Deterioration,
+                60_000,
+                7_260_000,
+                Some(1.0)
+            ),
+            (
+                "bed-07",
+                EventKind::Desaturation,
+                120_000,
+                360_000,
+                Some(1.0)
+            ),
+            (
+                "bed-12",
+                EventKind::Tachycardia,
+                180_000,
+                480_000,
+                Some(1.0)
+            ),
+            (
+                "bed-18",
+                EventKind::Hypotension,
+                600_000,
+                1_800_000,
+                Some(1.0)
+            ),
+            ("bed-25", EventKind::Apnoea, 900_000, 945_000, Some(1.0)),
+        ]
+    );
+    // Artefacts name their device and are not clinical.
+    let artefacts: Vec<_> = truth.iter().filter(|e| e.class == "artefact").collect();
+    assert!(!artefacts.is_empty());
+    assert!(artefacts
+        .iter()
+        .all(|e| e.device.as_deref().is_some_and(|d| d.ends_with("-mon")) && e.severity.is_none()));
+    // In start order, and the same for the same seed.
+    assert!(truth.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
+    let mut again = Ward::new(Scenario::builtin("deteriorating-patient"), 7);
+    again.step(20 * 60_000);
+    assert_eq!(again.truth(), truth);
+}
+
+/// `ward-sim dump --truth` and `run --truth FILE` write one JSON object per event, with the
+/// simulated times and the hub times they were sent at.
+#[test]
+fn the_truth_file_is_json_lines_with_hub_times() {
+    let mut ward = Ward::new(Scenario::builtin("deteriorating-patient"), 7);
+    ward.step(5 * 60_000);
+    let epoch = 1_795_168_800_000_i64;
+    let lines = ward_sim::Report::truth_only(ward.truth().to_vec(), epoch).truth_json_lines();
+    let events: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), ward.truth().len());
+    let desat = events.iter().find(|e| e["kind"] == "desaturation").unwrap();
+    assert_eq!(
+        (&desat["bed"], &desat["class"], &desat["severity"]),
+        (&"bed-07".into(), &"clinical".into(), &1.0.into())
+    );
+    assert_eq!(desat["start"], epoch + 120_000);
+    assert_eq!(desat["end"], epoch + 360_000);
 }

@@ -204,6 +204,11 @@ impl Book {
         g
     }
 
+    /// Whether the group has an open alarm.
+    pub fn has_alarm(&self, g: u64) -> bool {
+        self.groups.get(&g).is_some_and(|x| x.alarm.is_some())
+    }
+
     /// Restores an open alarm into its group (after a restart); returns the group.
     pub fn attach(&mut self, alarm: Alarm) -> u64 {
         let g = self.group(GroupKey::of_alarm(&alarm));

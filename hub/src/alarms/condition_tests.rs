@@ -315,3 +315,85 @@ fn a_moved_device_leaves_the_condition_of_its_old_bed() {
         .unwrap_or("")
         .contains("bound to bed 9"));
 }
+
+/// Guards "a febrile bed (HR ≈ 121) raised 80 alarms in an hour with a median duration of
+/// 1.1 s": with a clear delay, a value hovering at the clear margin keeps one alarm instead of
+/// clearing and re-raising it; a condition still within its delay ends at once.
+#[test]
+fn a_value_hovering_at_the_limit_is_one_alarm_with_a_clear_delay() {
+    let rules = |clear: &str| {
+        format!(
+            r#"{{"preset": "none", "rules": [{{"metric": "hr", "high": 120, "hysteresis": 3, "delay": "10s", "clear_delay": "{clear}"}}]}}"#
+        )
+    };
+    // 20 s at 123, then 5 s at 115, over and over for ten minutes.
+    let hover = |e: &mut AlarmEngine| {
+        let mut raised = 0;
+        for i in 0..600 {
+            let v = if i % 25 < 20 { 123.0 } else { 115.0 };
+            raised += feed(e, i * S, &[("mon-7", "hr", v)])
+                .iter()
+                .filter(|t| t.event == Event::Raised)
+                .count();
+        }
+        raised
+    };
+    assert_eq!(
+        hover(&mut engine(&rules("0s"))),
+        24,
+        "without: every excursion"
+    );
+    assert_eq!(hover(&mut engine(&rules("10s"))), 1, "with: one alarm");
+    // Within its delay, a recovery ends the condition at once (audited, never raised).
+    let mut e = engine(&rules("10s"));
+    let mut all = Vec::new();
+    for i in 0..5 {
+        all.extend(feed(&mut e, i * S, &[("mon-7", "hr", 125.0)]));
+    }
+    all.extend(feed(&mut e, 5 * S, &[("mon-7", "hr", 100.0)]));
+    assert_eq!(
+        all.iter().map(|t| t.event).collect::<Vec<_>>(),
+        [Event::Suppressed]
+    );
+    // A raised alarm clears 10 s after the values came back, not before.
+    let mut e = engine(&rules("10s"));
+    for i in 0..12 {
+        feed(&mut e, i * S, &[("mon-7", "hr", 125.0)]);
+    }
+    let mut cleared_at = None;
+    for i in 12..40 {
+        if feed(&mut e, i * S, &[("mon-7", "hr", 100.0)])
+            .iter()
+            .any(|t| t.event == Event::Cleared)
+        {
+            cleared_at.get_or_insert(i);
+        }
+    }
+    assert_eq!(cleared_at, Some(22));
+}
+
+/// The default sensor-off clear delay: a probe that slips off and on is one alarm.
+#[test]
+fn a_slipping_probe_is_one_sensor_off_alarm() {
+    let mut e = engine(
+        r#"{"technical": {"offline_after": "1h", "sensor_off_delay": "15s", "sensor_off_clear": "10s"}}"#,
+    );
+    let mut raised = 0;
+    for i in 0..300 {
+        // 20 s off, 4 s on.
+        let status = if i % 24 < 20 {
+            Status::Invalid
+        } else {
+            Status::Valid
+        };
+        let t = i * S;
+        let out = e.on_observation(&obs("mon-7", "7", "spo2", 97.0, status, t), t);
+        raised += out.iter().filter(|t| t.event == Event::Raised).count();
+        raised += e
+            .tick(t)
+            .iter()
+            .filter(|t| t.event == Event::Raised)
+            .count();
+    }
+    assert_eq!(raised, 1);
+}

@@ -45,8 +45,9 @@
 //! - offline: a device that sent data or status (or was announced with
 //!   [`AlarmEngine::on_device_seen`]) is watched; silence longer than `offline_after`, or an
 //!   `{"online": false}` status (the MQTT last will), raises it; any sign of life clears it;
-//! - sensor off: invalid / not-available data of a metric for `sensor_off_delay`; a usable
-//!   value of that metric clears it;
+//! - sensor off: invalid / not-available data of a metric for `sensor_off_delay`, one alarm
+//!   per device whichever of its metrics lost the signal; usable data of each of them for
+//!   `sensor_off_clear` clears it;
 //! - battery low: `battery_pct` below the threshold and not charging, one alarm whose
 //!   priority rises below the critical threshold; clears 5 points above or when charging;
 //! - clock skew: `|device time - received_at|` (the device time before the pipeline corrected
@@ -113,6 +114,8 @@ const BATTERY_HYSTERESIS: f64 = 5.0;
 #[derive(Debug, Clone, Default)]
 struct Track {
     since: [Option<Millis>; SLOTS],
+    /// Per tier, since when a matured condition has been seen ended (see `clear_ms`).
+    clearing: [Option<Millis>; SLOTS],
     group: [Option<u64>; 2],
     /// Latest usable value.
     last: Option<f64>,
@@ -186,6 +189,8 @@ impl DeviceState {
 struct Spec<'a> {
     tiers: &'a [Option<Tier>; SLOTS],
     latching: bool,
+    /// How long the evidence that a matured condition ended must hold before it ends.
+    clear_ms: i64,
 }
 
 /// The tier slots of each side of a source: a limit's low side and high side are two
@@ -212,8 +217,10 @@ fn step(
 ) {
     // A condition whose delay ran out since the last tick, ending now: it outlasted its delay,
     // so it is an alarm (raised when it matured), not a suppression.
+    let side_of = |i: usize| usize::from(ctx.cause == Cause::Limit && i >= HIGH);
     let matured_at = (0..SLOTS)
         .filter(|&i| edges[i] == Some(false))
+        .filter(|&i| track.group[side_of(i)].is_none_or(|g| !book.has_alarm(g)))
         .filter_map(|i| Some(track.since[i]? + spec.tiers[i]?.delay_ms))
         .filter(|&at| at <= now)
         .min();
@@ -227,13 +234,39 @@ fn step(
         return;
     }
     let before = track.since;
+    let tick = value.is_none() && edges == HOLD;
     for (i, edge) in edges.iter().enumerate() {
+        let matured = |t: Tier| track.since[i].is_some_and(|s| now.saturating_sub(s) >= t.delay_ms);
         match (spec.tiers[i], edge) {
-            (None, _) | (Some(_), Some(false)) => track.since[i] = None,
+            (None, _) => {
+                track.since[i] = None;
+                track.clearing[i] = None;
+            }
+            // A matured condition ends once the evidence held for `clear_ms`: an alarm does
+            // not flicker off and on with a value hovering at its clear margin.
+            (Some(t), Some(false)) if spec.clear_ms > 0 && matured(t) => {
+                let c = *track.clearing[i].get_or_insert(now);
+                if now.saturating_sub(c) >= spec.clear_ms {
+                    track.since[i] = None;
+                    track.clearing[i] = None;
+                }
+            }
+            (Some(_), Some(false)) => {
+                track.since[i] = None;
+                track.clearing[i] = None;
+            }
             (Some(_), Some(true)) => {
                 track.since[i].get_or_insert(now);
+                track.clearing[i] = None;
             }
-            (Some(_), None) => {}
+            (Some(_), None) if tick => {
+                if track.clearing[i].is_some_and(|c| now.saturating_sub(c) >= spec.clear_ms) {
+                    track.since[i] = None;
+                    track.clearing[i] = None;
+                }
+            }
+            // Back inside the clear margin: the condition has not ended after all.
+            (Some(_), None) => track.clearing[i] = None,
         }
     }
     let was_pending = before.iter().any(Option::is_some);
@@ -322,6 +355,7 @@ struct TechTiers {
     events: [([Option<Tier>; SLOTS], bool); EventKind::ALL.len()],
     offline_after_ms: i64,
     skew_max_ms: i64,
+    sensor_clear_ms: i64,
 }
 
 impl TechTiers {
@@ -367,6 +401,7 @@ impl TechTiers {
                 (one(f64::NAN, false, c.priority, Duration::ZERO), c.latching)
             }),
             offline_after_ms: millis(t.offline_after),
+            sensor_clear_ms: millis(t.sensor_off_clear),
             skew_max_ms: millis(t.clock_skew_max),
         }
     }
@@ -549,6 +584,7 @@ impl AlarmEngine {
             Spec {
                 tiers: &tech.skew,
                 latching: false,
+                clear_ms: 0,
             },
             flag(skew.saturating_abs() > tech.skew_max_ms),
             Some(skew as f64 / 1000.0),
@@ -564,6 +600,7 @@ impl AlarmEngine {
             Spec {
                 tiers: &tech.sensor,
                 latching: false,
+                clear_ms: tech.sensor_clear_ms,
             },
             flag(!usable),
             None,
@@ -580,6 +617,7 @@ impl AlarmEngine {
                     Spec {
                         tiers: &rule.tiers,
                         latching: rule.latching,
+                        clear_ms: rule.clear_ms,
                     },
                     edges_of(&rule.tiers, obs.value, rule.hysteresis),
                     Some(obs.value),
@@ -593,6 +631,7 @@ impl AlarmEngine {
                     Spec {
                         tiers: &[None; SLOTS],
                         latching: false,
+                        clear_ms: 0,
                     },
                     [Some(false); SLOTS],
                     Some(obs.value),
@@ -639,6 +678,7 @@ impl AlarmEngine {
                 Spec {
                     tiers: &tech.offline,
                     latching: false,
+                    clear_ms: 0,
                 },
                 flag(true),
                 Some(now.saturating_sub(dev.last_seen) as f64 / 1000.0),
@@ -656,6 +696,7 @@ impl AlarmEngine {
                 Spec {
                     tiers: &tech.battery,
                     latching: false,
+                    clear_ms: 0,
                 },
                 [Some(false); SLOTS],
                 status.battery_pct,
@@ -670,6 +711,7 @@ impl AlarmEngine {
                 Spec {
                     tiers: &tech.battery,
                     latching: false,
+                    clear_ms: 0,
                 },
                 edges_of(&tech.battery, pct, BATTERY_HYSTERESIS),
                 Some(pct),
@@ -686,6 +728,7 @@ impl AlarmEngine {
                 Spec {
                     tiers: &tech.skew,
                     latching: false,
+                    clear_ms: 0,
                 },
                 flag(skew.saturating_abs() > tech.skew_max_ms),
                 Some(skew as f64 / 1000.0),
@@ -726,6 +769,7 @@ impl AlarmEngine {
             Spec {
                 tiers,
                 latching: *latching,
+                clear_ms: 0,
             },
             flag(event.active),
             None,
@@ -809,6 +853,7 @@ impl AlarmEngine {
                     Spec {
                         tiers: &tech.offline,
                         latching: false,
+                        clear_ms: 0,
                     },
                     [edge, None, None, None],
                     Some(silence as f64 / 1000.0),
@@ -819,14 +864,18 @@ impl AlarmEngine {
             }
             for (i, m) in METRICS.iter().enumerate() {
                 if !dev.limits[i].idle() {
-                    let (tiers, latching) = match rules.get(bed, i) {
-                        Some(r) => (&r.tiers, r.latching),
-                        None => (&[None; SLOTS], false),
+                    let (tiers, latching, clear_ms) = match rules.get(bed, i) {
+                        Some(r) => (&r.tiers, r.latching, r.clear_ms),
+                        None => (&[None; SLOTS], false, 0),
                     };
                     step(
                         book,
                         &mut dev.limits[i],
-                        Spec { tiers, latching },
+                        Spec {
+                            tiers,
+                            latching,
+                            clear_ms,
+                        },
                         HOLD,
                         None,
                         ctx(Cause::Limit, Some(m)),
@@ -841,6 +890,7 @@ impl AlarmEngine {
                         Spec {
                             tiers: &tech.sensor,
                             latching: false,
+                            clear_ms: tech.sensor_clear_ms,
                         },
                         HOLD,
                         None,
@@ -861,6 +911,7 @@ impl AlarmEngine {
                         Spec {
                             tiers,
                             latching: false,
+                            clear_ms: 0,
                         },
                         HOLD,
                         None,
@@ -1025,6 +1076,7 @@ fn alive(
             Spec {
                 tiers: &tech.offline,
                 latching: false,
+                clear_ms: 0,
             },
             flag(false),
             Some(0.0),

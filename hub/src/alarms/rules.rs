@@ -83,6 +83,11 @@ pub struct Rule {
     /// symmetrically for `high`). Applies to every tier.
     #[serde(default)]
     pub hysteresis: f64,
+    /// How long a raised alarm's values must stay past the clear margin before its condition
+    /// ends (a value hovering at the margin does not clear and re-raise it every few seconds).
+    /// A condition still within its delay ends at once.
+    #[serde(default, with = "humane", skip_serializing_if = "Duration::is_zero")]
+    pub clear_delay: Duration,
     /// A latching alarm stays after its condition ends until it is acknowledged.
     #[serde(default)]
     pub latching: bool,
@@ -107,6 +112,7 @@ impl Rule {
             extra_priority: Priority::High,
             extra_delay: Duration::ZERO,
             hysteresis: 0.0,
+            clear_delay: Duration::ZERO,
             latching: false,
             escalate_after: None,
         }
@@ -189,7 +195,11 @@ impl Rule {
         {
             return Err(err("extra_priority must not be lower than priority".into()));
         }
-        for (name, d) in [("delay", self.delay), ("extra_delay", self.extra_delay)] {
+        for (name, d) in [
+            ("delay", self.delay),
+            ("extra_delay", self.extra_delay),
+            ("clear_delay", self.clear_delay),
+        ] {
             if d > MAX_DELAY {
                 return Err(err(format!(
                     "{name} of {} s exceeds the maximum of {} s (a long delay hides sustained events)",
@@ -269,6 +279,7 @@ struct P {
     extra_low: Option<f64>,
     extra_high: Option<f64>,
     extra_delay_s: u64,
+    clear_s: u64,
 }
 
 impl P {
@@ -281,10 +292,12 @@ impl P {
         r.extra_high = self.extra_high;
         r.extra_priority = Priority::High;
         r.extra_delay = Duration::from_secs(self.extra_delay_s);
+        r.clear_delay = Duration::from_secs(self.clear_s);
         r
     }
 }
 
+/// A continuously measured metric: its alarm clears after 10 s back within limits.
 const fn p(metric: &'static str, low: f64, high: f64, delay_s: u64, hysteresis: f64) -> P {
     P {
         metric,
@@ -295,7 +308,14 @@ const fn p(metric: &'static str, low: f64, high: f64, delay_s: u64, hysteresis: 
         extra_low: None,
         extra_high: None,
         extra_delay_s: 0,
+        clear_s: 10,
     }
+}
+
+/// An intermittent measurement (NIBP): one new reading within limits clears it.
+const fn intermittent(mut r: P) -> P {
+    r.clear_s = 0;
+    r
 }
 
 const fn extra(mut r: P, low: f64, high: f64, delay_s: u64) -> P {
@@ -312,7 +332,7 @@ const NO: f64 = f64::NAN;
 ///
 /// | metric | medium | high | delay medium / high | hysteresis |
 /// |---|---|---|---|---|
-/// | HR, pulse rate | < 50, > 120 | < 40, > 150 | 10 s / 3 s | 3 /min |
+/// | HR, pulse rate | < 50, > 120 | < 40, > 150 | 10 s / 3 s | 5 /min |
 /// | SpO2 | < 90 | < 85 | 15 s / 5 s | 2 % |
 /// | RR | < 8, > 30 | < 1 (apnoea) | 15 s / 10 s | 2 /min |
 /// | etCO2 | < 15, > 50 mmHg | < 1 (no CO2: apnoea, disconnection) | 15 s / 10 s | 2 |
@@ -326,15 +346,16 @@ const NO: f64 = f64::NAN;
 /// SpO2 < 85); delays from the alarm-fatigue literature (Görges 2009: a 14 s delay removes half
 /// of ineffective alarms; Welch 2011 / Rheineck-Leyssius 1998: 15 s for SpO2), kept at 10 s for
 /// heart rate (IEC 60601-2-27 allows about 10 s to a heart-rate alarm) and short for the high
-/// tiers.
+/// tiers. A raised alarm of a continuous metric clears after its values stayed 10 s past the
+/// clear margin (`clear_delay`); an NIBP alarm at the next reading within limits.
 pub fn default_adult() -> Vec<Rule> {
     [
-        extra(p("hr", 50.0, 120.0, 10, 3.0), 40.0, 150.0, 3),
-        extra(p("pr", 50.0, 120.0, 10, 3.0), 40.0, 150.0, 3),
+        extra(p("hr", 50.0, 120.0, 10, 5.0), 40.0, 150.0, 3),
+        extra(p("pr", 50.0, 120.0, 10, 5.0), 40.0, 150.0, 3),
         extra(p("spo2", 90.0, NO, 15, 2.0), 85.0, NO, 5),
-        extra(p("nibp_sys", 90.0, 160.0, 0, 0.0), 80.0, NO, 0),
-        p("nibp_dia", 50.0, 90.0, 0, 0.0),
-        extra(p("nibp_mean", 60.0, 110.0, 0, 0.0), 55.0, NO, 0),
+        intermittent(extra(p("nibp_sys", 90.0, 160.0, 0, 0.0), 80.0, NO, 0)),
+        intermittent(p("nibp_dia", 50.0, 90.0, 0, 0.0)),
+        intermittent(extra(p("nibp_mean", 60.0, 110.0, 0, 0.0), 55.0, NO, 0)),
         extra(p("rr", 8.0, 30.0, 15, 2.0), 1.0, NO, 10),
         p("temp", 35.0, 39.0, 30, 0.2),
         extra(p("etco2", 15.0, 50.0, 15, 2.0), 1.0, NO, 10),
@@ -351,12 +372,12 @@ pub fn default_adult() -> Vec<Rule> {
 /// narrower age band sets its own rules on top.
 pub fn default_paediatric() -> Vec<Rule> {
     [
-        extra(p("hr", 60.0, 160.0, 10, 3.0), 50.0, 170.0, 3),
-        extra(p("pr", 60.0, 160.0, 10, 3.0), 50.0, 170.0, 3),
+        extra(p("hr", 60.0, 160.0, 10, 5.0), 50.0, 170.0, 3),
+        extra(p("pr", 60.0, 160.0, 10, 5.0), 50.0, 170.0, 3),
         extra(p("spo2", 90.0, NO, 15, 2.0), 85.0, NO, 5),
-        extra(p("nibp_sys", 80.0, 130.0, 0, 0.0), 70.0, NO, 0),
-        p("nibp_dia", 40.0, 80.0, 0, 0.0),
-        extra(p("nibp_mean", 50.0, 95.0, 0, 0.0), 40.0, NO, 0),
+        intermittent(extra(p("nibp_sys", 80.0, 130.0, 0, 0.0), 70.0, NO, 0)),
+        intermittent(p("nibp_dia", 40.0, 80.0, 0, 0.0)),
+        intermittent(extra(p("nibp_mean", 50.0, 95.0, 0, 0.0), 40.0, NO, 0)),
         extra(p("rr", 12.0, 40.0, 15, 2.0), 1.0, 59.0, 10),
         p("temp", 36.0, 39.0, 30, 0.2),
         extra(p("etco2", 15.0, 50.0, 15, 2.0), 1.0, NO, 10),
@@ -497,6 +518,7 @@ impl Tier {
 pub(crate) struct CompiledRule {
     pub tiers: [Option<Tier>; SLOTS],
     pub hysteresis: f64,
+    pub clear_ms: i64,
     pub latching: bool,
     pub escalate_after_ms: Option<i64>,
 }
@@ -519,6 +541,7 @@ impl From<&Rule> for CompiledRule {
                 tier(r.extra_high, false, r.extra_priority, r.extra_delay),
             ],
             hysteresis: r.hysteresis,
+            clear_ms: millis(r.clear_delay),
             latching: r.latching,
             escalate_after_ms: r.escalate_after.map(millis),
         }
@@ -587,6 +610,10 @@ pub struct TechnicalConfig {
     /// Invalid / not-available data for this long raises "sensor off".
     #[serde(with = "humane")]
     pub sensor_off_delay: Duration,
+    /// Usable data for this long ends a raised "sensor off" (a probe that slips on and off is
+    /// one alarm).
+    #[serde(with = "humane")]
+    pub sensor_off_clear: Duration,
     pub sensor_off_priority: Priority,
     /// Battery below this percentage (and not charging) raises "battery low".
     pub battery_low_pct: f64,
@@ -608,7 +635,8 @@ impl Default for TechnicalConfig {
         Self {
             offline_after: Duration::from_secs(30),
             offline_priority: Priority::Medium,
-            sensor_off_delay: Duration::from_secs(10),
+            sensor_off_delay: Duration::from_secs(15),
+            sensor_off_clear: Duration::from_secs(10),
             sensor_off_priority: Priority::Low,
             battery_low_pct: 20.0,
             battery_priority: Priority::Low,
@@ -785,7 +813,10 @@ impl AlarmsConfig {
         if t.battery_critical_priority < t.battery_priority {
             return bad("technical.battery_critical_priority must not be below battery_priority");
         }
-        if t.sensor_off_delay > MAX_DELAY || t.clock_skew_delay > Duration::from_secs(3600) {
+        if t.sensor_off_delay > MAX_DELAY
+            || t.sensor_off_clear > MAX_DELAY
+            || t.clock_skew_delay > Duration::from_secs(3600)
+        {
             return bad("technical delays are too long");
         }
         if t.clock_skew_max < Duration::from_secs(1) {

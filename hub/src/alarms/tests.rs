@@ -50,6 +50,12 @@ pub(super) fn engine(config_json: &str) -> AlarmEngine {
     if v.get("technical").is_none() {
         v["technical"] = serde_json::json!({"offline_after": "1h"});
     }
+    // Sensor off as the mechanics tests know it: after 10 s, cleared by one usable value.
+    for (k, d) in [("sensor_off_delay", "10s"), ("sensor_off_clear", "0s")] {
+        if v["technical"].get(k).is_none() {
+            v["technical"][k] = d.into();
+        }
+    }
     // The mechanics are tested against a fixed rule set, not the shipped preset (which is
     // tested on its own and may change with the evidence): the configuration's ward rules
     // replace these metric by metric, as they would replace a preset's.
@@ -712,14 +718,14 @@ fn restart_keeps_states() {
     let before: Vec<Alarm> = e.open_alarms().cloned().collect();
     assert_eq!(before.len(), 3);
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let store = AlarmStore::open(&db).unwrap();
         // Appended in two batches, as the hub would.
         store.append(&log[..3]).unwrap();
         store.append(&log[3..]).unwrap();
         db.flush().unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = reopen(dir.path());
     let store = AlarmStore::open(&db).unwrap();
     let restored = store.load().unwrap();
     assert_eq!(restored.alarms, before);
@@ -851,6 +857,22 @@ fn restored_offline_device_goes_offline_if_it_never_returns() {
         (t[0].event, t[0].alarm.cause),
         (Event::Raised, Cause::Offline)
     );
+}
+
+/// Opens the database again: sled lets go of the directory's lock a moment after the last
+/// handle is dropped (a lock error here was a flaky test, not a store fault).
+fn reopen(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("reopen {}: {e}", path.display()),
+        }
+    }
 }
 
 /// Counts events of one kind.
@@ -1343,12 +1365,12 @@ fn restart_keeps_event_alarms() {
     let before: Vec<Alarm> = e.open_alarms().cloned().collect();
     assert_eq!(before.len(), 3);
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let store = AlarmStore::open(&db).unwrap();
         store.append(&log).unwrap();
         db.flush().unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = reopen(dir.path());
     let store = AlarmStore::open(&db).unwrap();
     let restored = store.load().unwrap();
     assert_eq!(restored.alarms, before);
