@@ -491,7 +491,7 @@ pub fn run(a: AlarmQualityArgs) -> anyhow::Result<()> {
         }
     );
     println!();
-    println!("| scenario | true events alarmed (at high) | latency p50 / max | events with >1 alarm | physiological alarms /bed/day (high, medium, low) | unexplained | naive /bed/day | fewer than naive | self-clearing <10 s (naive) | technical /bed/day |");
+    println!("| scenario | true events alarmed (at high) | latency p50 / max | events with >1 alarm | physiological alarms /bed/day (raised: high, medium, low) | unexplained | naive /bed/day | fewer than naive | self-clearing <10 s (naive) | technical /bed/day |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for name in names {
         let s = Scenario::load(&name)?;

@@ -336,9 +336,9 @@ const NO: f64 = f64::NAN;
 /// | SpO2 | < 90 | < 85 | 15 s / 5 s | 2 % |
 /// | RR | < 8, > 30 | < 1 (apnoea) | 15 s / 10 s | 2 /min |
 /// | etCO2 | < 15, > 50 mmHg | < 1 (no CO2: apnoea, disconnection) | 15 s / 10 s | 2 |
-/// | NIBP systolic | < 90, > 160 | < 80 | 0 (intermittent) | 0 |
-/// | NIBP diastolic | < 50, > 90 | — | 0 | 0 |
-/// | NIBP mean | < 60, > 110 | < 55 | 0 | 0 |
+/// | NIBP systolic | < 90, > 160 | < 80 | 0 (intermittent) | 3 |
+/// | NIBP diastolic | < 50, > 90 | — | 0 | 3 |
+/// | NIBP mean | < 60, > 110 | < 55 | 0 | 3 |
 /// | temperature | < 35, > 39 °C | — | 30 s | 0.2 |
 ///
 /// Limits are the common monitor defaults (Mindray, Dräger, Edan, LIFEPAK manuals); high
@@ -353,9 +353,9 @@ pub fn default_adult() -> Vec<Rule> {
         extra(p("hr", 50.0, 120.0, 10, 5.0), 40.0, 150.0, 3),
         extra(p("pr", 50.0, 120.0, 10, 5.0), 40.0, 150.0, 3),
         extra(p("spo2", 90.0, NO, 15, 2.0), 85.0, NO, 5),
-        intermittent(extra(p("nibp_sys", 90.0, 160.0, 0, 0.0), 80.0, NO, 0)),
-        intermittent(p("nibp_dia", 50.0, 90.0, 0, 0.0)),
-        intermittent(extra(p("nibp_mean", 60.0, 110.0, 0, 0.0), 55.0, NO, 0)),
+        intermittent(extra(p("nibp_sys", 90.0, 160.0, 0, 3.0), 80.0, NO, 0)),
+        intermittent(p("nibp_dia", 50.0, 90.0, 0, 3.0)),
+        intermittent(extra(p("nibp_mean", 60.0, 110.0, 0, 3.0), 55.0, NO, 0)),
         extra(p("rr", 8.0, 30.0, 15, 2.0), 1.0, NO, 10),
         p("temp", 35.0, 39.0, 30, 0.2),
         extra(p("etco2", 15.0, 50.0, 15, 2.0), 1.0, NO, 10),
@@ -375,9 +375,9 @@ pub fn default_paediatric() -> Vec<Rule> {
         extra(p("hr", 60.0, 160.0, 10, 5.0), 50.0, 170.0, 3),
         extra(p("pr", 60.0, 160.0, 10, 5.0), 50.0, 170.0, 3),
         extra(p("spo2", 90.0, NO, 15, 2.0), 85.0, NO, 5),
-        intermittent(extra(p("nibp_sys", 80.0, 130.0, 0, 0.0), 70.0, NO, 0)),
-        intermittent(p("nibp_dia", 40.0, 80.0, 0, 0.0)),
-        intermittent(extra(p("nibp_mean", 50.0, 95.0, 0, 0.0), 40.0, NO, 0)),
+        intermittent(extra(p("nibp_sys", 80.0, 130.0, 0, 3.0), 70.0, NO, 0)),
+        intermittent(p("nibp_dia", 40.0, 80.0, 0, 3.0)),
+        intermittent(extra(p("nibp_mean", 50.0, 95.0, 0, 3.0), 40.0, NO, 0)),
         extra(p("rr", 12.0, 40.0, 15, 2.0), 1.0, 59.0, 10),
         p("temp", 36.0, 39.0, 30, 0.2),
         extra(p("etco2", 15.0, 50.0, 15, 2.0), 1.0, NO, 10),
