@@ -73,6 +73,58 @@ const hubNow = () => Date.now() + state.clockOffset;
 // ---------------------------------------------------------------- small helpers
 
 /** Creates an element: h('span', {class: 'x', dataset: {a: 1}}, 'text', child). */
+// ---------------------------------------------------------------- alarm load (charge nurse)
+
+const ACK_TEXT = {
+  actionable: 'Actionable', non_actionable: 'Not actionable', artefact: 'Artefact',
+  no_reason: 'No reason given', not_acknowledged: 'Not acknowledged (cleared or open)',
+};
+
+function causeText(c) {
+  return CONDITION_TEXT[c] ?? CAUSE_TEXT[c] ?? c.replace(/_/g, ' ');
+}
+
+function openKpis() {
+  const d = $('#kpi-dialog');
+  if (!d.open) d.showModal();
+  const pressed = $('#kpi-dialog [data-period][aria-pressed="true"]');
+  loadKpis(parseInt(pressed?.dataset.period ?? '24', 10));
+}
+
+async function loadKpis(hours) {
+  const box = $('#kpi-dialog');
+  setText($('#kpi-status'), 'Loading…');
+  const to = Math.round(hubNow());
+  const from = to - hours * 3600000;
+  const r = await api(`/api/v1/alarms/kpis?from=${from}&to=${to}`, { timeout: 15000 });
+  if (!r.ok) {
+    setText($('#kpi-status'), r.status === 401 ? 'Log in to see the alarm load.' : 'The alarm load could not be loaded.');
+    return;
+  }
+  const k = r.json.kpis;
+  const pct = (x) => `${Math.round(x * 100)} %`;
+  const secs = (x) => (x == null ? '—' : ageText(x * 1000));
+  const summary = [
+    ['per-bed-day', 'Alarms per bed per day', k.per_bed_per_day.toFixed(1)],
+    ['raised', 'Alarms raised', String(k.raised)],
+    ['high', 'High priority', String(k.by_priority.high ?? 0)],
+    ['ack-p50', 'Time to acknowledge (median)', secs(k.time_to_ack_s.p50)],
+    ['ack-p90', 'Time to acknowledge (90 %)', secs(k.time_to_ack_s.p90)],
+    ['self-cleared', 'Cleared by themselves within 10 s', pct(k.self_cleared_within_10s)],
+  ];
+  $('#kpi-summary').replaceChildren(...summary.map(([key, label, value]) =>
+    h('div', { class: 'kpi', dataset: { kpi: key } }, h('b', {}, value), label)));
+  $('#kpi-ack tbody').replaceChildren(...Object.entries(k.acknowledged).map(([key, n]) =>
+    h('tr', { dataset: { reason: key } }, h('th', { scope: 'row' }, ACK_TEXT[key] ?? key), h('td', {}, String(n)),
+      h('td', {}, k.raised ? pct(n / k.raised) : '—'))));
+  const rows = (list, name) => list.map((c) =>
+    h('tr', { dataset: { name: c.name } }, h('td', {}, name(c.name)), h('td', {}, String(c.raised)), h('td', {}, String(c.high))));
+  $('#kpi-causes tbody').replaceChildren(...rows(k.top_causes, causeText));
+  $('#kpi-beds tbody').replaceChildren(...rows(k.top_beds, (b) => b));
+  setText($('#kpi-status'), `Alarms raised in the last ${hours >= 48 ? `${hours / 24} days` : `${hours} h`}, ${k.beds} beds.`);
+  box.dataset.loaded = String(hours);
+}
+
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -1089,6 +1141,13 @@ function wire() {
     });
   }
   $('#bed-pause').addEventListener('click', pauseBed);
+  $('#kpi-btn').addEventListener('click', () => openKpis());
+  for (const b of document.querySelectorAll('#kpi-dialog [data-period]')) {
+    b.addEventListener('click', () => {
+      for (const o of document.querySelectorAll('#kpi-dialog [data-period]')) o.setAttribute('aria-pressed', String(o === b));
+      loadKpis(parseInt(b.dataset.period, 10));
+    });
+  }
   $('#sound-toggle').addEventListener('click', () => sound.toggle());
   // Browsers start audio only after a user gesture.
   for (const ev of ['pointerdown', 'keydown']) {

@@ -53,6 +53,11 @@ pub struct Telemetry {
     /// patient); for "alarm load per bed" and "top beds".
     pub bed_alarms_raised: IntCounterVec,
     pub alarms_active: prometheus::IntGaugeVec,
+    /// Alarms raised per condition (a closed set) and priority: the ward's top causes.
+    pub condition_alarms_raised: IntCounterVec,
+    /// Acknowledgements per priority and the nurse's reason (actionable, non_actionable,
+    /// artefact, none).
+    pub alarm_acknowledgements: IntCounterVec,
     pub alarms_suppressed: IntCounter,
     pub alarm_escalations: IntCounter,
     pub alarm_time_to_ack_seconds: HistogramVec,
@@ -275,8 +280,30 @@ impl Telemetry {
         for a in ["mqtt_json", "hl7_mllp"] {
             clock_corrected.with_label_values(&[a]);
         }
+        let condition_alarms_raised = counter_vec(
+            &r,
+            "wardhub_alarm_conditions_raised_total",
+            "Alarms raised, by condition (tachycardia, desaturation, sensor_off, ...) and priority.",
+            &["condition", "priority"],
+        );
+        let alarm_acknowledgements = counter_vec(
+            &r,
+            "wardhub_alarm_acknowledgements_total",
+            "Alarm acknowledgements, by priority and the reason given: actionable, non_actionable, artefact or none.",
+            &["priority", "reason"],
+        );
+        for p in ["low", "medium", "high"] {
+            for c in crate::alarms::Condition::ALL {
+                condition_alarms_raised.with_label_values(&[c.as_str(), p]);
+            }
+            for reason in ["actionable", "non_actionable", "artefact", "none"] {
+                alarm_acknowledgements.with_label_values(&[p, reason]);
+            }
+        }
         Telemetry {
             clock_corrected,
+            condition_alarms_raised,
+            alarm_acknowledgements,
             alarms_raised: counter_vec(
                 &r,
                 "wardhub_alarms_raised_total",

@@ -260,6 +260,35 @@ test('bed detail shows trends with limits and the alarm history with who acknowl
   await dialog.waitFor({ state: 'hidden' });
 });
 
+test('the charge nurse sees the alarm load: per bed per day, how alarms were answered, top beds and causes', async () => {
+  const { page } = a;
+  await page.click('#kpi-btn');
+  const dialog = page.locator('#kpi-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await page.waitForSelector('#kpi-dialog[data-loaded="24"]', { timeout: 10000 });
+  // What the API says is what the page shows.
+  const k = await page.evaluate(async () => (await (await fetch('/api/v1/alarms/kpis')).json()).kpis);
+  assert.ok(k.raised >= 3, `raised ${k.raised}`);
+  assert.equal(await page.locator('[data-kpi="raised"] b').textContent(), String(k.raised));
+  assert.equal(await page.locator('[data-kpi="per-bed-day"] b').textContent(), k.per_bed_per_day.toFixed(1));
+  assert.ok(k.by_priority.high >= 1);
+  // The high desaturation of bed-02 was acknowledged as an artefact above.
+  assert.equal(k.acknowledged.artefact, 1);
+  assert.match(await page.locator('#kpi-ack tr[data-reason="artefact"]').textContent(), /Artefact\s*1/);
+  assert.ok(k.time_to_ack_s.count >= 1);
+  assert.notEqual(await page.locator('[data-kpi="ack-p50"] b').textContent(), '—');
+  // Top beds and causes, in words a nurse reads.
+  assert.ok(k.top_beds.some((b) => b.name === 'bed-02' && b.high >= 1));
+  await page.locator('#kpi-beds tr[data-name="bed-02"]').waitFor();
+  await page.locator('#kpi-causes tr[data-name="desaturation"]', { hasText: 'Desaturation' }).waitFor();
+  await page.screenshot({ path: `${ART}alarm-load-1920x1080.png` });
+  // Another period reloads.
+  await page.click('#kpi-dialog [data-period="8"]');
+  await page.waitForSelector('#kpi-dialog[data-loaded="8"]', { timeout: 10000 });
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+});
+
 test('bed detail draws a day of trends: raw for 1 h, rollups for 8 h and 24 h', async () => {
   const { page } = a;
   await tile(page, 'bed-01').click();

@@ -54,6 +54,7 @@ pub mod changes;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod kpi;
 pub mod record;
 pub mod rules;
 pub mod service;

@@ -174,6 +174,28 @@ pub enum Condition {
 }
 
 impl Condition {
+    pub const ALL: [Condition; 19] = [
+        Condition::Bradycardia,
+        Condition::Tachycardia,
+        Condition::Desaturation,
+        Condition::SpO2High,
+        Condition::LowBreathing,
+        Condition::Tachypnoea,
+        Condition::Hypercapnia,
+        Condition::Hypotension,
+        Condition::Hypertension,
+        Condition::Hypothermia,
+        Condition::Fever,
+        Condition::Offline,
+        Condition::SensorOff,
+        Condition::BatteryLow,
+        Condition::ClockSkew,
+        Condition::NurseCall,
+        Condition::BedExit,
+        Condition::PumpOcclusion,
+        Condition::EndOfInfusion,
+    ];
+
     /// The condition of a cause; for a limit, of its metric and side.
     pub fn of(cause: Cause, metric: Option<Metric>, side: Option<Side>) -> Condition {
         let below = side != Some(Side::Above);

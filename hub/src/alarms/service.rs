@@ -136,9 +136,25 @@ impl AlarmService {
                     &a.ward,
                     a.bed.as_deref(),
                 );
+                if let Some(c) = a.condition {
+                    self.telemetry
+                        .condition_alarms_raised
+                        .with_label_values(&[c.as_str(), a.priority.as_str()])
+                        .inc();
+                }
             }
             Event::Escalated => self.telemetry.alarm_escalations.inc(),
             Event::Acknowledged => {
+                let reason = match a.ack_reason {
+                    Some(super::AckReason::Actionable) => "actionable",
+                    Some(super::AckReason::NonActionable) => "non_actionable",
+                    Some(super::AckReason::Artefact) => "artefact",
+                    None => "none",
+                };
+                self.telemetry
+                    .alarm_acknowledgements
+                    .with_label_values(&[a.priority.as_str(), reason])
+                    .inc();
                 if let Some(at) = a.acknowledged_at {
                     let secs = (at - a.raised_at).max(0) as f64 / 1000.0;
                     self.telemetry
@@ -306,6 +322,29 @@ impl AlarmService {
         limit: usize,
     ) -> Result<Vec<Transition>, AlarmError> {
         self.store.history(from, to, bed, limit)
+    }
+
+    /// The alarm-burden KPIs of the alarms raised in `from..to` (their acknowledgements up to
+    /// `now` included), for a ward of `beds` beds.
+    pub fn kpis(
+        &self,
+        from: Millis,
+        to: Millis,
+        now: Millis,
+        beds: usize,
+    ) -> Result<super::kpi::Kpis, AlarmError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        let until = now.max(to).saturating_add(1);
+        loop {
+            let page = self.store.history_page(from, until, None, 10_000, cursor)?;
+            all.extend(page.transitions);
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(super::kpi::compute(&all, from, to, beds))
     }
 
     /// One page of the audit history (see [`AlarmStore::history_page`]).

@@ -23,6 +23,7 @@ use crate::auth::{Authenticated, Permission};
 pub fn routes(r: Routes) -> Routes {
     r.get("/api/v1/alarms", Access::Read, list)
         .get("/api/v1/alarms/history", Access::Read, history)
+        .get("/api/v1/alarms/kpis", Access::Read, kpis)
         .get("/api/v1/alarms/stream", Access::Read, stream)
         .get("/api/v1/alarms/{id}", Access::Read, one)
         .post("/api/v1/alarms/{id}/ack", Access::Acknowledge, ack)
@@ -178,6 +179,44 @@ async fn history(
         "truncated": page.next.is_some(),
         "next": page.next.map(|c| c.to_string()),
     })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KpiQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The longest period of one KPI request.
+const KPI_MAX_MS: i64 = 31 * 86_400_000;
+
+/// Alarm-burden KPIs of the alarms raised in a period (default the last 24 h).
+async fn kpis(
+    State(s): State<AppState>,
+    Query(q): Query<KpiQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let now = s.clock.now_ms();
+    let t = |name: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
+        match v {
+            None => Ok(default),
+            Some(v) => parse_time(v).ok_or_else(|| {
+                ApiError::bad_request(format!("{name} must be RFC 3339 or epoch milliseconds"))
+            }),
+        }
+    };
+    let to = t("to", &q.to, now + 1)?;
+    let from = t("from", &q.from, to - 86_400_000)?;
+    if from >= to {
+        return Err(ApiError::bad_request("from must be before to"));
+    }
+    if to - from > KPI_MAX_MS {
+        return Err(ApiError::bad_request("a period of at most 31 days"));
+    }
+    let beds = s.registry.beds(None).len().max(1);
+    let alarms = s.alarms.clone();
+    let k = blocking(move || Ok(alarms.kpis(from, to, now, beds)?)).await?;
+    Ok(Json(json!({ "kpis": k })))
 }
 
 #[derive(Debug, Default, Deserialize)]
