@@ -50,6 +50,8 @@ pub enum Command {
     Bed(crate::devices_cli::BedArgs),
     /// The data directory: stats, verify, compact, migrate (with the hub stopped).
     Admin(crate::admin_cli::AdminArgs),
+    /// Alarm tools (talk to a running hub): what-if replay of proposed rules.
+    Alarms(crate::alarms_cli::AlarmsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +194,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => serve(args, true).await,
         Command::Device(a) => crate::devices_cli::run_device(a).await,
         Command::Bed(a) => crate::devices_cli::run_bed(a).await,
+        Command::Alarms(a) => crate::alarms_cli::run(a).await,
         Command::Admin(a) => tokio::task::block_in_place(|| crate::admin_cli::run(a)),
         Command::Bench(b) => match crate::bench::run(b).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -232,19 +232,25 @@ pub enum BedCommand {
 
 /// A failed command: the message and the exit code.
 #[derive(Debug)]
-struct Failure(u8, String, Option<Value>);
+pub(crate) struct Failure(pub u8, pub String, pub Option<Value>);
 
-type CliResult<T> = Result<T, Failure>;
+pub(crate) type CliResult<T> = Result<T, Failure>;
 
-struct Client {
+/// The HTTP client of the hub's command-line tools.
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
-    json: bool,
+    pub json: bool,
 }
 
 impl Client {
-    fn new(a: &HubArgs) -> CliResult<Client> {
+    pub(crate) fn new(a: &HubArgs) -> CliResult<Client> {
+        Self::with_timeout(a, Duration::from_secs(30))
+    }
+
+    /// A client whose requests may take up to `timeout` (a replay of days of data).
+    pub(crate) fn with_timeout(a: &HubArgs, timeout: Duration) -> CliResult<Client> {
         let token = match &a.token_file {
             Some(p) => Some(
                 std::fs::read_to_string(p)
@@ -264,7 +270,7 @@ impl Client {
                 .filter(|t| !t.is_empty()),
         };
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| Failure(EXIT_ERROR, e.to_string(), None))?;
@@ -339,11 +345,11 @@ impl Client {
         Err(Failure(code, message, Some(value)))
     }
 
-    async fn get(&self, path: &str) -> CliResult<Value> {
+    pub(crate) async fn get(&self, path: &str) -> CliResult<Value> {
         Ok(self.send(reqwest::Method::GET, path, None, false).await?.1)
     }
 
-    async fn post(&self, path: &str, body: Value) -> CliResult<Value> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> CliResult<Value> {
         Ok(self
             .send(reqwest::Method::POST, path, Some(Body::Json(body)), true)
             .await?
@@ -403,7 +409,7 @@ pub async fn run_bed(args: BedArgs) -> ExitCode {
     finish(&args.hub, bed(&args.hub, args.command).await)
 }
 
-fn finish(a: &HubArgs, r: CliResult<()>) -> ExitCode {
+pub(crate) fn finish(a: &HubArgs, r: CliResult<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, message, body)) => {
@@ -418,7 +424,7 @@ fn finish(a: &HubArgs, r: CliResult<()>) -> ExitCode {
     }
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 

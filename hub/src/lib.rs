@@ -27,6 +27,7 @@
 
 pub mod admin_cli;
 pub mod alarms;
+pub mod alarms_cli;
 pub mod audit;
 pub mod auth;
 pub mod bench;

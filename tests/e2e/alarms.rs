@@ -394,3 +394,106 @@ async fn a_device_clock_ten_minutes_ahead_still_raises_its_desaturation() {
         "the correct clock is not flagged"
     );
 }
+
+/// The `wardhub` binary next to this test executable (tests/run builds it).
+fn wardhub_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir");
+    let bin = dir.join("wardhub");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p wardhub` (tests/run does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Issue 15's what-if replay, end to end: a desaturation acknowledged as actionable, then
+/// `wardhub alarms replay` with a lower SpO2 limit says the alarm would be gone and the
+/// actionable one missed; the API is admin only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_lower_limit_names_the_actionable_alarm_it_would_miss() {
+    let server = TestServer::start_with(&[("mon-7", "bed-07")], RULES).await;
+    let started = now_ms();
+    let mut dev = Device::connect(server.mqtt(), "mon-7").await;
+    for _ in 0..5 {
+        dev.publish_obs("mon-7", r#"{"metric":"spo2","value":88}"#)
+            .await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    let (_, body) = server.get("/api/v1/alarms?bed=bed-07").await;
+    let id = body["alarms"][0]["id"]
+        .as_str()
+        .expect("an alarm")
+        .to_owned();
+    let (s, _) = server
+        .send(
+            Method::POST,
+            &format!("/api/v1/alarms/{id}/ack"),
+            Some(NURSE_TOKEN),
+            Some(json!({"reason": "actionable"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let lower = json!({"preset": "adult", "rules": [{"metric": "spo2", "low": 85, "delay": "2s"}]});
+    let body = json!({"rules": lower, "from": (started - 60_000).to_string()});
+    let (s, _) = server
+        .send(
+            Method::POST,
+            "/api/v1/alarms/replay",
+            Some(NURSE_TOKEN),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 403, "a replay is the admin's");
+    let (s, r) = server
+        .send(
+            Method::POST,
+            "/api/v1/alarms/replay",
+            Some(ADMIN_TOKEN),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let r = &r["replay"];
+    assert!(r["observations"].as_u64().unwrap() >= 5, "{r}");
+    assert_eq!(
+        (r["current"].as_u64(), r["proposed"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(r["gone"], 1);
+    assert_eq!(r["actionable"][0]["alarm"], id.as_str());
+    assert_eq!(r["actionable"][0]["outcome"], "missed");
+
+    // The command line says the same, for people.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("lower.toml");
+    std::fs::write(
+        &rules,
+        "[alarms]\npreset = \"adult\"\n[[alarms.rules]]\nmetric = \"spo2\"\nlow = 85\ndelay = \"2s\"\n",
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(wardhub_bin())
+        .args(["alarms", "replay", "--from", "5m", "--rules"])
+        .arg(&rules)
+        .args(["--hub", &format!("http://{}", server.http())])
+        .env("WARDHUB_TOKEN", ADMIN_TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("gone 1"), "{text}");
+    assert!(
+        text.contains(&format!("MISSED {id} bed-07 desaturation")),
+        "{text}"
+    );
+}

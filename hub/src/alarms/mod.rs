@@ -11,7 +11,9 @@
 //! - [`status`]: the device status contract ([`DeviceStatus`]);
 //! - [`event`]: the device event contract ([`DeviceEvent`]: nurse call, bed exit, pump
 //!   occlusion, end of infusion), evaluated by [`AlarmEngine::on_device_event`];
-//! - [`store`]: [`AlarmStore`], the sled audit log and open-alarm set that survive a restart.
+//! - [`store`]: [`AlarmStore`], the sled audit log and open-alarm set that survive a restart;
+//! - [`kpi`]: the alarm-burden KPIs of a period, from the audit log;
+//! - [`replay`]: what-if replay of stored data with proposed rules.
 //!
 //! The hub's loop: for each accepted observation `engine.on_observation(&obs, now)`; once a
 //! second `engine.tick(now)`; commands `acknowledge` / `pause_audio`; then, for a non-empty
@@ -56,6 +58,7 @@ pub mod error;
 pub mod event;
 pub mod kpi;
 pub mod record;
+pub mod replay;
 pub mod rules;
 pub mod service;
 pub mod status;

@@ -333,18 +333,28 @@ impl AlarmService {
         now: Millis,
         beds: usize,
     ) -> Result<super::kpi::Kpis, AlarmError> {
+        let all = self.history_all(from, now.max(to).saturating_add(1))?;
+        Ok(super::kpi::compute(&all, from, to, beds))
+    }
+
+    /// Every audit record with `from <= at < to`, oldest first.
+    pub fn history_all(&self, from: Millis, to: Millis) -> Result<Vec<Transition>, AlarmError> {
         let mut all = Vec::new();
         let mut cursor = None;
-        let until = now.max(to).saturating_add(1);
         loop {
-            let page = self.store.history_page(from, until, None, 10_000, cursor)?;
+            let page = self.store.history_page(from, to, None, 10_000, cursor)?;
             all.extend(page.transitions);
             match page.next {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
         }
-        Ok(super::kpi::compute(&all, from, to, beds))
+        Ok(all)
+    }
+
+    /// The alarm configuration in force (its rules as they are now).
+    pub fn config(&self) -> AlarmsConfig {
+        self.engine().config().clone()
     }
 
     /// One page of the audit history (see [`AlarmStore::history_page`]).

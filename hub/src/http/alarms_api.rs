@@ -24,6 +24,7 @@ pub fn routes(r: Routes) -> Routes {
     r.get("/api/v1/alarms", Access::Read, list)
         .get("/api/v1/alarms/history", Access::Read, history)
         .get("/api/v1/alarms/kpis", Access::Read, kpis)
+        .post("/api/v1/alarms/replay", Access::Admin, replay)
         .get("/api/v1/alarms/stream", Access::Read, stream)
         .get("/api/v1/alarms/{id}", Access::Read, one)
         .post("/api/v1/alarms/{id}/ack", Access::Acknowledge, ack)
@@ -217,6 +218,88 @@ async fn kpis(
     let alarms = s.alarms.clone();
     let k = blocking(move || Ok(alarms.kpis(from, to, now, beds)?)).await?;
     Ok(Json(json!({ "kpis": k })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    /// The proposed rules (the shape of `GET /api/v1/rules`).
+    rules: RuleSet,
+    from: String,
+    to: Option<String>,
+}
+
+/// What-if replay: the stored data of a period through the engine with the rules in force and
+/// with proposed ones (`alarms/replay.rs`). Admin: it is the evidence for a rule change.
+async fn replay(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Json(body): Json<ReplayBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    user.require(Permission::Admin)?;
+    let now = s.clock.now_ms();
+    let time = |name: &str, v: &str| {
+        parse_time(v).ok_or_else(|| {
+            ApiError::bad_request(format!("{name} must be RFC 3339 or epoch milliseconds"))
+        })
+    };
+    let from = time("from", &body.from)?;
+    let to = match &body.to {
+        Some(t) => time("to", t)?,
+        None => now,
+    }
+    .min(now);
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "from must be before to (and before now)",
+        ));
+    }
+    if to - from > crate::alarms::replay::MAX_PERIOD_MS {
+        return Err(ApiError::bad_request("a replay covers at most 72 hours"));
+    }
+    body.rules
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let report = blocking(move || {
+        let mut beds: Vec<String> = s.registry.beds(None).into_iter().map(|b| b.bed).collect();
+        let actual = s.alarms.history_all(from, now.saturating_add(1))?;
+        for t in &actual {
+            if let Some(b) = &t.alarm.bed {
+                if !beds.contains(b) {
+                    beds.push(b.clone());
+                }
+            }
+        }
+        beds.sort();
+        let cfg = s.alarms.config();
+        let store = s.store.clone();
+        let windows = |bed: &str, a: i64, b: i64| -> ApiResult<Vec<_>> {
+            let range = crate::store::TimeRange { from: a, to: b - 1 };
+            let page = crate::store::TimeSeriesStore::bed_observations(&*store, bed, range, 2_000_000)?;
+            if page.truncated {
+                return Err(ApiError::bad_request(format!(
+                    "bed {bed} has more than 2,000,000 observations in 10 minutes: too many to replay"
+                )));
+            }
+            Ok(page.items)
+        };
+        use crate::alarms::replay::{replay, Replay, ReplayError};
+        let what = Replay {
+            ward: &s.ward,
+            current: &cfg,
+            proposed: &body.rules,
+            beds: &beds,
+            from,
+            to,
+            actual: &actual,
+        };
+        replay(what, windows).map_err(|e| match e {
+            ReplayError::Rules(e) => ApiError::bad_request(e.to_string()),
+            ReplayError::Store(e) => e,
+        })
+    })
+    .await?;
+    Ok(Json(json!({ "replay": report })))
 }
 
 #[derive(Debug, Default, Deserialize)]
