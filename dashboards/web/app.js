@@ -496,9 +496,13 @@ function bedAlarms() {
       b.active = true;
     }
     if (a.cause === 'offline') b.offline.add(a.device_id);
-    if (a.metric && a.kind === 'physiological') {
-      const prev = b.metrics.get(a.metric.name);
-      if (!prev || PRIORITY_RANK[a.priority] > PRIORITY_RANK[prev]) b.metrics.set(a.metric.name, a.priority);
+    if (a.kind === 'physiological') {
+      // Every metric that shows the condition (HR and PR of one tachycardia) takes its colour.
+      const metrics = (a.sources?.length ? a.sources.map((x) => x.metric) : [a.metric]).filter(Boolean);
+      for (const m of metrics) {
+        const prev = b.metrics.get(m.name);
+        if (!prev || PRIORITY_RANK[a.priority] > PRIORITY_RANK[prev]) b.metrics.set(m.name, a.priority);
+      }
     }
     out.set(a.bed, b);
   }
