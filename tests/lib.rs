@@ -319,6 +319,22 @@ async fn poll(mut eventloop: EventLoop, tx: tokio::sync::mpsc::UnboundedSender<P
 }
 
 /// Current epoch milliseconds.
+/// The `wardhub` binary next to the test executable (tests/run builds it).
+pub fn wardhub_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir");
+    let bin = dir.join("wardhub");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p wardhub` (tests/run does)",
+        bin.display()
+    );
+    bin
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

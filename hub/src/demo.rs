@@ -20,16 +20,7 @@ pub const DEMO_BEDS: usize = 30;
 
 /// The demo scenario with `beds` beds (scripted events beyond them dropped).
 fn scenario(beds: usize) -> Scenario {
-    let mut s = Scenario::builtin("demo");
-    s.beds = beds.max(1);
-    let keep: Vec<_> = s
-        .events
-        .iter()
-        .filter(|e| s.bed_index(&e.bed).is_some())
-        .cloned()
-        .collect();
-    s.events = keep;
-    s
+    Scenario::builtin("demo").with_beds(beds.max(1))
 }
 
 /// `base` with a static binding for every simulated device of a `beds`-bed demo ward (kept

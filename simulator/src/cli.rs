@@ -165,15 +165,8 @@ pub struct DumpArgs {
 fn load_scenario(a: &ScenarioArgs) -> Result<Scenario, String> {
     let mut s = Scenario::load(&a.scenario).map_err(|e| e.to_string())?;
     if let Some(b) = a.beds {
-        s.beds = b;
         // Scripted events beyond the new bed count are dropped.
-        let keep: Vec<_> = s
-            .events
-            .iter()
-            .filter(|e| s.bed_index(&e.bed).is_some())
-            .cloned()
-            .collect();
-        s.events = keep;
+        s = s.with_beds(b);
         s.validate().map_err(|e| format!("--beds: {e}"))?;
     }
     if let Some(d) = a.duration {

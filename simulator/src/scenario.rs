@@ -335,6 +335,20 @@ impl Scenario {
         Scenario::from_toml(text, name).expect("built-in scenario parses")
     }
 
+    /// The scenario cut down (or grown) to `beds` beds; scripted events of beds beyond them
+    /// are dropped.
+    pub fn with_beds(mut self, beds: usize) -> Scenario {
+        self.beds = beds;
+        let keep: Vec<_> = self
+            .events
+            .iter()
+            .filter(|e| self.bed_index(&e.bed).is_some())
+            .cloned()
+            .collect();
+        self.events = keep;
+        self
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.beds == 0 || self.beds > 100_000 {

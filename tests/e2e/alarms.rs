@@ -395,22 +395,6 @@ async fn a_device_clock_ten_minutes_ahead_still_raises_its_desaturation() {
     );
 }
 
-/// The `wardhub` binary next to this test executable (tests/run builds it).
-fn wardhub_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("target dir");
-    let bin = dir.join("wardhub");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p wardhub` (tests/run does)",
-        bin.display()
-    );
-    bin
-}
-
 /// Issue 15's what-if replay, end to end: a desaturation acknowledged as actionable, then
 /// `wardhub alarms replay` with a lower SpO2 limit says the alarm would be gone and the
 /// actionable one missed; the API is admin only.
@@ -477,7 +461,7 @@ async fn replay_of_a_lower_limit_names_the_actionable_alarm_it_would_miss() {
         "[alarms]\npreset = \"adult\"\n[[alarms.rules]]\nmetric = \"spo2\"\nlow = 85\ndelay = \"2s\"\n",
     )
     .unwrap();
-    let out = tokio::process::Command::new(wardhub_bin())
+    let out = tokio::process::Command::new(wardhub_e2e::wardhub_bin())
         .args(["alarms", "replay", "--from", "5m", "--rules"])
         .arg(&rules)
         .args(["--hub", &format!("http://{}", server.http())])

@@ -3,7 +3,7 @@
 //! be stored, checked per device and per time stamp.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -169,19 +169,6 @@ async fn a_flooding_device_does_not_starve_the_others() {
     }
 }
 
-/// The `wardhub` binary next to this test executable (`cargo test --workspace` builds it).
-fn wardhub_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("wardhub");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p wardhub` (tests/run does)",
-        bin.display()
-    );
-    bin
-}
-
 struct Spawned {
     child: Child,
     mqtt: std::net::SocketAddr,
@@ -189,7 +176,7 @@ struct Spawned {
 }
 
 fn spawn_hub(config: &Path, data: &Path) -> Spawned {
-    let mut child = Command::new(wardhub_bin())
+    let mut child = Command::new(wardhub_e2e::wardhub_bin())
         .args(["serve", "--config"])
         .arg(config)
         .arg("--data-dir")
@@ -306,7 +293,7 @@ async fn kill_9_during_overload_loses_nothing_acknowledged() {
     );
     // IT's tools read the killed hub's directory: every chunk decodes, and stats count at
     // least what was acknowledged.
-    let verify = Command::new(wardhub_bin())
+    let verify = Command::new(wardhub_e2e::wardhub_bin())
         .args(["admin", "verify", "--json", "--data-dir"])
         .arg(&data)
         .output()
@@ -316,7 +303,7 @@ async fn kill_9_during_overload_loses_nothing_acknowledged() {
         "admin verify after kill -9: {}",
         String::from_utf8_lossy(&verify.stdout)
     );
-    let stats = Command::new(wardhub_bin())
+    let stats = Command::new(wardhub_e2e::wardhub_bin())
         .args(["admin", "stats", "--json", "--data-dir"])
         .arg(&data)
         .output()

@@ -9,16 +9,7 @@ use wardhub_e2e::{now_ms, TestServer};
 
 /// A scenario cut down to `beds` beds (scripted events of other beds dropped).
 fn scenario(name: &str, beds: usize) -> Scenario {
-    let mut s = Scenario::builtin(name);
-    s.beds = beds;
-    let keep: Vec<_> = s
-        .events
-        .iter()
-        .filter(|e| s.bed_index(&e.bed).is_some())
-        .cloned()
-        .collect();
-    s.events = keep;
-    s
+    Scenario::builtin(name).with_beds(beds)
 }
 
 /// A hub with every device of the scenario bound statically.

@@ -121,6 +121,26 @@ pub struct Report {
     pub actionable_delayed: usize,
 }
 
+/// The physiological alarm a `Raised` transition of `from..to` starts.
+fn raised_of(t: &Transition, from: Millis, to: Millis) -> Option<Raised> {
+    if t.event != Event::Raised
+        || t.alarm.kind != Kind::Physiological
+        || !(from..to).contains(&t.at)
+    {
+        return None;
+    }
+    let a = &t.alarm;
+    Some(Raised {
+        bed: a.bed.clone()?,
+        condition: a
+            .condition
+            .unwrap_or_else(|| Condition::of(a.cause, a.metric.map(|m| m.0), a.side)),
+        priority: a.priority,
+        raised_at: t.at,
+        cleared_at: None,
+    })
+}
+
 /// Feeds one bed's observations (in windows, each in any order) to an engine with `cfg`,
 /// ticking every second; returns the physiological alarms raised in `from..to`.
 struct Run {
@@ -155,25 +175,10 @@ impl Run {
             }
             let id = t.alarm.id.0;
             match t.event {
-                Event::Raised if (self.from..self.to).contains(&t.at) => {
-                    let Some(bed) = t.alarm.bed.clone() else {
-                        continue;
-                    };
-                    let condition = t.alarm.condition.unwrap_or(Condition::of(
-                        t.alarm.cause,
-                        t.alarm.metric.map(|m| m.0),
-                        t.alarm.side,
-                    ));
-                    self.raised.insert(
-                        id,
-                        Raised {
-                            bed,
-                            condition,
-                            priority: t.alarm.priority,
-                            raised_at: t.at,
-                            cleared_at: None,
-                        },
-                    );
+                Event::Raised => {
+                    if let Some(r) = raised_of(&t, self.from, self.to) {
+                        self.raised.insert(id, r);
+                    }
                 }
                 Event::PriorityChanged => {
                     if let Some(r) = self.raised.get_mut(&id) {
@@ -425,29 +430,10 @@ fn actionable(
         }
         let id = t.alarm.id.0;
         match t.event {
-            Event::Raised if (from..to).contains(&t.at) => {
-                let Some(bed) = t.alarm.bed.clone() else {
-                    continue;
-                };
-                let condition = t.alarm.condition.unwrap_or(Condition::of(
-                    t.alarm.cause,
-                    t.alarm.metric.map(|m| m.0),
-                    t.alarm.side,
-                ));
-                raised.insert(
-                    id,
-                    (
-                        Raised {
-                            bed,
-                            condition,
-                            priority: t.alarm.priority,
-                            raised_at: t.at,
-                            cleared_at: None,
-                        },
-                        None,
-                        t.alarm.id.to_string(),
-                    ),
-                );
+            Event::Raised => {
+                if let Some(r) = raised_of(t, from, to) {
+                    raised.insert(id, (r, None, t.alarm.id.to_string()));
+                }
             }
             Event::Acknowledged => {
                 if let Some(r) = raised.get_mut(&id) {
@@ -502,15 +488,7 @@ mod tests {
     /// 12 becomes tachycardic at 3 min) stored the way the pipeline stores it.
     fn stored_ward(dir: &tempfile::TempDir) -> std::sync::Arc<SledStore> {
         let store = SledStore::open(dir.path(), 16 << 20, Retention::default()).unwrap();
-        let mut s = Scenario::builtin("deteriorating-patient");
-        s.beds = 13;
-        let keep: Vec<_> = s
-            .events
-            .iter()
-            .filter(|e| s.bed_index(&e.bed).is_some())
-            .cloned()
-            .collect();
-        s.events = keep;
+        let mut s = Scenario::builtin("deteriorating-patient").with_beds(13);
         s.random.clear();
         let mut ward = Ward::new(s, 7);
         let devices = ward.devices().to_vec();

@@ -339,17 +339,7 @@ impl AlarmService {
 
     /// Every audit record with `from <= at < to`, oldest first.
     pub fn history_all(&self, from: Millis, to: Millis) -> Result<Vec<Transition>, AlarmError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.store.history_page(from, to, None, 10_000, cursor)?;
-            all.extend(page.transitions);
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        Ok(all)
+        self.store.history_all(from, to)
     }
 
     /// The alarm configuration in force (its rules as they are now).

@@ -199,6 +199,20 @@ impl AlarmStore {
         Ok(self.history_page(from, to, bed, limit, None)?.transitions)
     }
 
+    /// Every audit record with `from <= at < to`, oldest first (page after page).
+    pub fn history_all(&self, from: Millis, to: Millis) -> Result<Vec<Transition>> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.history_page(from, to, None, 10_000, cursor)?;
+            all.extend(page.transitions);
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// One page of audit records with `from <= at < to`, oldest first, at most `limit`,
     /// optionally of one bed only, starting at `cursor` (the `next` of the previous page)
     /// when given. `next` is set when more records match: nothing is cut off silently.

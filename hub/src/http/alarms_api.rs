@@ -129,6 +129,16 @@ struct HistoryQuery {
     cursor: Option<String>,
 }
 
+/// A time parameter (RFC 3339 or epoch ms), `default` when absent.
+fn time_param(name: &str, v: &Option<String>, default: i64) -> ApiResult<i64> {
+    match v {
+        None => Ok(default),
+        Some(v) => parse_time(v).ok_or_else(|| {
+            ApiError::bad_request(format!("{name} must be RFC 3339 or epoch milliseconds"))
+        }),
+    }
+}
+
 /// Default and largest page of `GET /api/v1/alarms/history`.
 const HISTORY_LIMIT: usize = 1000;
 const HISTORY_MAX_LIMIT: usize = 10_000;
@@ -138,14 +148,7 @@ async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let now = s.clock.now_ms();
-    let t = |name: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
-        match v {
-            None => Ok(default),
-            Some(v) => parse_time(v).ok_or_else(|| {
-                ApiError::bad_request(format!("{name} must be RFC 3339 or epoch milliseconds"))
-            }),
-        }
-    };
+    let t = time_param;
     let to = t("to", &q.to, now + 1)?;
     let from = t("from", &q.from, to - 24 * 3_600_000)?;
     if from > to {
@@ -198,14 +201,7 @@ async fn kpis(
     Query(q): Query<KpiQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let now = s.clock.now_ms();
-    let t = |name: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
-        match v {
-            None => Ok(default),
-            Some(v) => parse_time(v).ok_or_else(|| {
-                ApiError::bad_request(format!("{name} must be RFC 3339 or epoch milliseconds"))
-            }),
-        }
-    };
+    let t = time_param;
     let to = t("to", &q.to, now + 1)?;
     let from = t("from", &q.from, to - 86_400_000)?;
     if from >= to {
