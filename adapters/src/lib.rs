@@ -19,6 +19,7 @@
 //! ```
 
 pub mod adapter;
+pub mod duration;
 pub mod hl7;
 pub mod model;
 pub mod mqtt_json;

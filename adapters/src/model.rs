@@ -1,4 +1,4 @@
-//! The canonical observation model every adapter produces (DESIGN.md §3).
+//! The canonical observation model every adapter produces (ARCHITECTURE.md).
 //!
 //! An [`Observation`] is one numeric value of one metric from one device at one time. Metrics are
 //! IEEE 11073 MDC codes; only metrics in [`METRICS`] are accepted, so every stored value has a
@@ -148,7 +148,7 @@ pub struct MetricInfo {
 /// A known metric. Copy, compares by identity of its table row.
 pub type Metric = &'static MetricInfo;
 
-/// The metric table. Codes from IEEE 11073-10101 (see DESIGN.md §3).
+/// The metric table. Codes from IEEE 11073-10101 (the MDC nomenclature).
 pub static METRICS: &[MetricInfo] = &[
     MetricInfo {
         code: 147842,

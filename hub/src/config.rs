@@ -298,21 +298,8 @@ fn open_chunk_bytes() -> usize {
     crate::store::DEFAULT_OPEN_CHUNK_BYTES
 }
 
-/// A device bound to a bed in the config file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StaticDevice {
-    pub id: String,
-    pub bed: String,
-    #[serde(default)]
-    pub ward: Option<String>,
-    /// One of the registry's kinds; without it the device holds no slot of the bed.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// Hex SHA-256 of the device's MQTT password; without it the device connects by id alone.
-    #[serde(default)]
-    pub secret_sha256: Option<String>,
-}
+/// A device bound to a bed in the config file (`[[devices]]`; the registry's type).
+pub use crate::registry::model::StaticDevice;
 
 impl Default for Config {
     fn default() -> Self {
@@ -527,22 +514,8 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
     }
 }
 
-/// Durations as humane strings (`"200ms"`, `"72h"`, `"30days"`).
-pub mod humane {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-}
+/// Durations: a humane string or integer seconds (one definition for every file).
+pub use wardhub_adapters::duration::humane;
 
 #[cfg(test)]
 mod tests {
@@ -575,7 +548,7 @@ mod tests {
         let e = Config::merged("[store]\nflush_intervall = \"50ms\"\n", "x.toml").unwrap_err();
         assert!(e.to_string().contains("flush_intervall"), "{e}");
         let e = Config::merged("[store]\nflush_interval = \"soon\"\n", "x.toml").unwrap_err();
-        assert!(e.to_string().contains("bad duration"), "{e}");
+        assert!(e.to_string().contains("duration \"soon\""), "{e}");
         let e = Config::merged("[mqtt]\nlisten = \"nowhere\"\n", "x.toml").unwrap_err();
         assert!(e.to_string().contains("x.toml"), "{e}");
         let e = Config::merged("[[devices]]\nid = \"a/b\"\nbed = \"1\"\n", "x.toml").unwrap_err();

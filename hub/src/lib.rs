@@ -25,9 +25,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod admin_cli;
 pub mod alarms;
-pub mod alarms_cli;
 pub mod audit;
 pub mod auth;
 pub mod bench;
@@ -38,7 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod device_messages;
-pub mod devices_cli;
+pub mod device_status;
 pub mod fd_budget;
 pub mod health;
 pub mod http;

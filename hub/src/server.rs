@@ -118,7 +118,12 @@ impl Hub {
         extra_users: Vec<(String, crate::auth::Role, String)>,
     ) -> Result<Hub, StartError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let telemetry = Arc::new(Telemetry::new());
+        let kinds: Vec<&str> = crate::registry::model::KINDS
+            .iter()
+            .copied()
+            .chain([crate::registry::model::UNSPECIFIED_KIND])
+            .collect();
+        let telemetry = Arc::new(Telemetry::with_device_kinds(&kinds));
         let retention = Retention {
             raw: config.store.raw_retention,
             rollup: config.store.rollup_retention,

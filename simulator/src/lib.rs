@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`device`]: the six kinds of bedside device and their protocols;
 //! - [`scenario`]: scenario TOML files (`simulator/scenarios/`);
 //! - [`physiology`]: a patient's vitals (baselines, drift, noise, circadian rhythm, clinical
 //!   events);
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod cli;
+pub mod device;
 pub mod encode;
 pub mod exact;
 pub mod flood;

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ward::{DeviceKind, Protocol};
+use crate::device::{DeviceKind, Protocol};
 
 /// The scenarios shipped in `simulator/scenarios/`, by name.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -225,6 +225,25 @@ impl EventKind {
             self,
             EventKind::ProbeOff | EventKind::Motion | EventKind::LeadOff
         )
+    }
+
+    /// The class of a ground-truth event (`ward::TruthEvent`).
+    pub fn class(self) -> &'static str {
+        if self.is_clinical() {
+            "clinical"
+        } else if self.is_artefact() {
+            "artefact"
+        } else if matches!(
+            self,
+            EventKind::NurseCall
+                | EventKind::BedExit
+                | EventKind::PumpOcclusion
+                | EventKind::EndOfInfusion
+        ) {
+            "device_event"
+        } else {
+            "device_fault"
+        }
     }
 
     /// The device an event concerns when the scenario does not say.
@@ -468,41 +487,7 @@ pub fn parse_signed_duration(s: &str) -> Result<i64, String> {
     Ok(sign * ms)
 }
 
-mod humane {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-}
-
-mod opt_humane {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
-    }
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
-            None => s.serialize_none(),
-        }
-    }
-}
+use wardhub_adapters::duration::{humane, opt_humane};
 
 #[cfg(test)]
 mod tests {

@@ -86,7 +86,7 @@ fn readings(e: &Emission) -> &[Reading] {
     }
 }
 
-/// The adult default limits of DESIGN.md §5 (inclusive "no alarm" ranges).
+/// The adult preset's medium limits (docs/ALARM_PRESETS.md; inclusive "no alarm" ranges).
 fn within_adult_limits(metric: &str, v: f64) -> bool {
     let (lo, hi) = match metric {
         "hr" | "pr" => (50.0, 120.0),

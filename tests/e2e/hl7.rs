@@ -23,19 +23,10 @@ pub fn oru(control_id: &str, eui: &str, bed: &str, t: i64, spo2: f64, pr: f64) -
     .join("\r")
 }
 
-/// HL7 DTM with milliseconds, UTC.
+/// HL7 DTM with milliseconds, UTC (the adapter's own formatter: the same text the hub's ACKs
+/// carry).
 fn hl7_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    wardhub_adapters::hl7::message::format_hl7_time(ms)
 }
 
 /// A minimal MLLP client: one message, one ACK.

@@ -104,7 +104,7 @@ use super::record::{
 use super::rules::{
     metric_index, millis, AlarmsConfig, CompiledRules, RuleSet, Tier, EXTRA_LOW, HIGH, LOW, SLOTS,
 };
-use super::status::DeviceStatus;
+use crate::device_status::DeviceStatus;
 
 /// Percentage points above the low threshold a battery must reach to clear its alarm.
 const BATTERY_HYSTERESIS: f64 = 5.0;

@@ -35,8 +35,8 @@ pub enum AlarmError {
     #[error("audio pause of {requested_s} s must be longer than 0 s and at most {max_s} s")]
     PauseTooLong { requested_s: u64, max_s: u64 },
     /// A device status message that does not follow the contract.
-    #[error("device status: {0}")]
-    InvalidStatus(String),
+    #[error(transparent)]
+    InvalidStatus(#[from] crate::device_status::InvalidStatus),
     /// A device event message that does not follow the contract.
     #[error("device event: {0}")]
     InvalidEvent(String),

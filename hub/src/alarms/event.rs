@@ -85,7 +85,7 @@ pub struct DeviceEvent {
     pub seq: Option<u64>,
     #[serde(
         default,
-        with = "super::status::opt_time",
+        with = "crate::device_status::opt_time",
         skip_serializing_if = "Option::is_none"
     )]
     pub time: Option<Millis>,

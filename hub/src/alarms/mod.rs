@@ -1,4 +1,4 @@
-//! Alarm engine (IEC 60601-1-8 vocabulary; DESIGN.md §5, issue 3).
+//! Alarm engine (IEC 60601-1-8 vocabulary; issues 3 and 15; presets in docs/ALARM_PRESETS.md).
 //!
 //! Layout:
 //! - [`rules`]: [`Rule`], [`RuleSet`] (adult and paediatric presets, ward rules, per-bed
@@ -8,7 +8,8 @@
 //! - [`engine`]: [`AlarmEngine`], pure and deterministic: every call takes the hub time, nothing
 //!   reads a clock or does I/O; it returns the [`Transition`]s to store and announce;
 //! - [`record`]: the [`Alarm`] record and [`Transition`] (the JSON that is stored and announced);
-//! - [`status`]: the device status contract ([`DeviceStatus`]);
+//! - the device status contract ([`DeviceStatus`], `crate::device_status`, shared with the
+//!   registry);
 //! - [`event`]: the device event contract ([`DeviceEvent`]: nurse call, bed exit, pump
 //!   occlusion, end of infusion), evaluated by [`AlarmEngine::on_device_event`];
 //! - [`store`]: [`AlarmStore`], the sled audit log and open-alarm set that survive a restart;
@@ -61,9 +62,9 @@ pub mod record;
 pub mod replay;
 pub mod rules;
 pub mod service;
-pub mod status;
 pub mod store;
 
+pub use crate::device_status::DeviceStatus;
 pub use engine::AlarmEngine;
 pub use error::{AlarmError, Result};
 pub use event::{DeviceEvent, EventKind};
@@ -76,7 +77,6 @@ pub use rules::{
     Preset, Rule, RuleSet, TechnicalConfig,
 };
 pub use service::AlarmService;
-pub use status::DeviceStatus;
 pub use store::{AlarmStore, Restored};
 
 #[cfg(test)]

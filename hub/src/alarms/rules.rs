@@ -7,7 +7,7 @@
 //! opens a second alarm.
 //!
 //! Rules resolve in three layers, each replacing the previous one metric by metric:
-//! the [`Preset`] (adult defaults of DESIGN.md §5), the ward `rules`, and the per-bed `beds`
+//! the [`Preset`] (docs/ALARM_PRESETS.md), the ward `rules`, and the per-bed `beds`
 //! overrides. `enabled = false` switches a metric's alarm off at that layer (and is visible in
 //! the configuration, so the suppression is auditable).
 //!
@@ -861,56 +861,7 @@ mod metric_name {
     }
 }
 
-/// Serde of a duration as a humane string (`"15s"`, `"2m"`, `"1m 30s"`); an integer is seconds.
-pub mod humane {
-    use super::*;
-    use serde::de::Error;
-
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    pub(super) enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-
-    pub(super) fn parse<E: Error>(raw: Raw) -> Result<Duration, E> {
-        match raw {
-            Raw::Secs(s) => Ok(Duration::from_secs(s)),
-            Raw::Text(t) => humantime::parse_duration(t.trim())
-                .map_err(|e| E::custom(format!("duration {t:?}: {e} (e.g. \"15s\", \"2m\")"))),
-        }
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        parse(Raw::deserialize(d)?)
-    }
-}
-
-/// Like [`humane`], for optional durations; `"off"` / `"never"` mean none.
-pub mod opt_humane {
-    use super::humane::{parse, Raw};
-    use super::*;
-
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.collect_str(&humantime::format_duration(*d)),
-            None => s.serialize_str("off"),
-        }
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        match Raw::deserialize(d)? {
-            Raw::Text(t) if matches!(t.trim(), "off" | "never" | "none") => Ok(None),
-            raw => parse(raw).map(Some),
-        }
-    }
-}
+pub use wardhub_adapters::duration::{humane, opt_humane};
 
 #[cfg(test)]
 mod tests {

@@ -81,6 +81,15 @@ impl AlarmService {
                 }
             }
         }
+        // Every condition's series exists from the first scrape (a cause that never happened
+        // reads 0 instead of being absent).
+        for p in [Priority::Low, Priority::Medium, Priority::High] {
+            for c in super::Condition::ALL {
+                telemetry
+                    .condition_alarms_raised
+                    .with_label_values(&[c.as_str(), p.as_str()]);
+            }
+        }
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
         let service = Arc::new(AlarmService {

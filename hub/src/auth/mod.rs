@@ -25,13 +25,8 @@ pub use sessions::{Session, Sessions, SESSION_COOKIE};
 use std::collections::HashMap;
 use std::fmt;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::http::ApiError;
 
 /// A role of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,16 +129,24 @@ pub struct UserInfo {
     pub revoked: Option<Revocation>,
 }
 
+/// A role that may not do what was asked (the HTTP API answers it with 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("role {role} may not do this ({needed:?} needed)")]
+pub struct Forbidden {
+    pub role: &'static str,
+    pub needed: Permission,
+}
+
 impl User {
-    /// `Ok` when the role allows `p`, else a 403 naming what is missing.
-    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+    /// `Ok` when the role allows `p`, else what is missing.
+    pub fn require(&self, p: Permission) -> Result<(), Forbidden> {
         if self.role.allows(p) {
             Ok(())
         } else {
-            Err(ApiError(
-                StatusCode::FORBIDDEN,
-                format!("role {} may not do this ({p:?} needed)", self.role.as_str()),
-            ))
+            Err(Forbidden {
+                role: self.role.as_str(),
+                needed: p,
+            })
         }
     }
 }
@@ -306,26 +309,6 @@ pub fn new_secret() -> String {
     // credential can be issued safely.
     getrandom::fill(&mut buf).expect("the operating system's random source");
     hex(&buf)
-}
-
-/// An authenticated request. The HTTP access guard authenticates every request of a route
-/// that needs it (bearer token or session cookie) and leaves the user in the request's
-/// extensions; a handler that takes `Authenticated` gets it from there (401 if absent, which
-/// only a route declared open can see).
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub User);
-
-impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<User>()
-            .cloned()
-            .map(Authenticated)
-            .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "this needs a login".into()))
-    }
 }
 
 #[cfg(test)]

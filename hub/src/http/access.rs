@@ -322,7 +322,7 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     };
     if let Some(p) = decl.access.permission() {
         if let Err(e) = user.require(p) {
-            return e.into_response();
+            return ApiError::from(e).into_response();
         }
     }
     let (mut parts, body) = req.into_parts();

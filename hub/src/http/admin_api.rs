@@ -8,9 +8,9 @@ use serde_json::json;
 use wardhub_adapters::model::parse_time;
 
 use super::access::{Access, Routes};
+use super::Authenticated;
 use super::{blocking, ApiError, ApiResult, AppState};
 use crate::audit::AuditQuery;
-use crate::auth::Authenticated;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/api/v1/users", Access::Admin, users)

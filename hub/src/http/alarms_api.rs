@@ -15,10 +15,11 @@ use tokio::sync::broadcast::error::RecvError;
 use wardhub_adapters::model::{is_valid_id, parse_time};
 
 use super::access::{Access, Routes};
+use super::Authenticated;
 use super::{blocking, ApiError, ApiResult, AppState};
 use crate::alarms::store::HistoryCursor;
 use crate::alarms::{AckReason, AlarmError, AlarmId, PauseTarget, Priority, Rule, RuleSet};
-use crate::auth::{Authenticated, Permission};
+use crate::auth::Permission;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/api/v1/alarms", Access::Read, list)

@@ -1,7 +1,7 @@
 //! The HTTP API (JSON). Errors are `{"error": "..."}` with a fitting status code.
 //!
-//! `router(state)` is the whole API, served as is in production and driven by
-//! `tower::ServiceExt::oneshot` in tests.
+//! `router(state)` is the whole API, served as is in production and by the end-to-end tests
+//! over real sockets (`tests/`, a `TestServer` on port 0).
 
 use std::sync::Arc;
 
@@ -19,12 +19,15 @@ use wardhub_adapters::model::{
 pub mod access;
 mod admin_api;
 mod alarms_api;
+mod authenticated;
 mod dashboard;
 pub mod metrics;
 mod registry_api;
 pub mod serve;
 mod session_api;
 mod ward_api;
+
+pub use authenticated::Authenticated;
 
 use crate::registry::Registry;
 use crate::store::{Rollup, SledStore, TimeRange, TimeSeriesStore};

@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::access::{Access, Routes};
+use super::Authenticated;
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
-use crate::auth::{Authenticated, Permission};
+use crate::auth::Permission;
 use crate::registry::model::{DeviceInput, DeviceState, RegistryError};
 use crate::registry::store::ListFilter;
 

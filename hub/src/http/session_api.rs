@@ -11,8 +11,9 @@ use serde_json::json;
 use wardhub_adapters::model::format_rfc3339;
 
 use super::access::{auth_failed, session_cookie, source_of, Access, Routes};
+use super::Authenticated;
 use super::{ApiError, ApiResult, AppState};
-use crate::auth::{sha256, Authenticated, SESSION_COOKIE};
+use crate::auth::{sha256, SESSION_COOKIE};
 
 pub fn routes(r: Routes) -> Routes {
     r.post("/api/v1/session", Access::Login, login)

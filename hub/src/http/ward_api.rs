@@ -14,8 +14,8 @@ use serde_json::json;
 use wardhub_adapters::model::{Millis, Observation, Status};
 
 use super::access::{Access, Routes};
+use super::Authenticated;
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
-use crate::auth::Authenticated;
 use crate::registry::store::ListFilter;
 use crate::registry::DeviceState;
 use crate::store::{TimeRange, TimeSeriesStore};

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use wardhub_adapters::model::Millis;
 
-use crate::alarms::DeviceStatus;
+use crate::device_status::DeviceStatus;
 
 /// A device that never held an MQTT connection (HL7 senders connect per message or keep an
 /// MLLP connection the hub does not track per device) counts as online when it sent data this

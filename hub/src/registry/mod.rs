@@ -109,5 +109,5 @@ pub trait Registry: Send + Sync {
     fn seen(&self, _device: &str, _now_ms: i64) {}
 
     /// A status message of the device (`wardhub/v1/devices/{id}/status`): battery, firmware.
-    fn status_reported(&self, _device: &str, _status: &crate::alarms::DeviceStatus) {}
+    fn status_reported(&self, _device: &str, _status: &crate::device_status::DeviceStatus) {}
 }

@@ -266,3 +266,20 @@ impl DeviceInput {
         Ok(())
     }
 }
+
+/// A device bound to a bed in the config file (`[[devices]]`): the registry loads these at
+/// start as static bindings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticDevice {
+    pub id: String,
+    pub bed: String,
+    #[serde(default)]
+    pub ward: Option<String>,
+    /// One of the registry's kinds; without it the device holds no slot of the bed.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Hex SHA-256 of the device's MQTT password; without it the device connects by id alone.
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
+}

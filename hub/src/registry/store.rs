@@ -20,11 +20,11 @@ use sled::Transactional;
 use wardhub_adapters::model::{Clock, Millis};
 
 use super::live::{Live, LiveView};
+use super::model::StaticDevice;
 use super::model::*;
 use super::{AuthOutcome, AuthRefusal, Registry, Resolution};
-use crate::alarms::DeviceStatus;
 use crate::auth::{hex, new_secret, parse_hex32, sha256};
-use crate::config::StaticDevice;
+use crate::device_status::DeviceStatus;
 
 /// Counts alarms of a bed between two times (the alarm store's history), when wired.
 pub type AlarmCounter = Arc<dyn Fn(&str, Millis, Millis) -> Option<u64> + Send + Sync>;

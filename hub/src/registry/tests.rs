@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use wardhub_adapters::model::SystemClock;
 
+use super::model::StaticDevice;
 use super::model::*;
 use super::store::{ListFilter, SledRegistry};
 use super::*;
-use crate::config::StaticDevice;
 
 fn open(dir: &std::path::Path) -> (sled::Db, SledRegistry) {
     let db = sled::open(dir).unwrap();

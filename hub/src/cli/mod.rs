@@ -1,4 +1,10 @@
-//! The `wardhub` command line. `main` only calls [`main`] here.
+//! The `wardhub` command line. `main` only calls [`main`] here. The tools are apart from the
+//! hub's components: `admin` (the data directory, hub stopped), `devices` (the registry, over
+//! HTTP), `alarms` (what-if replay, over HTTP).
+
+pub mod admin;
+pub mod alarms;
+pub mod devices;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,13 +51,13 @@ pub enum Command {
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
     /// The device registry (talks to a running hub; see `wardhub device --help`).
-    Device(crate::devices_cli::DeviceArgs),
+    Device(crate::cli::devices::DeviceArgs),
     /// Beds and their slots (talks to a running hub).
-    Bed(crate::devices_cli::BedArgs),
+    Bed(crate::cli::devices::BedArgs),
     /// The data directory: stats, verify, compact, migrate (with the hub stopped).
-    Admin(crate::admin_cli::AdminArgs),
+    Admin(crate::cli::admin::AdminArgs),
     /// Alarm tools (talk to a running hub): what-if replay of proposed rules.
-    Alarms(crate::alarms_cli::AlarmsArgs),
+    Alarms(crate::cli::alarms::AlarmsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,10 +198,10 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Serve(args) => serve(args, false).await,
         Command::Demo(args) => serve(args, true).await,
-        Command::Device(a) => crate::devices_cli::run_device(a).await,
-        Command::Bed(a) => crate::devices_cli::run_bed(a).await,
-        Command::Alarms(a) => crate::alarms_cli::run(a).await,
-        Command::Admin(a) => tokio::task::block_in_place(|| crate::admin_cli::run(a)),
+        Command::Device(a) => crate::cli::devices::run_device(a).await,
+        Command::Bed(a) => crate::cli::devices::run_bed(a).await,
+        Command::Alarms(a) => crate::cli::alarms::run(a).await,
+        Command::Admin(a) => tokio::task::block_in_place(|| crate::cli::admin::run(a)),
         Command::Bench(b) => match crate::bench::run(b).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

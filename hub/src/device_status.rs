@@ -1,4 +1,5 @@
-//! The device status contract: `wardhub/v1/devices/{device_id}/status`.
+//! The device status contract: `wardhub/v1/devices/{device_id}/status` (read by the alarm
+//! engine for battery, clock and the last will, and by the registry for what the biomed sees).
 //!
 //! ```json
 //! {"online": true, "battery_pct": 14, "charging": false, "firmware": "1.2.3",
@@ -14,7 +15,12 @@
 use serde::{Deserialize, Serialize};
 use wardhub_adapters::model::{format_rfc3339, parse_time, Millis};
 
-use super::error::{AlarmError, Result};
+/// A device status message that does not follow the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device status: {0}")]
+pub struct InvalidStatus(pub String);
+
+type Result<T, E = InvalidStatus> = std::result::Result<T, E>;
 
 /// A device status message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,20 +43,20 @@ impl DeviceStatus {
     pub fn from_json(payload: &[u8]) -> Result<Self> {
         // serde would also accept a JSON array for a struct; the contract is an object.
         if !payload.trim_ascii_start().starts_with(b"{") {
-            return Err(AlarmError::InvalidStatus("expected a JSON object".into()));
+            return Err(InvalidStatus("expected a JSON object".into()));
         }
-        let s: DeviceStatus = serde_json::from_slice(payload)
-            .map_err(|e| AlarmError::InvalidStatus(e.to_string()))?;
+        let s: DeviceStatus =
+            serde_json::from_slice(payload).map_err(|e| InvalidStatus(e.to_string()))?;
         if let Some(b) = s.battery_pct {
             if !(0.0..=100.0).contains(&b) {
-                return Err(AlarmError::InvalidStatus(format!(
+                return Err(InvalidStatus(format!(
                     "battery_pct {b} is not within 0..100"
                 )));
             }
         }
         if let Some(f) = &s.firmware {
             if f.is_empty() || f.len() > 64 || f.chars().any(char::is_control) {
-                return Err(AlarmError::InvalidStatus(
+                return Err(InvalidStatus(
                     "firmware must be 1-64 printable characters".into(),
                 ));
             }
@@ -68,7 +74,7 @@ impl DeviceStatus {
 }
 
 /// Serde of an optional device time: RFC 3339 or epoch milliseconds in, RFC 3339 out.
-pub(super) mod opt_time {
+pub mod opt_time {
     use super::*;
     use serde::de::Error;
 

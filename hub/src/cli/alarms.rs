@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::devices_cli::{finish, print_json, CliResult, Client, Failure, HubArgs, EXIT_INVALID};
+use crate::cli::devices::{finish, print_json, CliResult, Client, Failure, HubArgs, EXIT_INVALID};
 
 #[derive(Debug, Args)]
 pub struct AlarmsArgs {
