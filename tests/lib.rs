@@ -319,6 +319,20 @@ async fn poll(mut eventloop: EventLoop, tx: tokio::sync::mpsc::UnboundedSender<P
 }
 
 /// Current epoch milliseconds.
+/// Whether a test is skipped on purpose (`var=1`, for a machine without `what`). A skip is
+/// said loudly, and refused under CI (`CI` set): there a skip would pass for a test that ran.
+pub fn skipped(var: &str, what: &str) -> bool {
+    if std::env::var(var).as_deref() != Ok("1") {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{var}=1 under CI: {what} must run there (tests/run installs what it needs)"
+    );
+    eprintln!("\n*** SKIPPED: {what} ({var}=1). This test did not run. ***\n");
+    true
+}
+
 /// The `wardhub` binary next to the test executable (tests/run builds it).
 pub fn wardhub_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable");

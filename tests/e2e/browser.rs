@@ -278,8 +278,7 @@ fn missing_tools(dir: &std::path::Path, chromium: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nurse_dashboard_in_headless_chromium() {
-    if std::env::var("WARDHUB_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("WARDHUB_SKIP_BROWSER=1: browser test skipped");
+    if wardhub_e2e::skipped("WARDHUB_SKIP_BROWSER", "the browser test") {
         return;
     }
     let dir = browser_dir();
