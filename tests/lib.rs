@@ -130,13 +130,15 @@ impl TestServer {
             .expect("metrics body")
     }
 
-    /// The value of one sample line (`name{labels}`) in the metrics, 0 when absent.
+    /// The value of one sample line (`name{labels}`) in the metrics. A series that is not
+    /// there fails the test (a renamed metric must not read as 0).
     pub async fn metric(&self, series: &str) -> f64 {
-        self.metrics()
-            .await
-            .lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0.0)
+        let text = self.metrics().await;
+        sample(&text, series).unwrap_or_else(|| {
+            let family = series.split('{').next().unwrap_or(series);
+            let near: Vec<&str> = text.lines().filter(|l| l.starts_with(family)).collect();
+            panic!("no series {series} in /metrics; of that family: {near:?}")
+        })
     }
 
     /// Polls `f` until it returns true or `timeout` passes.
@@ -319,6 +321,16 @@ async fn poll(mut eventloop: EventLoop, tx: tokio::sync::mpsc::UnboundedSender<P
 }
 
 /// Current epoch milliseconds.
+/// The value of the sample line `series` (`name{labels}`) of a Prometheus text.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?;
+        rest.starts_with(' ')
+            .then(|| rest.trim().parse().ok())
+            .flatten()
+    })
+}
+
 /// Whether a test is skipped on purpose (`var=1`, for a machine without `what`). A skip is
 /// said loudly, and refused under CI (`CI` set): there a skip would pass for a test that ran.
 pub fn skipped(var: &str, what: &str) -> bool {

@@ -145,6 +145,25 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    pub const ALL: [CloseReason; 16] = [
+        CloseReason::ConnectTimeout,
+        CloseReason::NotConnect,
+        CloseReason::Malformed,
+        CloseReason::TooLarge,
+        CloseReason::Protocol,
+        CloseReason::ProtocolError,
+        CloseReason::TooManyConnections,
+        CloseReason::Upstream,
+        CloseReason::Auth,
+        CloseReason::ReservedId,
+        CloseReason::Acl,
+        CloseReason::Tls,
+        CloseReason::KeepAlive,
+        CloseReason::TakenOver,
+        CloseReason::CredentialsChanged,
+        CloseReason::Unavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::ConnectTimeout => "connect_timeout",
@@ -182,6 +201,10 @@ pub async fn run(
     telemetry: Arc<Telemetry>,
     cancel: CancellationToken,
 ) {
+    // Every reason has a series from the start: a refusal that never happened reads 0.
+    for r in CloseReason::ALL {
+        telemetry.mqtt_refused.with_label_values(&[r.as_str()]);
+    }
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
     loop {
