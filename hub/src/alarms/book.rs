@@ -23,10 +23,10 @@ use std::collections::BTreeMap;
 
 use wardhub_adapters::model::{DeviceId, Metric, Millis};
 
+use super::compiled::Tier;
 use super::record::{
     Alarm, AlarmId, AlarmSource, AlarmState, Cause, Condition, Event, MetricRef, Side, Transition,
 };
-use super::rules::Tier;
 
 /// What a transition is about (borrowed; strings are made only when a transition happens).
 #[derive(Debug, Clone, Copy)]

@@ -53,26 +53,6 @@ pub fn check_safe_ranges(ranges: &[SafeRange]) -> Result<(), String> {
     Ok(())
 }
 
-/// Who changed a bed's alarms, why, until when, and what the change does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BedChange {
-    pub by: String,
-    pub role: String,
-    pub reason: String,
-    /// RFC 3339.
-    pub at: String,
-    /// Epoch ms when the overrides are removed again (the ward's rules apply).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until_ms: Option<i64>,
-    /// Metrics whose alarm is off on this bed (short names).
-    #[serde(default)]
-    pub off: Vec<String>,
-    /// Metrics whose limits are wider than the ward's on this bed.
-    #[serde(default)]
-    pub widened: Vec<String>,
-}
-
 /// What a bed's overrides do compared with the ward's rules.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Assessment {

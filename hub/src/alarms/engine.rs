@@ -95,15 +95,15 @@ use std::time::Duration;
 use wardhub_adapters::model::{DeviceId, Millis, Observation, METRICS};
 
 use super::book::{transition, Book, Ctx, Ended, GroupKey, View};
+use super::compiled::{millis, CompiledRules, Tier, EXTRA_LOW, HIGH, LOW, SLOTS};
+use super::config::AlarmsConfig;
 use super::error::{AlarmError, Result};
 use super::event::{DeviceEvent, EventKind};
 use super::record::{
     AckReason, Alarm, AlarmId, AlarmState, Cause, Condition, Event, MetricRef, PauseTarget, Side,
     Transition,
 };
-use super::rules::{
-    metric_index, millis, AlarmsConfig, CompiledRules, RuleSet, Tier, EXTRA_LOW, HIGH, LOW, SLOTS,
-};
+use super::rules::{metric_index, RuleSet};
 use crate::device_status::DeviceStatus;
 
 /// Percentage points above the low threshold a battery must reach to clear its alarm.
@@ -430,7 +430,7 @@ impl AlarmEngine {
         cfg.validate()?;
         let rule_set = cfg.rule_set();
         Ok(Self {
-            rules: rule_set.compile()?,
+            rules: CompiledRules::of(&rule_set)?,
             rule_set,
             tech: TechTiers::new(&cfg),
             cfg,
@@ -497,7 +497,7 @@ impl AlarmEngine {
     /// Replaces the rules. Open alarms stay; the next evaluation applies the new limits (a
     /// removed rule ends its alarms' conditions).
     pub fn set_rules(&mut self, rules: RuleSet) -> Result<()> {
-        self.rules = rules.compile()?;
+        self.rules = CompiledRules::of(&rules)?;
         self.cfg.preset = rules.preset;
         self.cfg.rules = rules.rules.clone();
         self.cfg.beds = rules.beds.clone();

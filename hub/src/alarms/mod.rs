@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - [`rules`]: [`Rule`], [`RuleSet`] (adult and paediatric presets, ward rules, per-bed
-//!   overrides) and the `[alarms]` configuration section [`AlarmsConfig`];
+//!   overrides); [`compiled`]: the rules as tiers ready for evaluation; [`config`]: the
+//!   `[alarms]` configuration section [`AlarmsConfig`];
 //! - [`book`]: the open alarms, one per condition (a bed's clinical condition whichever
 //!   devices show it; a device's technical one), and how their sources combine;
 //! - [`engine`]: [`AlarmEngine`], pure and deterministic: every call takes the hub time, nothing
@@ -54,6 +55,8 @@
 
 pub mod book;
 pub mod changes;
+pub mod compiled;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
@@ -65,6 +68,7 @@ pub mod service;
 pub mod store;
 
 pub use crate::device_status::DeviceStatus;
+pub use config::{AlarmsConfig, EscalationConfig, EventConfig, EventsConfig, TechnicalConfig};
 pub use engine::AlarmEngine;
 pub use error::{AlarmError, Result};
 pub use event::{DeviceEvent, EventKind};
@@ -72,10 +76,7 @@ pub use record::{
     AckReason, Alarm, AlarmId, AlarmSource, AlarmState, Cause, Condition, Event, Kind, MetricRef,
     PauseTarget, Priority, Side, Transition,
 };
-pub use rules::{
-    default_adult, default_paediatric, AlarmsConfig, EscalationConfig, EventConfig, EventsConfig,
-    Preset, Rule, RuleSet, TechnicalConfig,
-};
+pub use rules::{default_adult, default_paediatric, Preset, Rule, RuleSet};
 pub use service::AlarmService;
 pub use store::{AlarmStore, Restored};
 

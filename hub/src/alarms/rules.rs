@@ -1,4 +1,4 @@
-//! Alarm rules and the alarm section of the hub configuration.
+//! Alarm rules: one [`Rule`] per metric, the presets, and a ward's [`RuleSet`].
 //!
 //! One [`Rule`] per metric: a low and/or a high limit at a base priority, optionally an extra
 //! tier beyond each limit at a higher priority (SpO2 < 90 medium, < 85 high), a condition delay
@@ -33,7 +33,7 @@
 //! high = 130
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -228,6 +228,26 @@ fn high() -> Priority {
     Priority::High
 }
 
+/// Who changed a bed's alarms, why, until when, and what the change does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedChange {
+    pub by: String,
+    pub role: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Epoch ms when the overrides are removed again (the ward's rules apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+    /// Metrics whose alarm is off on this bed (short names).
+    #[serde(default)]
+    pub off: Vec<String>,
+    /// Metrics whose limits are wider than the ward's on this bed.
+    #[serde(default)]
+    pub widened: Vec<String>,
+}
+
 /// Built-in default rules that the ward rules refine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -266,7 +286,7 @@ pub struct RuleSet {
     /// Who changed a bed's rules away from the ward's, why, and until when (beds whose
     /// overrides switch an alarm off or widen it, or are time-limited).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub changes: BTreeMap<String, super::changes::BedChange>,
+    pub changes: BTreeMap<String, BedChange>,
 }
 
 /// One preset rule: limits, the base tier's priority is medium.
@@ -428,25 +448,6 @@ impl RuleSet {
         }
         table.into_iter().flatten().collect()
     }
-
-    pub(crate) fn compile(&self) -> Result<CompiledRules> {
-        self.validate()?;
-        let table = |bed: Option<&str>| {
-            let mut t: Vec<Option<CompiledRule>> = vec![None; METRICS.len()];
-            for r in self.effective(bed) {
-                t[metric_index(r.metric)] = Some(CompiledRule::from(&r));
-            }
-            t
-        };
-        Ok(CompiledRules {
-            ward: table(None),
-            beds: self
-                .beds
-                .keys()
-                .map(|b| (b.clone(), table(Some(b))))
-                .collect(),
-        })
-    }
 }
 
 fn check_layer(rules: &[Rule], scope: &str) -> Result<()> {
@@ -474,363 +475,6 @@ pub(crate) fn metric_index(m: Metric) -> usize {
         .position(|x| std::ptr::eq(x, m) || x.code == m.code)
         // Every Metric is a row of METRICS (it is only obtainable from that table).
         .unwrap_or(0)
-}
-
-/// Tier slots of a compiled rule.
-pub(crate) const LOW: usize = 0;
-pub(crate) const EXTRA_LOW: usize = 1;
-pub(crate) const HIGH: usize = 2;
-pub(crate) const SLOTS: usize = 4;
-
-/// One threshold of a compiled rule.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Tier {
-    pub limit: f64,
-    pub below: bool,
-    pub priority: Priority,
-    pub delay_ms: i64,
-}
-
-impl Tier {
-    /// Whether `v` starts (`Some(true)`), ends (`Some(false)`) or does not change (`None`) this
-    /// tier's condition, given the clear margin.
-    pub fn edge(&self, v: f64, hysteresis: f64) -> Option<bool> {
-        if self.below {
-            if v < self.limit {
-                Some(true)
-            } else if v >= self.limit + hysteresis {
-                Some(false)
-            } else {
-                None
-            }
-        } else if v > self.limit {
-            Some(true)
-        } else if v <= self.limit - hysteresis {
-            Some(false)
-        } else {
-            None
-        }
-    }
-}
-
-/// A rule prepared for evaluation.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CompiledRule {
-    pub tiers: [Option<Tier>; SLOTS],
-    pub hysteresis: f64,
-    pub clear_ms: i64,
-    pub latching: bool,
-    pub escalate_after_ms: Option<i64>,
-}
-
-impl From<&Rule> for CompiledRule {
-    fn from(r: &Rule) -> Self {
-        let tier = |limit: Option<f64>, below, priority, delay: Duration| {
-            limit.map(|limit| Tier {
-                limit,
-                below,
-                priority,
-                delay_ms: millis(delay),
-            })
-        };
-        Self {
-            tiers: [
-                tier(r.low, true, r.priority, r.delay),
-                tier(r.extra_low, true, r.extra_priority, r.extra_delay),
-                tier(r.high, false, r.priority, r.delay),
-                tier(r.extra_high, false, r.extra_priority, r.extra_delay),
-            ],
-            hysteresis: r.hysteresis,
-            clear_ms: millis(r.clear_delay),
-            latching: r.latching,
-            escalate_after_ms: r.escalate_after.map(millis),
-        }
-    }
-}
-
-/// Rules by metric index, for the ward and for each bed with overrides (already merged).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CompiledRules {
-    pub ward: Vec<Option<CompiledRule>>,
-    pub beds: HashMap<String, Vec<Option<CompiledRule>>>,
-}
-
-impl CompiledRules {
-    /// The rule for a bed and metric index; no allocation.
-    pub fn get(&self, bed: Option<&str>, metric: usize) -> Option<&CompiledRule> {
-        let table = bed.and_then(|b| self.beds.get(b)).unwrap_or(&self.ward);
-        table.get(metric).and_then(Option::as_ref)
-    }
-}
-
-pub(crate) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Escalation times per priority; `"off"` disables escalation of that priority.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EscalationConfig {
-    #[serde(with = "opt_humane")]
-    pub high: Option<Duration>,
-    #[serde(with = "opt_humane")]
-    pub medium: Option<Duration>,
-    #[serde(with = "opt_humane")]
-    pub low: Option<Duration>,
-}
-
-impl Default for EscalationConfig {
-    fn default() -> Self {
-        Self {
-            high: Some(Duration::from_secs(60)),
-            medium: None,
-            low: None,
-        }
-    }
-}
-
-impl EscalationConfig {
-    pub fn for_priority(&self, p: Priority) -> Option<Duration> {
-        match p {
-            Priority::High => self.high,
-            Priority::Medium => self.medium,
-            Priority::Low => self.low,
-        }
-    }
-}
-
-/// Technical alarm settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TechnicalConfig {
-    /// A watched device that sent nothing for this long is offline.
-    #[serde(with = "humane")]
-    pub offline_after: Duration,
-    pub offline_priority: Priority,
-    /// Invalid / not-available data for this long raises "sensor off".
-    #[serde(with = "humane")]
-    pub sensor_off_delay: Duration,
-    /// Usable data for this long ends a raised "sensor off" (a probe that slips on and off is
-    /// one alarm).
-    #[serde(with = "humane")]
-    pub sensor_off_clear: Duration,
-    pub sensor_off_priority: Priority,
-    /// Battery below this percentage (and not charging) raises "battery low".
-    pub battery_low_pct: f64,
-    pub battery_priority: Priority,
-    /// Below this percentage the same alarm goes to `battery_critical_priority`.
-    pub battery_critical_pct: f64,
-    pub battery_critical_priority: Priority,
-    /// Device time further than this from hub time is a clock skew.
-    #[serde(with = "humane")]
-    pub clock_skew_max: Duration,
-    /// A skew must persist this long (a replayed backlog after a reconnect is not a skew).
-    #[serde(with = "humane")]
-    pub clock_skew_delay: Duration,
-    pub clock_skew_priority: Priority,
-}
-
-impl Default for TechnicalConfig {
-    fn default() -> Self {
-        Self {
-            offline_after: Duration::from_secs(30),
-            offline_priority: Priority::Medium,
-            sensor_off_delay: Duration::from_secs(15),
-            sensor_off_clear: Duration::from_secs(10),
-            sensor_off_priority: Priority::Low,
-            battery_low_pct: 20.0,
-            battery_priority: Priority::Low,
-            battery_critical_pct: 10.0,
-            battery_critical_priority: Priority::Medium,
-            clock_skew_max: Duration::from_secs(30),
-            clock_skew_delay: Duration::from_secs(30),
-            clock_skew_priority: Priority::Low,
-        }
-    }
-}
-
-/// How the alarm of one device event kind behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct EventConfig {
-    pub priority: Priority,
-    /// A latching alarm stays after its condition ended (`active: false`) until it is
-    /// acknowledged.
-    pub latching: bool,
-}
-
-/// Alarms of device events (`[alarms.events.<kind>]`, see [`DeviceEvent`]).
-///
-/// ```toml
-/// [alarms.events.bed_exit]
-/// priority = "medium"     # default high (fall risk)
-/// [alarms.events.nurse_call]
-/// latching = false        # default true: a released call button must still be answered
-/// ```
-///
-/// A field left out keeps that kind's default, not a generic one.
-///
-/// [`DeviceEvent`]: super::DeviceEvent
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "EventsRepr")]
-pub struct EventsConfig {
-    /// Default medium, latching.
-    pub nurse_call: EventConfig,
-    /// Default high, not latching.
-    pub bed_exit: EventConfig,
-    /// Default high, not latching.
-    pub pump_occlusion: EventConfig,
-    /// Default low, not latching.
-    pub end_of_infusion: EventConfig,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        let c = |priority, latching| EventConfig { priority, latching };
-        Self {
-            nurse_call: c(Priority::Medium, true),
-            bed_exit: c(Priority::High, false),
-            pump_occlusion: c(Priority::High, false),
-            end_of_infusion: c(Priority::Low, false),
-        }
-    }
-}
-
-impl EventsConfig {
-    pub fn get(&self, kind: super::EventKind) -> EventConfig {
-        use super::EventKind as K;
-        match kind {
-            K::NurseCall => self.nurse_call,
-            K::BedExit => self.bed_exit,
-            K::PumpOcclusion => self.pump_occlusion,
-            K::EndOfInfusion => self.end_of_infusion,
-        }
-    }
-}
-
-/// One `[alarms.events.<kind>]` table as written: what is left out keeps the kind's default.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventRepr {
-    priority: Option<Priority>,
-    latching: Option<bool>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct EventsRepr {
-    nurse_call: EventRepr,
-    bed_exit: EventRepr,
-    pump_occlusion: EventRepr,
-    end_of_infusion: EventRepr,
-}
-
-impl From<EventsRepr> for EventsConfig {
-    fn from(r: EventsRepr) -> Self {
-        let d = EventsConfig::default();
-        let merge = |r: EventRepr, d: EventConfig| EventConfig {
-            priority: r.priority.unwrap_or(d.priority),
-            latching: r.latching.unwrap_or(d.latching),
-        };
-        Self {
-            nurse_call: merge(r.nurse_call, d.nurse_call),
-            bed_exit: merge(r.bed_exit, d.bed_exit),
-            pump_occlusion: merge(r.pump_occlusion, d.pump_occlusion),
-            end_of_infusion: merge(r.end_of_infusion, d.end_of_infusion),
-        }
-    }
-}
-
-/// The `[alarms]` section of the hub configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlarmsConfig {
-    pub preset: Preset,
-    pub rules: Vec<Rule>,
-    pub beds: BTreeMap<String, Vec<Rule>>,
-    pub technical: TechnicalConfig,
-    pub escalation: EscalationConfig,
-    /// Alarms of device events (nurse call, bed exit, pump occlusion, end of infusion).
-    pub events: EventsConfig,
-    /// Default length of an audio pause.
-    #[serde(with = "humane")]
-    pub audio_pause: Duration,
-    /// Longest audio pause anyone may set.
-    #[serde(with = "humane")]
-    pub audio_pause_max: Duration,
-    /// The widest bed limits anyone but an admin may set.
-    pub safe_ranges: Vec<super::changes::SafeRange>,
-    /// The longest a non-admin may switch a bed's alarm off (the off state must end by itself).
-    #[serde(with = "humane")]
-    pub max_alarm_off: Duration,
-}
-
-impl Default for AlarmsConfig {
-    fn default() -> Self {
-        Self {
-            preset: Preset::Adult,
-            rules: Vec::new(),
-            beds: BTreeMap::new(),
-            technical: TechnicalConfig::default(),
-            escalation: EscalationConfig::default(),
-            events: EventsConfig::default(),
-            audio_pause: Duration::from_secs(120),
-            audio_pause_max: Duration::from_secs(600),
-            safe_ranges: super::changes::default_safe_ranges(),
-            max_alarm_off: Duration::from_secs(8 * 3600),
-        }
-    }
-}
-
-impl AlarmsConfig {
-    /// The rule part of the configuration.
-    pub fn rule_set(&self) -> RuleSet {
-        RuleSet {
-            preset: self.preset,
-            rules: self.rules.clone(),
-            beds: self.beds.clone(),
-            changes: BTreeMap::new(),
-        }
-    }
-
-    /// Validates rules and settings.
-    pub fn validate(&self) -> Result<()> {
-        self.rule_set().validate()?;
-        super::changes::check_safe_ranges(&self.safe_ranges).map_err(AlarmError::InvalidConfig)?;
-        let t = &self.technical;
-        let bad = |s: &str| Err(AlarmError::InvalidConfig(s.to_owned()));
-        if self.max_alarm_off.is_zero() {
-            return bad("max_alarm_off must be more than 0 s");
-        }
-        if t.offline_after < Duration::from_secs(1) {
-            return bad("technical.offline_after must be at least 1 s");
-        }
-        if !(0.0..=100.0).contains(&t.battery_low_pct)
-            || !(0.0..=100.0).contains(&t.battery_critical_pct)
-            || t.battery_critical_pct > t.battery_low_pct
-        {
-            return bad("technical battery thresholds must satisfy 0 <= critical <= low <= 100");
-        }
-        if t.battery_critical_priority < t.battery_priority {
-            return bad("technical.battery_critical_priority must not be below battery_priority");
-        }
-        if t.sensor_off_delay > MAX_DELAY
-            || t.sensor_off_clear > MAX_DELAY
-            || t.clock_skew_delay > Duration::from_secs(3600)
-        {
-            return bad("technical delays are too long");
-        }
-        if t.clock_skew_max < Duration::from_secs(1) {
-            return bad("technical.clock_skew_max must be at least 1 s");
-        }
-        let e = &self.escalation;
-        if [e.high, e.medium, e.low].contains(&Some(Duration::ZERO)) {
-            return bad("escalation times must be longer than 0 s (use \"off\")");
-        }
-        if self.audio_pause.is_zero() || self.audio_pause > self.audio_pause_max {
-            return bad("audio_pause must be > 0 and <= audio_pause_max");
-        }
-        Ok(())
-    }
 }
 
 /// Serde of a metric as its short name; accepts a name, reference id or MDC code.
@@ -865,6 +509,7 @@ pub use wardhub_adapters::duration::{humane, opt_humane};
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::AlarmsConfig;
     use super::*;
 
     #[test]
@@ -988,28 +633,5 @@ mod tests {
         assert!(parse(r#"{"rules":[{"metric":"hr","low":1,"lo":2}]}"#).is_err());
         assert!(parse(r#"{"rules":[{"metric":"hr","low":1,"delay":"soon"}]}"#).is_err());
         assert!(parse(r#"{"rule":[]}"#).is_err());
-    }
-
-    #[test]
-    fn tier_edges_apply_hysteresis() {
-        let low = Tier {
-            limit: 90.0,
-            below: true,
-            priority: Priority::Medium,
-            delay_ms: 0,
-        };
-        assert_eq!(low.edge(89.9, 1.0), Some(true));
-        assert_eq!(low.edge(90.0, 1.0), None);
-        assert_eq!(low.edge(90.9, 1.0), None);
-        assert_eq!(low.edge(91.0, 1.0), Some(false));
-        assert_eq!(low.edge(90.0, 0.0), Some(false));
-        let high = Tier {
-            below: false,
-            limit: 120.0,
-            ..low
-        };
-        assert_eq!(high.edge(121.0, 2.0), Some(true));
-        assert_eq!(high.edge(119.0, 2.0), None);
-        assert_eq!(high.edge(118.0, 2.0), Some(false));
     }
 }

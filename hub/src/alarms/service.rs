@@ -522,7 +522,7 @@ mod tests {
     use wardhub_adapters::adapter::NoBus;
 
     use super::*;
-    use crate::alarms::changes::BedChange;
+    use crate::alarms::rules::BedChange;
 
     #[derive(Debug)]
     struct ManualClock(AtomicI64);

@@ -518,7 +518,7 @@ async fn put_bed_rules(
     if a.loosens() || until_ms.is_some() {
         rules.changes.insert(
             bed.clone(),
-            crate::alarms::changes::BedChange {
+            crate::alarms::rules::BedChange {
                 by: user.name.clone(),
                 role: user.role.as_str().into(),
                 reason: reason.unwrap_or_default(),

@@ -74,7 +74,7 @@ struct BedJson {
     /// Alarms of this bed switched off or widened: who, why, until when (the ALARM OFF
     /// indicator of the tile).
     #[serde(skip_serializing_if = "Option::is_none")]
-    alarm_change: Option<crate::alarms::changes::BedChange>,
+    alarm_change: Option<crate::alarms::rules::BedChange>,
 }
 
 #[derive(Debug, Serialize)]
