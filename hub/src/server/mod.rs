@@ -28,6 +28,12 @@ use crate::registry::SledRegistry;
 use crate::store::{Retention, SledStore};
 use crate::telemetry::Telemetry;
 
+mod health_checks;
+mod retention;
+
+use health_checks::{register_health_checks, HealthParts};
+use retention::spawn_retention;
+
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -664,162 +670,4 @@ impl Hub {
         );
         tracing::info!("wardhub stopped; data flushed");
     }
-}
-
-fn spawn_retention(
-    store: Arc<SledStore>,
-    telemetry: Arc<Telemetry>,
-    clock: Arc<dyn Clock>,
-    every: Duration,
-    cancel: CancellationToken,
-) {
-    tokio::spawn(async move {
-        loop {
-            let store = store.clone();
-            let now = clock.now_ms();
-            let size = store.size_on_disk();
-            telemetry
-                .db_size_bytes
-                .set(i64::try_from(size).unwrap_or(i64::MAX));
-            match tokio::task::spawn_blocking(move || store.enforce_retention(now)).await {
-                Ok(Ok(r)) => {
-                    telemetry
-                        .retention_deleted
-                        .with_label_values(&["raw"])
-                        .inc_by(r.raw_deleted);
-                    telemetry
-                        .retention_deleted
-                        .with_label_values(&["rollup"])
-                        .inc_by(r.rollups_deleted);
-                    if r.raw_deleted + r.rollups_deleted > 0 {
-                        tracing::info!(
-                            raw = r.raw_deleted,
-                            rollups = r.rollups_deleted,
-                            "retention"
-                        );
-                    }
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
-                Err(e) => tracing::error!(error = %e, "retention task failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = cancel.cancelled() => return,
-            }
-        }
-    });
-}
-
-/// What the health checks look at.
-struct HealthParts<'a> {
-    broker: &'a Broker,
-    bus: &'a Arc<BrokerBus>,
-    store: &'a Arc<SledStore>,
-    sink: &'a Sink,
-    progress: &'a Arc<std::sync::atomic::AtomicI64>,
-    clock: &'a Arc<dyn Clock>,
-    edge: &'a JoinHandle<()>,
-    pipeline: &'a JoinHandle<()>,
-    flusher: &'a JoinHandle<()>,
-    announcer: &'a JoinHandle<()>,
-    ticker: &'a JoinHandle<()>,
-}
-
-/// How long a part may be stuck before it counts as down.
-const STUCK: Duration = Duration::from_secs(30);
-
-fn register_health_checks(health: &crate::health::Health, p: HealthParts<'_>) {
-    use crate::health::task_alive;
-    for (name, addr, level) in [
-        ("mqtt_internal_v4", p.broker.internal_v4, 4u8),
-        ("mqtt_internal_v5", p.broker.internal_v5, 5u8),
-    ] {
-        // A CONNECT every 5 s: the listener must answer with a CONNACK (a listener whose
-        // lock was poisoned accepted TCP and never answered). A busy machine can be slow to
-        // answer one probe, so it is down only after three failed probes in a row.
-        let login = p.broker.internal_login.clone();
-        let last = std::sync::Mutex::new((None::<std::time::Instant>, 0u32));
-        health.register(
-            name,
-            Box::new(move || {
-                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-                let due = last.0.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
-                if due {
-                    let ok = crate::broker::probe_within(
-                        addr,
-                        level,
-                        &login,
-                        Duration::from_secs(1),
-                        Duration::from_secs(3),
-                    );
-                    *last = (
-                        Some(std::time::Instant::now()),
-                        if ok { 0 } else { last.1 + 1 },
-                    );
-                }
-                if last.1 >= 3 {
-                    Err(format!(
-                        "the internal MQTT {level} listener did not answer {} CONNECTs in a row",
-                        last.1
-                    ))
-                } else {
-                    Ok(())
-                }
-            }),
-        );
-    }
-    health.register("mqtt_edge", task_alive("MQTT edge", p.edge));
-    {
-        let alive = task_alive("pipeline", p.pipeline);
-        // A watch, not a Sink: the health check must not keep the pipeline from ending.
-        let (sink, progress, clock) = (p.sink.watch(), p.progress.clone(), p.clock.clone());
-        health.register(
-            "ingest",
-            Box::new(move || {
-                alive()?;
-                let idle = clock.now_ms() - progress.load(std::sync::atomic::Ordering::Relaxed);
-                if sink.queued() > 0 && idle > STUCK.as_millis() as i64 {
-                    return Err(format!(
-                        "{} batches queued and none processed for {} s",
-                        sink.queued(),
-                        idle / 1000
-                    ));
-                }
-                Ok(())
-            }),
-        );
-    }
-    {
-        let alive = task_alive("store flusher", p.flusher);
-        let store = p.store.clone();
-        health.register(
-            "store_flusher",
-            Box::new(move || {
-                alive()?;
-                match store.durability_lag() {
-                    Some(lag) if lag > STUCK => Err(format!(
-                        "writes not durable: no successful flush for {} s",
-                        lag.as_secs()
-                    )),
-                    _ => Ok(()),
-                }
-            }),
-        );
-    }
-    health.register(
-        "alarm_announcer",
-        task_alive("alarm announcer", p.announcer),
-    );
-    health.register("alarm_ticker", task_alive("alarm ticker", p.ticker));
-    let bus = p.bus.clone();
-    health.register(
-        "hub_publisher",
-        Box::new(move || match bus.publisher_down_for() {
-            Some(d) if d > Duration::from_secs(10) => Err(format!(
-                "the hub's publisher has had no broker connection for {} s",
-                d.as_secs()
-            )),
-            _ => Ok(()),
-        }),
-    );
 }
