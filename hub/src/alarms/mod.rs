@@ -7,7 +7,8 @@
 //! - [`book`]: the open alarms, one per condition (a bed's clinical condition whichever
 //!   devices show it; a device's technical one), and how their sources combine;
 //! - [`engine`]: [`AlarmEngine`], pure and deterministic: every call takes the hub time, nothing
-//!   reads a clock or does I/O; it returns the [`Transition`]s to store and announce;
+//!   reads a clock or does I/O; it returns the [`Transition`]s to store and announce (its
+//!   per-source tracking is `track.rs`, the technical tiers `technical.rs`);
 //! - [`record`]: the [`Alarm`] record and [`Transition`] (the JSON that is stored and announced);
 //! - the device status contract ([`DeviceStatus`], `crate::device_status`, shared with the
 //!   registry);
@@ -66,6 +67,8 @@ pub mod replay;
 pub mod rules;
 pub mod service;
 pub mod store;
+mod technical;
+mod track;
 
 pub use crate::device_status::DeviceStatus;
 pub use config::{AlarmsConfig, EscalationConfig, EventConfig, EventsConfig, TechnicalConfig};
