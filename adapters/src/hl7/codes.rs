@@ -168,7 +168,10 @@ fn mdc(code: &str, refid: &str) -> Result<Metric, NoMetric> {
             })
             .ok_or(NoMetric::Unknown)?;
         // The reference id, when it is an MDC name, must name the same metric.
-        if refid.len() > 4 && refid[..4].eq_ignore_ascii_case("MDC_") && named(refid) != Some(m) {
+        if refid.len() > 4
+            && refid.as_bytes()[..4].eq_ignore_ascii_case(b"MDC_")
+            && named(refid) != Some(m)
+        {
             return Err(NoMetric::Conflict(format!(
                 "OBX-3 code {c} is {} but its reference id says otherwise",
                 m.refid
@@ -178,7 +181,7 @@ fn mdc(code: &str, refid: &str) -> Result<Metric, NoMetric> {
     }
     // No numeric code: an MDC reference id, in either component (never a short name).
     for s in [refid, code] {
-        if s.len() > 4 && s[..4].eq_ignore_ascii_case("MDC_") {
+        if s.len() > 4 && s.as_bytes()[..4].eq_ignore_ascii_case(b"MDC_") {
             if let Some(m) = named(s) {
                 return Ok(m);
             }
@@ -193,6 +196,23 @@ mod tests {
 
     fn m(c: [&str; 6]) -> Result<&'static str, NoMetric> {
         Codes::default().metric(c).map(|m| m.name)
+    }
+
+    /// Guards "a multi-byte character across byte 4 of a code panics the decoder" (found by
+    /// fuzzing bytes behind a valid MSH): the MDC_ prefix is compared as bytes.
+    #[test]
+    fn a_code_with_a_multibyte_character_at_the_prefix_is_refused_not_a_panic() {
+        for i in 0..6 {
+            let mut c = [""; 6];
+            c[i] = "MD\u{20ac}x";
+            assert!(m(c).is_err(), "{c:?}");
+            c[i] = "\u{fffd}\u{fffd}";
+            assert!(m(c).is_err(), "{c:?}");
+        }
+        let mut c = ["150456", "\u{fffd}\u{fffd}", "", "", "", ""];
+        assert_eq!(m(c), Ok("spo2"));
+        c[1] = "MDC_\u{20ac}";
+        assert!(m(c).is_err());
     }
 
     #[test]

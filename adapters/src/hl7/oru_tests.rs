@@ -523,6 +523,19 @@ proptest! {
         let _ = decode(&bytes, NOW, &OruOptions::default());
     }
 
+    /// Random bytes alone almost never start with `MSH`, so they stop at the header check;
+    /// behind a valid header they reach the segment, field and OBX parsing.
+    #[test]
+    fn arbitrary_bytes_after_a_valid_header_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        segment in prop::sample::select(vec!["", "OBX|", "OBX|1|NM|", "PID|", "OBR|"]),
+    ) {
+        let mut m = msg(&[]).into_bytes();
+        m.extend_from_slice(segment.as_bytes());
+        m.extend_from_slice(&bytes);
+        let _ = decode(&m, NOW, &OruOptions::default());
+    }
+
     #[test]
     fn arbitrary_obx_fields_never_panic(fields in proptest::collection::vec("[ -~]{0,20}", 0..20)) {
         let obx = format!("OBX|{}", fields.join("|"));
