@@ -258,16 +258,17 @@ async fn replay(
         .validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let report = blocking(move || {
-        let mut beds: Vec<String> = s.registry.beds(None).into_iter().map(|b| b.bed).collect();
         let actual = s.alarms.history_all(from, now.saturating_add(1))?;
-        for t in &actual {
-            if let Some(b) = &t.alarm.bed {
-                if !beds.contains(b) {
-                    beds.push(b.clone());
-                }
-            }
-        }
-        beds.sort();
+        // The registry's beds and any bed the period's alarms name, once each, in order.
+        let beds: Vec<String> = s
+            .registry
+            .beds(None)
+            .into_iter()
+            .map(|b| b.bed)
+            .chain(actual.iter().filter_map(|t| t.alarm.bed.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let cfg = s.alarms.config();
         let store = s.store.clone();
         let windows = |bed: &str, a: i64, b: i64| -> ApiResult<Vec<_>> {
