@@ -19,12 +19,15 @@
 //! ```
 
 pub mod adapter;
-pub mod duration;
 pub mod hl7;
-pub mod model;
 pub mod mqtt_json;
 pub mod net;
 pub mod tls;
+
+/// The canonical model lives in its own crate ([`wardhub_model`]); re-exported here so an
+/// adapter names it `crate::model`.
+pub use wardhub_model as model;
+pub use wardhub_model::duration;
 
 pub use adapter::{
     Adapter, AdapterContext, AdapterEvents, Bus, BusMessage, Ingest, IngestReport, Placement, Sink,

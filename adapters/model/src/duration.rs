@@ -7,9 +7,9 @@
 //! use std::time::Duration;
 //! #[derive(serde::Deserialize)]
 //! struct C {
-//!     #[serde(with = "wardhub_adapters::duration::humane")]
+//!     #[serde(with = "wardhub_model::duration::humane")]
 //!     delay: Duration,
-//!     #[serde(with = "wardhub_adapters::duration::opt_humane")]
+//!     #[serde(with = "wardhub_model::duration::opt_humane")]
 //!     escalate: Option<Duration>,
 //! }
 //! let c: C = serde_json::from_str(r#"{"delay": "1m 30s", "escalate": "off"}"#).unwrap();

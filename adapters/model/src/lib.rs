@@ -1,10 +1,22 @@
-//! The canonical observation model every adapter produces (ARCHITECTURE.md).
+//! # wardhub-model
+//!
+//! The canonical observation model every adapter produces and the store, the alarm engine and
+//! the HTTP API consume (ARCHITECTURE.md). A crate of its own so that those can share it
+//! without depending on the protocol adapters.
 //!
 //! An [`Observation`] is one numeric value of one metric from one device at one time. Metrics are
 //! IEEE 11073 MDC codes; only metrics in [`METRICS`] are accepted, so every stored value has a
-//! known unit and a known physically possible range.
+//! known unit and a known physically possible range. [`duration`] is the one humane duration
+//! format of every configuration file.
+//!
+//! ```
+//! let spo2 = wardhub_model::metric_by_name("MDC_PULS_OXIM_SAT_O2").unwrap();
+//! assert_eq!((spo2.code, spo2.unit), (150456, "%"));
+//! ```
 
 use std::fmt;
+
+pub mod duration;
 
 use serde::{Deserialize, Serialize};
 
