@@ -10,7 +10,7 @@ pub use ward_sim::exact::{exact_publisher, Exact, Plan};
 /// Every stored time stamp of `device` (one metric, raw), read from a stopped hub's data
 /// directory.
 pub fn stored_times(data_dir: &Path, device: &str) -> HashSet<i64> {
-    use wardhub::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
+    use wardhub::store::{Retention, SledStore, TimeRange};
     let store = SledStore::open(data_dir, 64 << 20, Retention::default()).expect("store opens");
     let page = store
         .device_observations(

@@ -15,7 +15,7 @@ use std::time::Instant;
 use clap::Args;
 use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
 
-use crate::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
+use crate::store::{Retention, SledStore, TimeRange};
 
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {

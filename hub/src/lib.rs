@@ -43,5 +43,7 @@ pub mod http;
 pub mod pipeline;
 pub mod registry;
 pub mod server;
-pub mod store;
 pub mod telemetry;
+
+/// The time-series store is its own crate ([`wardhub_store`]): it knows nothing of the hub.
+pub use wardhub_store as store;

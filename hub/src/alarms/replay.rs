@@ -477,7 +477,7 @@ mod tests {
     use super::*;
     use crate::alarms::{AckReason, Event};
     use crate::pipeline::clock::ClockCorrection;
-    use crate::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
+    use crate::store::{Retention, SledStore, TimeRange};
     use ward_sim::{Payload, Scenario, Ward};
     use wardhub_adapters::model::{DeviceId, TimeLimits};
     use wardhub_adapters::mqtt_json::decode_observations;

@@ -273,7 +273,7 @@ async fn replay(
         let store = s.store.clone();
         let windows = |bed: &str, a: i64, b: i64| -> ApiResult<Vec<_>> {
             let range = crate::store::TimeRange { from: a, to: b - 1 };
-            let page = crate::store::TimeSeriesStore::bed_observations(&*store, bed, range, 2_000_000)?;
+            let page = store.bed_observations(bed, range, 2_000_000)?;
             if page.truncated {
                 return Err(ApiError::bad_request(format!(
                     "bed {bed} has more than 2,000,000 observations in 10 minutes: too many to replay"

@@ -30,7 +30,7 @@ mod ward_api;
 pub use authenticated::Authenticated;
 
 use crate::registry::Registry;
-use crate::store::{Rollup, SledStore, TimeRange, TimeSeriesStore};
+use crate::store::{Rollup, SledStore, TimeRange};
 use crate::telemetry::Telemetry;
 
 /// What the handlers share.

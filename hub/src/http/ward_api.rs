@@ -18,7 +18,7 @@ use super::Authenticated;
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
 use crate::registry::store::ListFilter;
 use crate::registry::DeviceState;
-use crate::store::{TimeRange, TimeSeriesStore};
+use crate::store::TimeRange;
 
 /// A device whose data arrived this recently counts as connected even when the registry
 /// knows nothing better (e.g. data relayed by an HL7 gateway without a connection of its own).

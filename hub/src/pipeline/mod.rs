@@ -17,7 +17,7 @@ use wardhub_adapters::adapter::{AdapterEvents, DeviceMessage, Ingest, IngestRepo
 use wardhub_adapters::model::{Clock, Observation, Reject, RejectReason};
 
 use crate::registry::{Registry, Resolution};
-use crate::store::{SledStore, TimeSeriesStore};
+use crate::store::SledStore;
 use crate::telemetry::Telemetry;
 
 /// Most observations written in one store batch.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
-use wardhub_adapters::model::Millis;
+use wardhub_model::Millis;
 
 use super::keys::{self, SPAN_MS};
 use super::series::SeriesDesc;

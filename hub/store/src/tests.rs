@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
+use wardhub_model::{metric_by_name, DeviceId, Observation, Status};
 
 use super::*;
 

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use wardhub_adapters::model::Millis;
+use wardhub_model::Millis;
 
 use super::chunk::{self, ChunkWriter, Sample};
 use super::keys::span_of;
@@ -230,7 +230,7 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wardhub_adapters::model::Status;
+    use wardhub_model::Status;
 
     fn s(t: i64, value: f64) -> Sample {
         Sample {

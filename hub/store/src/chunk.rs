@@ -17,8 +17,8 @@
 //! 11073's 8388607 with its status); encoding refuses anything else and decoding checks it.
 //!
 //! ```
-//! use wardhub::store::chunk::{decode, encode, Sample};
-//! use wardhub_adapters::model::Status;
+//! use wardhub_store::chunk::{decode, encode, Sample};
+//! use wardhub_model::Status;
 //! let samples: Vec<Sample> = (0..60)
 //!     .map(|i| Sample { t: 1_000 * i, value: 97.0, status: Status::Valid, received_at: 1_000 * i + 40 })
 //!     .collect();
@@ -27,7 +27,7 @@
 //! assert_eq!(decode(&bytes).unwrap(), samples);
 //! ```
 
-use wardhub_adapters::model::{Millis, Status};
+use wardhub_model::{Millis, Status};
 
 /// The format version byte (`docs/STORAGE.md`).
 pub const VERSION: u8 = 1;

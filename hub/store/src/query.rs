@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use wardhub_adapters::model::{Metric, Millis, Observation};
+use wardhub_model::{Metric, Millis, Observation};
 
 use super::chunk::{self, Sample};
 use super::keys::{self, minute_of, span_of, Agg, SpanRollups};

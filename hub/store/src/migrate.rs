@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use wardhub_adapters::model::{DeviceId, Metric, Millis};
+use wardhub_model::{DeviceId, Metric, Millis};
 
 use super::chunk::{self, Sample};
 use super::keys::{self, span_of, SpanRollups};

@@ -16,7 +16,7 @@
 //! | `R` bed rollup | bed 0 minute device 0 code | [`Agg`] |
 //! | `B` known bed | bed | empty |
 
-use wardhub_adapters::model::{metric_by_code, Metric, Millis, Status};
+use wardhub_model::{metric_by_code, Metric, Millis, Status};
 
 use super::keys::Agg;
 
@@ -223,7 +223,7 @@ pub fn agg_encode(a: &Agg) -> [u8; 32] {
 
 /// Writes observations as wardhub before the chunked store did (to test the migration).
 #[cfg(test)]
-pub fn write_v1(tree: &sled::Tree, obs: &[wardhub_adapters::model::Observation]) {
+pub fn write_v1(tree: &sled::Tree, obs: &[wardhub_model::Observation]) {
     for o in obs {
         let (device, code, ch) = (o.device_id.as_str(), o.metric.code, o.channel.as_deref());
         let rec = Record {

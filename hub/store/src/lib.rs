@@ -1,10 +1,12 @@
+//! # wardhub-store
+//!
 //! The time-series store: raw observations in compressed chunks, latest values, one-minute
 //! rollups, retention.
 //!
 //! [`SledStore`] keeps the time series in one sled tree (layout in [`keys`], specification in
 //! `docs/STORAGE.md`):
 //!
-//! 1. [`TimeSeriesStore::write`] appends the batch's samples as one entry ([`log`]) to the
+//! 1. [`SledStore::write`] appends the batch's samples as one entry ([`log`]) to the
 //!    append log's files (`wal/` in the data directory, [`wal`]), then adds them to the
 //!    series' open chunks in memory ([`memory`]). Writes are not durable until the flusher
 //!    (see [`SledStore::run_flusher`]) has synced the log and flushed sled;
@@ -17,8 +19,8 @@
 //!    into open chunks, so a kill -9 loses nothing that was durable.
 //!
 //! ```
-//! use wardhub::store::{Retention, SledStore, TimeRange, TimeSeriesStore};
-//! use wardhub_adapters::model::{metric_by_name, DeviceId, Observation, Status};
+//! use wardhub_store::{Retention, SledStore, TimeRange};
+//! use wardhub_model::{metric_by_name, DeviceId, Observation, Status};
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = SledStore::open(dir.path(), 16 << 20, Retention::default()).unwrap();
 //! let o = Observation {
@@ -51,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use wardhub_adapters::model::{DeviceId, Metric, Millis, Observation};
+use wardhub_model::{DeviceId, Metric, Millis, Observation};
 
 pub use fold::FoldReport;
 use memory::Memory;
@@ -113,38 +115,6 @@ pub struct RetentionReport {
     pub rollups_deleted: u64,
     /// Series with nothing left (no chunk, no rollup, nothing open) that were forgotten.
     pub series_retired: u64,
-}
-
-/// The storage the pipeline and the API need.
-pub trait TimeSeriesStore: Send + Sync {
-    /// Applies the observations atomically (not yet durable); returns a ticket for
-    /// durability waits. Same device, metric and time overwrites (replays are idempotent).
-    fn write(&self, obs: &[Observation]) -> Result<u64>;
-    fn device_observations(
-        &self,
-        device: &str,
-        metric: Option<Metric>,
-        range: TimeRange,
-        limit: usize,
-    ) -> Result<Page<Observation>>;
-    fn device_latest(&self, device: &str) -> Result<Vec<Observation>>;
-    fn bed_latest(&self, bed: &str) -> Result<Vec<Observation>>;
-    fn bed_observations(
-        &self,
-        bed: &str,
-        range: TimeRange,
-        limit: usize,
-    ) -> Result<Page<Observation>>;
-    fn device_rollups(
-        &self,
-        device: &str,
-        metric: Option<Metric>,
-        range: TimeRange,
-        limit: usize,
-    ) -> Result<Page<Rollup>>;
-    fn bed_rollups(&self, bed: &str, range: TimeRange, limit: usize) -> Result<Page<Rollup>>;
-    /// Whether any observation of this device was ever stored (and not retired by retention).
-    fn has_device(&self, device: &str) -> Result<bool>;
 }
 
 /// Retention settings.
@@ -579,8 +549,11 @@ fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
     Page { items, truncated }
 }
 
-impl TimeSeriesStore for SledStore {
-    fn write(&self, obs: &[Observation]) -> Result<u64> {
+/// The storage the pipeline and the API use.
+impl SledStore {
+    /// Applies the observations atomically (not yet durable); returns a ticket for
+    /// durability waits. Same device, metric and time overwrites (replays are idempotent).
+    pub fn write(&self, obs: &[Observation]) -> Result<u64> {
         if obs.is_empty() {
             return Ok(self.written.load(Ordering::Acquire));
         }
@@ -644,7 +617,7 @@ impl TimeSeriesStore for SledStore {
         Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
-    fn device_observations(
+    pub fn device_observations(
         &self,
         device: &str,
         metric: Option<Metric>,
@@ -663,7 +636,7 @@ impl TimeSeriesStore for SledStore {
         Ok(page(self.observations(&sids, range, limit)?, limit))
     }
 
-    fn device_latest(&self, device: &str) -> Result<Vec<Observation>> {
+    pub fn device_latest(&self, device: &str) -> Result<Vec<Observation>> {
         let m = self.mem();
         let mut best = query::Latest::default();
         for sid in m.sids_of_device(device) {
@@ -674,7 +647,7 @@ impl TimeSeriesStore for SledStore {
         Ok(out)
     }
 
-    fn bed_latest(&self, bed: &str) -> Result<Vec<Observation>> {
+    pub fn bed_latest(&self, bed: &str) -> Result<Vec<Observation>> {
         let m = self.mem();
         let mut best = query::Latest::default();
         for sid in m.sids_of_bed(bed) {
@@ -687,7 +660,7 @@ impl TimeSeriesStore for SledStore {
         Ok(out)
     }
 
-    fn bed_observations(
+    pub fn bed_observations(
         &self,
         bed: &str,
         range: TimeRange,
@@ -705,7 +678,7 @@ impl TimeSeriesStore for SledStore {
         Ok(page(self.observations(&sids, range, limit)?, limit))
     }
 
-    fn device_rollups(
+    pub fn device_rollups(
         &self,
         device: &str,
         metric: Option<Metric>,
@@ -730,7 +703,7 @@ impl TimeSeriesStore for SledStore {
         Ok(page(out, limit))
     }
 
-    fn bed_rollups(&self, bed: &str, range: TimeRange, limit: usize) -> Result<Page<Rollup>> {
+    pub fn bed_rollups(&self, bed: &str, range: TimeRange, limit: usize) -> Result<Page<Rollup>> {
         let sids = self.mem().sids_of_bed(bed);
         let mut out = self.rollups(&sids, range, limit)?;
         out.sort_by(|a, b| {
@@ -744,7 +717,8 @@ impl TimeSeriesStore for SledStore {
         Ok(page(out, limit))
     }
 
-    fn has_device(&self, device: &str) -> Result<bool> {
+    /// Whether any observation of this device was ever stored (and not retired by retention).
+    pub fn has_device(&self, device: &str) -> Result<bool> {
         Ok(!self.mem().sids_of_device(device).is_empty())
     }
 }

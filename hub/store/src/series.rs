@@ -7,7 +7,7 @@
 //! Layout: version 1, device (u8 length + bytes), metric code (u32 BE), channel (u8 length +
 //! bytes, 0 = none), bed (u8 length + bytes, 0 = none).
 
-use wardhub_adapters::model::{metric_by_code, DeviceId, Metric};
+use wardhub_model::{metric_by_code, DeviceId, Metric};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesDesc {
@@ -79,7 +79,7 @@ impl SeriesDesc {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use wardhub_adapters::model::metric_by_name;
+    use wardhub_model::metric_by_name;
 
     proptest! {
         #[test]

@@ -3,18 +3,18 @@
 //! Everything lives in one sled tree so that one write is one atomic `Batch`. A key starts
 //! with a kind byte; series ids are 4 bytes big-endian; times are 8 bytes big-endian with the
 //! sign bit flipped, so byte order is time order. `docs/STORAGE.md` is the specification.
-//! The append log is not in sled but in files beside it ([`crate::store::wal`]).
+//! The append log is not in sled but in files beside it ([`crate::wal`]).
 //!
 //! | kind | key | value |
 //! |---|---|---|
 //! | `V` format | — | format version, chunk span in seconds (u32 BE) |
-//! | `S` series | sid | [`crate::store::series::SeriesDesc`] |
-//! | `c` chunk | sid span_start | [`crate::store::chunk`] samples of one span |
+//! | `S` series | sid | [`crate::series::SeriesDesc`] |
+//! | `c` chunk | sid span_start | [`crate::chunk`] samples of one span |
 //! | `r` rollups | sid span_start | [`SpanRollups`]: that span's one-minute aggregates |
 //! | `l` latest | sid | the series' newest sample ([`encode_sample`]) |
 //! | `q` quarantine | sid span_start seq | a chunk that did not decode, kept as it was |
 
-use wardhub_adapters::model::{Millis, Status};
+use wardhub_model::{Millis, Status};
 
 use super::chunk::Sample;
 

@@ -12,7 +12,7 @@
 
 use std::sync::atomic::Ordering;
 
-use wardhub_adapters::model::Millis;
+use wardhub_model::Millis;
 
 use super::chunk;
 use super::keys::{self, SpanRollups, SPAN_MS};

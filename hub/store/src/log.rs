@@ -1,4 +1,4 @@
-//! The append log's entries: each [`super::TimeSeriesStore::write`] is one entry holding its
+//! The append log's entries: each [`super::SledStore::write`] is one entry holding its
 //! samples (and the descriptions of series it starts), appended to the log files
 //! ([`super::wal`]) before the write returns its durability ticket. A background fold seals the
 //! samples into chunks; log segments whose entries are all sealed are deleted; on start the
@@ -18,7 +18,7 @@
 //!
 //! Whole numbers (most vital signs) take one or two bytes; a sample is 6 to 8 bytes.
 
-use wardhub_adapters::model::Status;
+use wardhub_model::Status;
 
 use super::chunk::Sample;
 use super::keys::{get_varint, put_varint, unzigzag, whole, zigzag};
@@ -201,8 +201,8 @@ mod tests {
         #[test]
         fn entries_round_trip(samples in proptest::collection::vec(sample(), 0..40), device in "[a-z0-9-]{1,64}") {
             let desc = SeriesDesc {
-                device: wardhub_adapters::model::DeviceId::new(device).unwrap(),
-                metric: wardhub_adapters::model::metric_by_name("hr").unwrap(),
+                device: wardhub_model::DeviceId::new(device).unwrap(),
+                metric: wardhub_model::metric_by_name("hr").unwrap(),
                 channel: Some("1.3.2".into()),
                 bed: None,
             };
