@@ -36,7 +36,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod device_messages;
-pub mod device_status;
 pub mod fd_budget;
 pub mod health;
 pub mod http;
@@ -47,3 +46,6 @@ pub mod telemetry;
 
 /// The time-series store is its own crate ([`wardhub_store`]): it knows nothing of the hub.
 pub use wardhub_store as store;
+
+/// The device status contract is part of the canonical model (`wardhub_model`).
+pub use wardhub_model::device_status;

@@ -16,6 +16,7 @@
 
 use std::fmt;
 
+pub mod device_status;
 pub mod duration;
 
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use wardhub_adapters::adapter::Bus;
 use wardhub_adapters::model::{Clock, DeviceId, Millis, Observation};
 
+use super::store::AlarmStoreError;
 use super::{
     AckReason, Alarm, AlarmEngine, AlarmError, AlarmId, AlarmState, AlarmStore, AlarmsConfig,
     DeviceEvent, DeviceStatus, Event, PauseTarget, Priority, RuleSet, Transition,
@@ -65,14 +66,14 @@ impl AlarmService {
         telemetry: Arc<Telemetry>,
     ) -> Result<(Arc<AlarmService>, tokio::task::JoinHandle<()>), AlarmError> {
         let store = AlarmStore::open(db)?;
-        let rules_tree = db.open_tree("alarm_rules")?;
+        let rules_tree = db.open_tree("alarm_rules").map_err(AlarmStoreError::from)?;
         let restored = store.load()?;
         let now = clock.now_ms();
         let mut engine =
             AlarmEngine::restore(ward, config, restored.alarms, restored.next_id, now)?;
-        if let Some(saved) = rules_tree.get(RULES_KEY)? {
+        if let Some(saved) = rules_tree.get(RULES_KEY).map_err(AlarmStoreError::from)? {
             match serde_json::from_slice::<RuleSet>(&saved)
-                .map_err(AlarmError::from)
+                .map_err(|e| AlarmError::InvalidConfig(e.to_string()))
                 .and_then(|r| engine.set_rules(r))
             {
                 Ok(()) => tracing::info!("alarm rules: using the rules last set through the API"),
@@ -330,7 +331,7 @@ impl AlarmService {
         bed: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Transition>, AlarmError> {
-        self.store.history(from, to, bed, limit)
+        Ok(self.store.history(from, to, bed, limit)?)
     }
 
     /// The alarm-burden KPIs of the alarms raised in `from..to` (their acknowledgements up to
@@ -348,7 +349,7 @@ impl AlarmService {
 
     /// Every audit record with `from <= at < to`, oldest first.
     pub fn history_all(&self, from: Millis, to: Millis) -> Result<Vec<Transition>, AlarmError> {
-        self.store.history_all(from, to)
+        Ok(self.store.history_all(from, to)?)
     }
 
     /// The alarm configuration in force (its rules as they are now).
@@ -365,7 +366,7 @@ impl AlarmService {
         limit: usize,
         cursor: Option<super::store::HistoryCursor>,
     ) -> Result<super::store::HistoryPage, AlarmError> {
-        self.store.history_page(from, to, bed, limit, cursor)
+        Ok(self.store.history_page(from, to, bed, limit, cursor)?)
     }
 
     pub fn rules(&self) -> RuleSet {
@@ -376,16 +377,18 @@ impl AlarmService {
     pub fn set_rules(&self, rules: RuleSet, user: &str) -> Result<(), AlarmError> {
         let mut engine = self.engine();
         engine.set_rules(rules.clone())?;
-        let json = serde_json::to_vec(&rules)?;
-        self.rules_tree.insert(RULES_KEY, json.clone())?;
+        let json = serde_json::to_vec(&rules).map_err(AlarmStoreError::from)?;
+        self.rules_tree
+            .insert(RULES_KEY, json.clone())
+            .map_err(AlarmStoreError::from)?;
         let now = self.clock.now_ms();
         let mut key = now.to_be_bytes().to_vec();
         key.extend_from_slice(user.as_bytes());
         let audit = serde_json::json!({ "at": now, "by": user, "rules": rules });
-        self.rules_tree.insert(
-            [b"audit/".as_slice(), &key].concat(),
-            serde_json::to_vec(&audit)?,
-        )?;
+        let audit = serde_json::to_vec(&audit).map_err(AlarmStoreError::from)?;
+        self.rules_tree
+            .insert([b"audit/".as_slice(), &key].concat(), audit)
+            .map_err(AlarmStoreError::from)?;
         tracing::info!(user, "alarm rules changed");
         Ok(())
     }

@@ -17,8 +17,27 @@ use std::sync::Mutex;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use wardhub_adapters::model::Millis;
 
-use super::error::{AlarmError, Result};
-use super::record::{Alarm, Transition};
+use wardhub_alarm_engine::{Alarm, AlarmError, Transition};
+
+/// A failure of the alarm store; callers that speak the engine's language get it as
+/// [`AlarmError::Store`].
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmStoreError {
+    #[error("alarm store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("alarm store record: {0}")]
+    Record(#[from] serde_json::Error),
+    #[error("alarm store: corrupt key or value in {0}")]
+    Corrupt(&'static str),
+}
+
+impl From<AlarmStoreError> for AlarmError {
+    fn from(e: AlarmStoreError) -> Self {
+        AlarmError::Store(Box::new(e))
+    }
+}
+
+type Result<T, E = AlarmStoreError> = std::result::Result<T, E>;
 
 const NEXT_ID: &[u8] = b"meta/next_id";
 const NEXT_SEQ: &[u8] = b"meta/next_seq";
@@ -101,7 +120,7 @@ fn read_u64(v: Option<sled::IVec>) -> Result<u64> {
         None => Ok(0),
         Some(v) => <[u8; 8]>::try_from(v.as_ref())
             .map(u64::from_be_bytes)
-            .map_err(|_| AlarmError::Corrupt("alarms_state")),
+            .map_err(|_| AlarmStoreError::Corrupt("alarms_state")),
     }
 }
 
@@ -160,8 +179,8 @@ impl AlarmStore {
                 Ok(())
             })
             .map_err(|e| match e {
-                TransactionError::Storage(e) => AlarmError::Store(e),
-                TransactionError::Abort(()) => AlarmError::Corrupt("alarms_state"),
+                TransactionError::Storage(e) => AlarmStoreError::Sled(e),
+                TransactionError::Abort(()) => AlarmStoreError::Corrupt("alarms_state"),
             })?;
         *seq_guard = next_seq;
         Ok(())

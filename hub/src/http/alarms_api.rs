@@ -58,7 +58,7 @@ impl From<AlarmError> for ApiError {
             | AlarmError::PauseTooLong { .. }
             | AlarmError::InvalidStatus(_)
             | AlarmError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
-            AlarmError::Store(_) | AlarmError::Record(_) | AlarmError::Corrupt(_) => {
+            AlarmError::Store(_) => {
                 tracing::error!(error = %e, "alarm store failed");
                 return ApiError(
                     StatusCode::INTERNAL_SERVER_ERROR,

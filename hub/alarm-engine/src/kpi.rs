@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use wardhub_adapters::model::Millis;
+use wardhub_model::Millis;
 
 use super::record::{AckReason, Cause, Event, Kind, Priority, Transition};
 
@@ -213,8 +213,8 @@ pub fn compute(transitions: &[Transition], from: Millis, to: Millis, beds: usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::tests::{engine, obs, S};
-    use wardhub_adapters::model::Status;
+    use crate::testing::{engine, obs, S};
+    use wardhub_model::Status;
 
     /// A day of a small ward, table-driven: who raised what, who answered how.
     #[test]

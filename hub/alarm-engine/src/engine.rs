@@ -92,7 +92,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use wardhub_adapters::model::{DeviceId, Millis, Observation, METRICS};
+use wardhub_model::{DeviceId, Millis, Observation, METRICS};
 
 use super::book::{transition, Book, Ctx};
 use super::compiled::{millis, CompiledRules, HIGH, LOW, SLOTS};
@@ -105,7 +105,7 @@ use super::record::{
 use super::rules::{metric_index, RuleSet};
 use super::technical::TechTiers;
 use super::track::{edges_of, flag, step, DeviceState, Spec, Track, HOLD};
-use crate::device_status::DeviceStatus;
+use wardhub_model::device_status::DeviceStatus;
 
 /// Percentage points above the low threshold a battery must reach to clear its alarm.
 const BATTERY_HYSTERESIS: f64 = 5.0;

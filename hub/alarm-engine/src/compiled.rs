@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wardhub_adapters::model::METRICS;
+use wardhub_model::METRICS;
 
 use super::error::Result;
 use super::rules::{metric_index, Rule, RuleSet};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wardhub_adapters::duration::{humane, opt_humane};
+use wardhub_model::duration::{humane, opt_humane};
 
 use super::error::{AlarmError, Result};
 use super::rules::{Preset, Rule, RuleSet, MAX_DELAY};

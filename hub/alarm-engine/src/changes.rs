@@ -4,7 +4,7 @@
 //! indicated; the dashboard shows this record on the bed's tile and in the alarm list).
 
 use serde::{Deserialize, Serialize};
-use wardhub_adapters::model::{metric_by_name, Metric};
+use wardhub_model::{metric_by_name, Metric};
 
 use super::rules::{metric_index, Rule};
 

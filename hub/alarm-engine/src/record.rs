@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use wardhub_adapters::model::{metric_by_code, DeviceId, Metric, Millis};
+use wardhub_model::{metric_by_code, DeviceId, Metric, Millis};
 
 /// A stable alarm identity, shown as `A000123`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -508,7 +508,7 @@ mod tests {
 
     #[test]
     fn metric_ref_round_trip() {
-        let m = MetricRef(wardhub_adapters::model::metric_by_name("spo2").unwrap());
+        let m = MetricRef(wardhub_model::metric_by_name("spo2").unwrap());
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(
             j,

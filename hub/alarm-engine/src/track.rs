@@ -2,7 +2,7 @@
 //! per device the tracks of every metric and technical cause, and [`step`], which advances a
 //! track and hands each side's view to the [`Book`] that owns the alarm.
 
-use wardhub_adapters::model::{DeviceId, Millis, METRICS};
+use wardhub_model::{DeviceId, Millis, METRICS};
 
 use super::book::{Book, Ctx, Ended, GroupKey, View};
 use super::compiled::{Tier, EXTRA_LOW, HIGH, LOW, SLOTS};

@@ -1,9 +1,9 @@
 //! One alarm per condition (issue 15, "one event, many alarms") and the shipped presets.
 
-use wardhub_adapters::model::{Millis, Status};
+use wardhub_model::{Millis, Status};
 
-use super::tests::{engine, obs, S};
 use super::*;
+use crate::testing::{engine, obs, S};
 
 fn feed(e: &mut AlarmEngine, t: Millis, data: &[(&str, &str, f64)]) -> Vec<Transition> {
     let mut out = Vec::new();

@@ -1,8 +1,9 @@
-//! The error type of the alarm module.
+//! The error type of the alarm engine.
 
 use super::AlarmId;
 
-/// Everything that can go wrong in rules, engine commands and the alarm store.
+/// Everything that can go wrong in rules, engine commands and, reported through the engine's
+/// callers, the alarm store.
 #[derive(Debug, thiserror::Error)]
 pub enum AlarmError {
     /// A rule or rule set that cannot be used; `scope` is `ward` or `bed <id>`.
@@ -36,16 +37,14 @@ pub enum AlarmError {
     PauseTooLong { requested_s: u64, max_s: u64 },
     /// A device status message that does not follow the contract.
     #[error(transparent)]
-    InvalidStatus(#[from] crate::device_status::InvalidStatus),
+    InvalidStatus(#[from] wardhub_model::device_status::InvalidStatus),
     /// A device event message that does not follow the contract.
     #[error("device event: {0}")]
     InvalidEvent(String),
+    /// The store that keeps the engine's transitions failed (the hub's `AlarmStore`; the
+    /// engine itself does no I/O and never returns this).
     #[error("alarm store: {0}")]
-    Store(#[from] sled::Error),
-    #[error("alarm store record: {0}")]
-    Record(#[from] serde_json::Error),
-    #[error("alarm store: corrupt key or value in {0}")]
-    Corrupt(&'static str),
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T, E = AlarmError> = std::result::Result<T, E>;

@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wardhub_adapters::model::{is_valid_id, metric_by_code, metric_by_name, Metric, METRICS};
+use wardhub_model::{is_valid_id, metric_by_code, metric_by_name, Metric, METRICS};
 
 use super::error::{AlarmError, Result};
 use super::Priority;
@@ -505,7 +505,7 @@ mod metric_name {
     }
 }
 
-pub use wardhub_adapters::duration::{humane, opt_humane};
+pub use wardhub_model::duration::{humane, opt_humane};
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,8 @@
 //! register as its MQTT last will on this topic: the hub then raises "device offline" at once
 //! instead of after the silence timeout.
 
+use crate::{format_rfc3339, parse_time, Millis};
 use serde::{Deserialize, Serialize};
-use wardhub_adapters::model::{format_rfc3339, parse_time, Millis};
 
 /// A device status message that does not follow the contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use wardhub_adapters::model::{DeviceId, Metric, Millis};
+use wardhub_model::{DeviceId, Metric, Millis};
 
 use super::compiled::Tier;
 use super::record::{

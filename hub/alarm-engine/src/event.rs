@@ -16,7 +16,7 @@
 //! - Other fields are ignored (devices add their own).
 
 use serde::{Deserialize, Serialize};
-use wardhub_adapters::model::Millis;
+use wardhub_model::Millis;
 
 use super::error::{AlarmError, Result};
 use super::record::Cause;
@@ -85,7 +85,7 @@ pub struct DeviceEvent {
     pub seq: Option<u64>,
     #[serde(
         default,
-        with = "crate::device_status::opt_time",
+        with = "wardhub_model::device_status::opt_time",
         skip_serializing_if = "Option::is_none"
     )]
     pub time: Option<Millis>,
