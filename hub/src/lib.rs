@@ -12,10 +12,11 @@
 //! - [`health`]: health checks of the internal parts (`/healthz`, `wardhub_component_up`);
 //! - [`http`]: the REST API;
 //! - [`server`]: starting and stopping a whole [`Hub`](server::Hub);
-//! - [`cli`]: the `wardhub` command line.
+//! - [`cli`]: the `wardhub` command line, with `demo` and the `bench` commands (feature
+//!   `tools`, on by default: the runtime above does not need them).
 //!
 //! ```no_run
-//! # async fn f() -> anyhow::Result<()> {
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = wardhub::config::Config::default();
 //! config.mqtt.listen = "127.0.0.1:0".parse()?;
 //! config.http.listen = "127.0.0.1:0".parse()?;
@@ -28,12 +29,17 @@
 pub mod alarms;
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "tools")]
 pub mod bench;
+#[cfg(feature = "tools")]
 pub mod bench_alarms;
+#[cfg(feature = "tools")]
 pub mod bench_storage;
 pub mod broker;
+#[cfg(feature = "tools")]
 pub mod cli;
 pub mod config;
+#[cfg(feature = "tools")]
 pub mod demo;
 pub mod device_messages;
 pub mod fd_budget;
