@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
-use wardhub_e2e::{now_ms, Device, TestServer, ADMIN_TOKEN, NURSE_TOKEN};
+use wardhub_e2e::{next_event, now_ms, Device, TestServer, ADMIN_TOKEN, NURSE_TOKEN};
 
 /// SpO2 below 90 for 2 s is a medium alarm; below 85 it is high at once.
 const RULES: &str = r#"
@@ -87,7 +87,7 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
         .is_some()
     );
     let mut sse = server.sse("/api/v1/alarms/stream").await;
-    let (ev, snap) = next_matching(&mut sse, Duration::from_secs(5), |_| true)
+    let (ev, snap) = next_event(&mut sse, Duration::from_secs(5), |_, _| true)
         .await
         .unwrap();
     assert_eq!(
@@ -109,7 +109,7 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
         dev
     });
     // Announced on SSE within delay + 1 s, as a medium physiological alarm of bed-07.
-    let (_, raised) = next_matching(&mut sse, Duration::from_secs(4), |(e, v)| {
+    let (_, raised) = next_event(&mut sse, Duration::from_secs(4), |e, v| {
         e == "transition" && v["event"] == "raised"
     })
     .await
@@ -157,7 +157,7 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    let (_, acked) = next_matching(&mut sse, Duration::from_secs(3), |(e, v)| {
+    let (_, acked) = next_event(&mut sse, Duration::from_secs(3), |e, v| {
         e == "transition" && v["event"] == "acknowledged"
     })
     .await
@@ -187,7 +187,7 @@ async fn desaturation_is_raised_announced_acknowledged_and_survives_restart() {
     // Deeper desaturation: the same alarm goes high (no second alarm).
     dev.publish_obs("mon-7", r#"{"metric":"spo2","value":82}"#)
         .await;
-    let (_, changed) = next_matching(&mut sse, Duration::from_secs(3), |(e, _)| e == "transition")
+    let (_, changed) = next_event(&mut sse, Duration::from_secs(3), |e, _| e == "transition")
         .await
         .expect("priority change");
     assert_eq!(changed["alarm"]["id"], id.as_str());
