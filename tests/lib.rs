@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod hl7;
 pub mod load;
 pub mod mqtt;
 pub mod raw;

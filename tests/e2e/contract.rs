@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::hl7::{oru, Mllp};
+use wardhub_e2e::hl7::{oru, Mllp};
 use wardhub_e2e::{now_ms, Device, TestServer};
 
 const DEVICE: &str = "00C0000000000001";

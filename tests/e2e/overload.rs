@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wardhub_e2e::load::{exact_publisher, missing, stored_times, Exact, Plan};
 use wardhub_e2e::{now_ms, TestServer};
 
-use crate::hl7::{oru, Mllp};
+use wardhub_e2e::hl7::{oru, Mllp};
 
 fn plan(device: &str, t0: i64, obs: u32, inflight: usize, run_for: Duration) -> Plan {
     Plan::new(device, t0, obs, inflight, run_for)

@@ -14,7 +14,7 @@ use wardhub_e2e::{
     now_ms, Device, TestServer, ADMIN_TOKEN, BIOMED_TOKEN, NURSE_TOKEN, VIEWER_TOKEN,
 };
 
-use crate::hl7::Mllp;
+use wardhub_e2e::hl7::Mllp;
 
 /// A path of the route table with its parameters filled in.
 fn fill(path: &str) -> String {
