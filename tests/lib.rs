@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod hl7;
 pub mod load;
+pub mod mqtt;
 pub mod raw;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+pub use mqtt::{Connect, Device};
 use wardhub::config::{Config, StaticDevice};
 use wardhub::server::Hub;
 
@@ -106,18 +108,81 @@ impl TestServer {
         }
     }
 
-    /// GET a path of the API as JSON, as the viewer (a wall display); returns the status and
-    /// the body.
+    /// GET a path of the API as the viewer (a wall display); returns the status and the JSON
+    /// body (`Null` only for an empty body; a body that is not JSON fails the test).
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = reqwest::Client::new()
-            .get(format!("http://{}{}", self.http(), path))
-            .bearer_auth(VIEWER_TOKEN)
-            .send()
+        self.send(reqwest::Method::GET, path, Some(VIEWER_TOKEN), None)
             .await
-            .expect("HTTP request");
-        let status = resp.status().as_u16();
-        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
-        (status, body)
+    }
+
+    /// GET a path of the API as the viewer; anything but 200 fails the test.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Every raw observation of `device` from `from` (epoch ms) to a minute from now, in one
+    /// page (a truncated page or a status other than 200 fails the test).
+    pub async fn observations(&self, device: &str, from: i64) -> Vec<serde_json::Value> {
+        let path = format!(
+            "/api/v1/devices/{device}/observations?from={from}&to={}&resolution=raw&limit=100000",
+            now_ms() + 60_000
+        );
+        let body = self.json(&path).await;
+        assert_eq!(body["truncated"], false, "GET {path}: {body}");
+        body["observations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {path}: no observations list: {body}"))
+            .clone()
+    }
+
+    /// How many raw observations of `device` are stored (of any time up to a minute ahead).
+    pub async fn stored(&self, device: &str) -> usize {
+        self.observations(device, 0).await.len()
+    }
+
+    /// The alarms of `GET /api/v1/alarms?{query}` (e.g. `bed=bed-07&state=active`).
+    pub async fn alarms(&self, query: &str) -> Vec<serde_json::Value> {
+        let path = format!("/api/v1/alarms?{query}");
+        let body = self.json(&path).await;
+        body["alarms"]
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {path}: no alarms list: {body}"))
+            .clone()
+    }
+
+    /// `wardhub_ingest_rejects_total` of one adapter and reason.
+    pub async fn rejects(&self, adapter: &str, reason: &str) -> f64 {
+        self.metric(&format!(
+            r#"wardhub_ingest_rejects_total{{adapter="{adapter}",reason="{reason}"}}"#
+        ))
+        .await
+    }
+
+    /// Every alarm transition of `query` (e.g. `bed=bed-07&from=…`), oldest first, following
+    /// the history's pages to the end.
+    pub async fn alarm_history(&self, query: &str) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/alarms/history?{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.json(&path).await;
+            all.extend(
+                page["transitions"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("GET {path}: no transitions: {page}"))
+                    .iter()
+                    .cloned(),
+            );
+            match page["next"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return all,
+            }
+        }
     }
 
     /// The Prometheus text of the hub.
@@ -160,6 +225,28 @@ impl TestServer {
     }
 }
 
+/// The events of one server-sent event stream ([`TestServer::sse`]).
+pub type Sse = tokio::sync::mpsc::UnboundedReceiver<Result<(String, serde_json::Value), String>>;
+
+/// The next event of `rx` that `f` accepts, within `timeout`; `None` when the time passes or
+/// the stream ends first. An event whose data is not JSON fails the test.
+pub async fn next_event(
+    rx: &mut Sse,
+    timeout: Duration,
+    mut f: impl FnMut(&str, &serde_json::Value) -> bool,
+) -> Option<(String, serde_json::Value)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Ok((e, v)))) if f(&e, &v) => return Some((e, v)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => panic!("{e}"),
+            _ => return None,
+        }
+    }
+}
+
 /// Bearer tokens of the users every test hub knows.
 pub const NURSE_TOKEN: &str = "test-nurse-token-0123456789abcdef";
 pub const BIOMED_TOKEN: &str = "test-biomed-token-0123456789abcdef";
@@ -177,7 +264,8 @@ fn test_users() -> Vec<(String, wardhub::auth::Role, String)> {
 }
 
 impl TestServer {
-    /// A request with a bearer token (or none); returns the status and the JSON body.
+    /// A request with a bearer token (or none); returns the status and the JSON body (`Null`
+    /// only for an empty body, e.g. a 204; a body that is not JSON fails the test).
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -185,24 +273,35 @@ impl TestServer {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut req =
-            reqwest::Client::new().request(method, format!("http://{}{}", self.http(), path));
+        let mut req = reqwest::Client::new()
+            .request(method.clone(), format!("http://{}{}", self.http(), path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.expect("HTTP request");
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        let text = resp
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {status}, body unreadable: {e}"));
+        if text.is_empty() {
+            return (status, serde_json::Value::Null);
+        }
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("{method} {path}: {status}, body is not JSON ({e}): {text}")
+        });
+        (status, body)
     }
 
-    /// Subscribes to the server-sent events of `path`; events arrive as (event, data JSON).
-    pub async fn sse(
-        &self,
-        path: &str,
-    ) -> tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)> {
+    /// Subscribes to the server-sent events of `path`; events arrive as (event, data JSON),
+    /// or as an error naming data that is not JSON. The channel closes with the stream.
+    pub async fn sse(&self, path: &str) -> Sse {
         let mut resp = reqwest::Client::new()
             .get(format!("http://{}{}", self.http(), path))
             .bearer_auth(VIEWER_TOKEN)
@@ -228,8 +327,10 @@ impl TestServer {
                     if data.is_empty() {
                         continue;
                     }
-                    let json = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
-                    if tx.send((event, json)).is_err() {
+                    let item = serde_json::from_str(&data)
+                        .map(|json| (event.clone(), json))
+                        .map_err(|e| format!("{event} event data is not JSON ({e}): {data}"));
+                    if tx.send(item).is_err() {
                         return;
                     }
                 }
@@ -239,88 +340,6 @@ impl TestServer {
     }
 }
 
-/// A connected MQTT device client whose event loop is polled in the background; `publish`
-/// returns once the broker acknowledged (QoS 1).
-pub struct Device {
-    pub client: AsyncClient,
-    acks: tokio::sync::mpsc::UnboundedReceiver<Packet>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Device {
-    pub async fn connect(addr: SocketAddr, id: &str) -> Device {
-        let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
-        opts.set_keep_alive(Duration::from_secs(30));
-        opts.set_max_packet_size(1 << 22, 1 << 22);
-        let (client, eventloop) = AsyncClient::new(opts, 100);
-        let (tx, acks) = tokio::sync::mpsc::unbounded_channel();
-        let task = tokio::spawn(poll(eventloop, tx));
-        let mut d = Device { client, acks, task };
-        // Wait for the CONNACK.
-        match tokio::time::timeout(Duration::from_secs(10), d.acks.recv()).await {
-            Ok(Some(Packet::ConnAck(_))) => {}
-            other => panic!("{id}: no CONNACK: {other:?}"),
-        }
-        d
-    }
-
-    /// Publishes at QoS 1 and waits for the PUBACK.
-    pub async fn publish(&mut self, topic: &str, payload: impl Into<Vec<u8>>) {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.into())
-            .await
-            .expect("publish queued");
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await {
-                Ok(Some(Packet::PubAck(_))) => return,
-                Ok(Some(_)) => continue,
-                other => panic!("no PUBACK: {other:?}"),
-            }
-        }
-    }
-
-    /// Publishes an observation document on this device's own topic.
-    pub async fn publish_obs(&mut self, id: &str, doc: &str) {
-        self.publish(&format!("wardhub/v1/devices/{id}/obs"), doc)
-            .await;
-    }
-
-    /// Whether the connection has been closed (the event loop reported an error).
-    pub async fn closed(&mut self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < deadline {
-            match tokio::time::timeout(Duration::from_millis(100), self.acks.recv()).await {
-                Ok(None) => return true,
-                Ok(Some(Packet::Disconnect)) => return true,
-                _ => {}
-            }
-        }
-        false
-    }
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn poll(mut eventloop: EventLoop, tx: tokio::sync::mpsc::UnboundedSender<Packet>) {
-    loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(p)) => {
-                if tx.send(p).is_err() {
-                    return;
-                }
-            }
-            Ok(Event::Outgoing(_)) => {}
-            // The connection is gone: report it by closing the channel.
-            Err(_) => return,
-        }
-    }
-}
-
-/// Current epoch milliseconds.
 /// The value of the sample line `series` (`name{labels}`) of a Prometheus text.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| {
@@ -361,6 +380,47 @@ pub fn wardhub_bin() -> std::path::PathBuf {
     bin
 }
 
+/// The addresses a started `wardhub serve` prints (its banner), read up to "Stop with".
+#[derive(Debug, Default)]
+pub struct Banner {
+    pub mqtt: Option<SocketAddr>,
+    pub hl7: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Banner {
+    /// Reads the banner from the hub's standard output; an address that does not parse
+    /// fails the test.
+    pub fn read(out: impl std::io::BufRead) -> Banner {
+        let mut b = Banner::default();
+        let addr = |a: &str| -> Option<SocketAddr> {
+            let a = a.split('/').next().unwrap_or(a);
+            Some(
+                a.parse()
+                    .unwrap_or_else(|e| panic!("banner address {a:?}: {e}")),
+            )
+        };
+        for line in out.lines() {
+            let line = line.expect("hub standard output");
+            let line = line.trim();
+            if let Some(a) = line.strip_prefix("MQTT       mqtt://") {
+                b.mqtt = addr(a);
+            } else if let Some(a) = line.strip_prefix("HL7 MLLP   ") {
+                b.hl7 = addr(a);
+            } else if let Some(a) = line.strip_prefix("HTTP API   http://") {
+                b.http = addr(a);
+            } else if let Some(a) = line.strip_prefix("metrics    http://") {
+                b.metrics = addr(a);
+            } else if line.starts_with("Stop with") {
+                break;
+            }
+        }
+        b
+    }
+}
+
+/// Current epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

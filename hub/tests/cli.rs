@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
@@ -52,23 +51,30 @@ fn bad_config_exits_78_naming_the_key() {
     assert_eq!(out.status.code(), Some(78));
 }
 
-#[test]
-fn taken_port_exits_69_with_a_clear_message() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let out = wardhub()
+/// `wardhub serve` on an ephemeral HTTP port, MQTT on `mqtt`, with `args`, its data in
+/// `data`, run to its exit.
+fn serve(data: &std::path::Path, mqtt: &str, args: &[&str]) -> std::process::Output {
+    wardhub()
         .args([
             "serve",
             "--http-listen",
             "127.0.0.1:0",
             "--mqtt-listen",
-            &addr,
+            mqtt,
         ])
+        .args(args)
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(data)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn taken_port_exits_69_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve(dir.path(), &addr, &[]);
     assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("MQTT") && err.contains(&addr), "{err}");
@@ -80,20 +86,7 @@ fn taken_metrics_port_exits_69_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = wardhub()
-        .args([
-            "serve",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            &addr,
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = serve(dir.path(), "127.0.0.1:0", &["--metrics-listen", &addr]);
     assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("metrics") && err.contains(&addr), "{err}");
@@ -104,18 +97,7 @@ fn unusable_data_dir_exits_69() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let out = wardhub()
-        .args([
-            "serve",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = serve(&file, "127.0.0.1:0", &[]);
     assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data directory"), "{err}");
@@ -229,7 +211,8 @@ fn sigterm_drains_flushes_and_exits_zero() {
         hub2.http,
         t0 + n
     );
-    let body: serde_json::Value = reqwest::blocking_get(&url);
+    let (status, body) = get_json(&url);
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["observations"].as_array().map(Vec::len),
         Some(n as usize),
@@ -237,7 +220,6 @@ fn sigterm_drains_flushes_and_exits_zero() {
     );
     let mut child = hub2.child;
     assert_eq!(sigterm(&mut child), Some(0));
-    let _ = hub.http;
 }
 
 fn now_ms() -> i64 {
@@ -247,26 +229,24 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-mod reqwest {
-    /// A GET on a fresh runtime (the test itself is synchronous).
-    pub fn blocking_get(url: &str) -> serde_json::Value {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            ::reqwest::Client::new()
-                .get(url)
-                .bearer_auth(super::VIEWER)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        })
-    }
+/// A GET as the viewer on a fresh runtime (the test itself is synchronous): the status and
+/// the JSON body (a body that is not JSON fails the test).
+fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(VIEWER)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("GET {url}: {status}, not JSON ({e}): {text}"));
+        (status, body)
+    })
 }
-
-#[allow(dead_code)]
-const _TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,48 +6,76 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// GET `path` from `addr` and parse the body as JSON (HTTP/1.1, one request per connection).
-fn get_json(addr: &str, token: &str, path: &str) -> Option<serde_json::Value> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+/// GET `path` from `addr` with a bearer token (HTTP/1.1, one request per connection): the
+/// status and the body. A hub that does not answer fails the test.
+fn get(addr: &str, token: &str, path: &str) -> (u16, String) {
+    let fail = |e: std::io::Error| -> ! { panic!("GET http://{addr}{path}: {e}") };
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| fail(e));
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap_or_else(|e| fail(e));
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )
-    .ok()?;
+    .unwrap_or_else(|e| fail(e));
     let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return None;
+    s.read_to_string(&mut text).unwrap_or_else(|e| fail(e));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("GET {path}: no HTTP response: {text:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: no status: {head:?}"));
+    (status, body.to_owned())
+}
+
+/// GET a JSON document that must be there (200).
+fn get_json(addr: &str, token: &str, path: &str) -> serde_json::Value {
+    let (status, body) = get(addr, token, path);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+}
+
+/// The demo's process, killed if the test fails before it stops.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    serde_json::from_str(body).ok()
 }
 
 #[test]
 fn demo_serves_a_living_ward_and_stops_on_sigint() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wardhub"))
-        .env_remove("WARDHUB_CONFIG")
-        .env_remove("WARDHUB_DATA_DIR")
-        .env_remove("WARDHUB_MQTT_LISTEN")
-        .env_remove("WARDHUB_HTTP_LISTEN")
-        // Never fixed ports in tests: HL7 and metrics listeners bind ephemeral ones too.
-        .env("WARDHUB_HL7_LISTEN", "127.0.0.1:0")
-        .env("WARDHUB_METRICS_LISTEN", "127.0.0.1:0")
-        .env("WARDHUB_LOG", "warn")
-        .args([
-            "demo",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut demo = Demo(
+        Command::new(env!("CARGO_BIN_EXE_wardhub"))
+            .env_remove("WARDHUB_CONFIG")
+            .env_remove("WARDHUB_DATA_DIR")
+            .env_remove("WARDHUB_MQTT_LISTEN")
+            .env_remove("WARDHUB_HTTP_LISTEN")
+            // Never fixed ports in tests: HL7 and metrics listeners bind ephemeral ones too.
+            .env("WARDHUB_HL7_LISTEN", "127.0.0.1:0")
+            .env("WARDHUB_METRICS_LISTEN", "127.0.0.1:0")
+            .env("WARDHUB_LOG", "warn")
+            .args([
+                "demo",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--mqtt-listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut demo.0;
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let (mut mqtt, mut http, mut token) = (String::new(), String::new(), String::new());
+    let (mut mqtt, mut http, mut metrics, mut token) =
+        (String::new(), String::new(), String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
         // The demo makes a nurse login and prints its token.
@@ -64,38 +92,59 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
         if let Some(a) = line.trim().strip_prefix("HTTP API   http://") {
             http = a.trim_end_matches("/api/v1").to_owned();
         }
+        if let Some(a) = line.trim().strip_prefix("metrics    http://") {
+            metrics = a.trim_end_matches("/metrics").to_owned();
+        }
         if line.starts_with("Stop with") {
             break;
         }
     }
     assert!(
-        !mqtt.is_empty() && !http.is_empty() && token.len() == 64,
+        !mqtt.is_empty() && !http.is_empty() && !metrics.is_empty() && token.len() == 64,
         "addresses and the login token not printed"
     );
     // Without the token, no patient data.
-    assert!(get_json(&http, "no-such-token", "/api/v1/beds/bed-01/latest").is_none());
+    let (status, body) = get(&http, "no-such-token", "/api/v1/beds/bed-01/latest");
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("b01-mon"), "{body}");
     // Keep reading stdout so the demo never blocks on a full pipe.
     let drain = std::thread::spawn(move || lines.for_each(drop));
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut latest = None;
-    while Instant::now() < deadline {
-        if let Some(body) = get_json(&http, &token, "/api/v1/beds/bed-01/latest") {
-            if body["latest"].as_array().is_some_and(|a| a.len() >= 5) {
-                latest = Some(body);
-                break;
-            }
+    // "Within seconds": 60 s is the timeout of a slow machine, not the behaviour.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let with_data = |bed: &str, at_least: usize| loop {
+        let body = get_json(&http, &token, &format!("/api/v1/beds/{bed}/latest"));
+        if body["latest"]
+            .as_array()
+            .is_some_and(|a| a.len() >= at_least)
+        {
+            break body;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{bed} has no data after 60 s: {body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
-    }
-    let latest = latest.expect("bed-01 has data within 20 s");
-    assert!(latest["latest"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|o| o["device_id"] == "b01-mon"));
-    // Another bed of the ward, and the metrics endpoint.
-    assert!(get_json(&http, &token, "/api/v1/beds/bed-30/latest").is_some());
+    };
+    let latest = with_data("bed-01", 5);
+    assert!(
+        latest["latest"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["device_id"] == "b01-mon"),
+        "{latest}"
+    );
+    // Another bed of the ward has data, and the metrics endpoint counts what was stored.
+    with_data("bed-30", 1);
+    let (status, text) = get(&metrics, "", "/metrics");
+    assert_eq!(status, 200, "{text}");
+    let stored: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("wardhub_observations_stored_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wardhub_observations_stored_total:\n{text}"));
+    assert!(stored > 0.0, "{stored}");
 
     let ok = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -103,13 +152,18 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
         .unwrap()
         .success();
     assert!(ok);
-    let t0 = Instant::now();
-    let status = child.wait().unwrap();
+    // It stops on SIGINT; 60 s is a timeout, not a speed the test asks for.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo did not stop within 60 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(status.code(), Some(0), "demo exit status");
-    assert!(
-        t0.elapsed() < Duration::from_secs(15),
-        "stopping took {:?}",
-        t0.elapsed()
-    );
     drain.join().unwrap();
 }

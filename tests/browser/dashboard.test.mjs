@@ -79,7 +79,10 @@ test('without a login the dashboard shows no patient data, and a wrong token is 
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(`${HUB}/`);
   await page.locator('#login-dialog').waitFor({ state: 'visible', timeout: 5000 });
-  await page.waitForTimeout(1500);
+  // Evidence the page has settled: it asked the hub who is logged in, heard "nobody" and
+  // said so (body[data-auth="none"]); and the hub refuses the ward to this browser.
+  await page.waitForSelector('body[data-auth="none"]', { timeout: 10000 });
+  assert.equal(await page.evaluate(() => fetch('/api/v1/ward').then((r) => r.status)), 401);
   assert.equal(await page.locator('.tile').count(), 0, 'no bed tiles before a login');
   assert.equal(await page.locator('.alarm').count(), 0, 'no alarms before a login');
   await page.fill('#token-input', 'not-a-token');
@@ -201,7 +204,7 @@ test('the tablet layout shows the same ward', async () => {
   assert.equal(await page.evaluate(() => localStorage.getItem('wardhub.sound')), 'off');
 });
 
-test('acknowledging by clicking updates a second dashboard within a second', async () => {
+test('acknowledging by clicking shows on a second dashboard', async () => {
   const { page } = a;
   const high = alarmOf(page, 'bed-02', '[data-prio="high"]');
   await high.locator('button[data-action="ack"]').click();
@@ -211,11 +214,10 @@ test('acknowledging by clicking updates a second dashboard within a second', asy
   await page.fill('#ack-note', 'probe slipped');
   await page.screenshot({ path: `${ART}ack-dialog-1920x1080.png` });
   const other = alarmOf(b.page, 'bed-02', '[data-state="acknowledged"]');
-  const started = Date.now();
   await page.click('#ack-submit');
-  await other.waitFor({ timeout: 3000 });
-  const took = Date.now() - started;
-  assert.ok(took < 1000, `the second dashboard showed the acknowledgement after ${took} ms`);
+  // The behaviour is that the other dashboard shows it; 10 s is a timeout, not a speed (the
+  // stream's latency belongs to the benchmarks).
+  await other.waitFor({ timeout: 10000 });
   assert.match(await other.locator('.ack').textContent(), /Acknowledged by nurse-ana .* artefact: “probe slipped”/);
   // Acknowledged: no longer flashing, no acknowledge button, still listed.
   assert.equal(await other.evaluate((el) => getComputedStyle(el).animationName), 'none');
@@ -324,13 +326,15 @@ test('stopping the hub shows "connection lost"; restarting brings the page back 
   await page.waitForSelector('body[data-live="true"]');
   const stopped = Date.now();
   await control('stop');
-  await page.locator('#lost').waitFor({ state: 'visible', timeout: 5000 });
+  // Here the timing is the behaviour: the README promises the banner once the stream is
+  // closed or the last poll is 10 s old; 12 s allows that and one 2 s poll.
+  await page.locator('#lost').waitFor({ state: 'visible', timeout: 12000 });
   const took = Date.now() - stopped;
-  assert.ok(took < 5000, `connection lost shown after ${took} ms`);
+  assert.ok(took < 12000, `connection lost shown after ${took} ms`);
   assert.match(await page.locator('#lost').textContent(), /CONNECTION LOST — DATA NOT LIVE/);
   assert.equal(await page.locator('body').getAttribute('data-live'), 'false');
   assert.match(await page.locator('#conn-text').textContent(), /NOT LIVE/);
-  await b.page.locator('#lost').waitFor({ state: 'visible', timeout: 5000 });
+  await b.page.locator('#lost').waitFor({ state: 'visible', timeout: 12000 });
   await page.waitForTimeout(1500);
   await page.screenshot({ path: `${ART}connection-lost-1920x1080.png` });
   await b.page.screenshot({ path: `${ART}connection-lost-1024x768.png` });

@@ -3,23 +3,10 @@
 
 use std::time::Duration;
 
-use wardhub_e2e::{now_ms, Device, TestServer};
+use wardhub_e2e::{now_ms, Connect, Device, TestServer};
 
 async fn rejects(server: &TestServer, reason: &str) -> f64 {
-    server
-        .metric(&format!(
-            r#"wardhub_ingest_rejects_total{{adapter="mqtt_json",reason="{reason}"}}"#
-        ))
-        .await
-}
-
-async fn stored(server: &TestServer, device: &str) -> usize {
-    let (_, body) = server
-        .get(&format!(
-            "/api/v1/devices/{device}/observations?from=0&resolution=raw"
-        ))
-        .await;
-    body["observations"].as_array().map_or(0, Vec::len)
+    server.rejects("mqtt_json", reason).await
 }
 
 /// One device sends each kind of bad document between good ones, on one connection.
@@ -102,19 +89,9 @@ async fn each_bad_input_is_counted_and_nothing_else_lost() {
     let before = server
         .metric(r#"wardhub_mqtt_refused_total{reason="auth"}"#)
         .await;
-    let addr = server.mqtt();
-    let (_c, mut ev) = rumqttc::AsyncClient::new(
-        rumqttc::MqttOptions::new("stranger", addr.ip().to_string(), addr.port()),
-        10,
-    );
-    let refused = tokio::time::timeout(Duration::from_secs(5), ev.poll()).await;
-    assert!(
-        matches!(
-            refused,
-            Ok(Err(rumqttc::ConnectionError::ConnectionRefused(_)))
-        ),
-        "{refused:?}"
-    );
+    let (refused, _) =
+        Device::try_connect(wardhub_e2e::mqtt::options(server.mqtt(), "stranger")).await;
+    assert!(matches!(refused, Connect::Refused(_)), "{refused:?}");
     assert!(
         server
             .metric(r#"wardhub_mqtt_refused_total{reason="auth"}"#)
@@ -134,14 +111,10 @@ async fn each_bad_input_is_counted_and_nothing_else_lost() {
     let expected = good + 2;
     let all = server
         .eventually(Duration::from_secs(5), || async {
-            stored(&server, "mon-b").await == expected
+            server.stored("mon-b").await == expected
         })
         .await;
-    assert!(
-        all,
-        "stored {} of {expected}",
-        stored(&server, "mon-b").await
-    );
+    assert!(all, "stored {} of {expected}", server.stored("mon-b").await);
 }
 
 /// An MQTT packet over the broker's limit closes that connection only; others go on.
@@ -177,7 +150,7 @@ async fn oversized_packet_closes_only_that_connection() {
         .await;
     let got = server
         .eventually(Duration::from_secs(5), || async {
-            stored(&server, "mon-ok").await == 1
+            server.stored("mon-ok").await == 1
         })
         .await;
     assert!(

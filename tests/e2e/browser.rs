@@ -297,7 +297,7 @@ async fn nurse_dashboard_in_headless_chromium() {
     backfill(&feeder.clients["b1-mon"], "b1-mon", wardhub_e2e::now_ms()).await;
     let filled = server
         .eventually(Duration::from_secs(30), || async {
-            let (_, t) = server.get("/api/v1/beds/bed-01/trends?range=24h").await;
+            let t = server.json("/api/v1/beds/bed-01/trends?range=24h").await;
             t["series"]["hr"]["points"].as_array().map_or(0, Vec::len) > 1000
         })
         .await;

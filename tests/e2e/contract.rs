@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::hl7::{oru, Mllp};
+use wardhub_e2e::hl7::{oru, Mllp};
 use wardhub_e2e::{now_ms, Device, TestServer};
 
 const DEVICE: &str = "00C0000000000001";
@@ -57,13 +57,7 @@ impl Driver {
 }
 
 async fn stored(server: &TestServer, from: i64) -> usize {
-    let (_, body) = server
-        .get(&format!(
-            "/api/v1/devices/{DEVICE}/observations?from={from}&to={}&resolution=raw&limit=100000",
-            now_ms() + 1000
-        ))
-        .await;
-    body["observations"].as_array().map_or(0, Vec::len)
+    server.observations(DEVICE, from).await.len()
 }
 
 async fn contract(kind: &str) {
@@ -81,15 +75,19 @@ async fn contract(kind: &str) {
             .await,
         "{kind}: not stored"
     );
+    let stored_obs = server.observations(DEVICE, t0 - 1).await;
+    assert!(
+        stored_obs.iter().all(|o| o["bed"] == BED),
+        "{kind}: not stored with the bed of the binding: {stored_obs:?}"
+    );
 
     // 2. Bad data is refused with a counted reason; the adapter (and connection) go on.
-    let series = format!(r#"wardhub_ingest_rejects_total{{adapter="{kind}",reason="malformed"}}"#);
-    let before = server.metric(&series).await;
+    let before = server.rejects(kind, "malformed").await;
     driver.send_bad().await;
     assert!(
         server
             .eventually(Duration::from_secs(5), || async {
-                server.metric(&series).await > before
+                server.rejects(kind, "malformed").await > before
             })
             .await,
         "{kind}: bad input not counted as malformed"

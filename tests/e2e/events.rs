@@ -16,12 +16,9 @@ const SCHEMA: &str = r#"wardhub_ingest_rejects_total{adapter="mqtt_json",reason=
 
 /// The open nurse-call alarms of bed 12.
 async fn calls(server: &TestServer) -> Vec<Value> {
-    let (status, body) = server.get("/api/v1/alarms?bed=bed-12").await;
-    assert_eq!(status, 200, "{body}");
-    body["alarms"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    server
+        .alarms("bed=bed-12")
+        .await
         .into_iter()
         .filter(|a| a["cause"] == "nurse_call")
         .collect()
@@ -111,11 +108,8 @@ async fn nurse_call_is_an_alarm_until_acknowledged() {
         calls(&server).await
     );
     // Every step is in the audit log.
-    let (s, body) = server.get("/api/v1/alarms/history?bed=bed-12").await;
-    assert_eq!(s, 200, "{body}");
-    let steps: Vec<(&str, &str)> = body["transitions"]
-        .as_array()
-        .unwrap()
+    let history = server.alarm_history("bed=bed-12").await;
+    let steps: Vec<(&str, &str)> = history
         .iter()
         .filter(|t| t["alarm"]["id"] == id.as_str())
         .map(|t| (t["event"].as_str().unwrap(), t["by"].as_str().unwrap_or("")))

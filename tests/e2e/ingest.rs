@@ -36,27 +36,16 @@ async fn fifty_devices_every_observation_stored() {
         t.await.unwrap();
     }
     // Every observation of every device is there, with the bed from the binding.
+    // A PUBACK comes once stored: no waiting.
     for (i, id) in ids.iter().enumerate() {
-        let path = format!(
-            "/api/v1/devices/{id}/observations?from={}&to={}",
-            t0 - 1,
-            t0 + 20_000
-        );
-        let ok = server
-            .eventually(Duration::from_secs(10), || async {
-                let (status, body) = server.get(&path).await;
-                status == 200 && body["observations"].as_array().map_or(0, Vec::len) == 20
-            })
-            .await;
+        let stored = server.observations(id, t0 - 1).await;
+        assert_eq!(stored.len(), 20, "{id}: {stored:?}");
         assert!(
-            ok,
-            "{id}: not all 20 observations stored: {:?}",
-            server.get(&path).await
+            stored
+                .iter()
+                .all(|o| o["bed"] == beds[i].as_str() && o["unit"].is_string()),
+            "{id}: {stored:?}"
         );
-        let (_, body) = server.get(&path).await;
-        let first = &body["observations"][0];
-        assert_eq!(first["bed"], beds[i].as_str());
-        assert!(first["unit"].as_str().is_some());
     }
     // By bed: two devices per bed, 40 observations.
     let (status, body) = server
@@ -69,7 +58,7 @@ async fn fifty_devices_every_observation_stored() {
     assert_eq!(status, 200);
     assert_eq!(body["observations"].as_array().unwrap().len(), 40);
     // Latest of a bed holds both devices' two metrics.
-    let (_, body) = server.get("/api/v1/beds/bed-07/latest").await;
+    let body = server.json("/api/v1/beds/bed-07/latest").await;
     assert_eq!(body["latest"].as_array().unwrap().len(), 4, "{body}");
     assert_eq!(
         server.metric("wardhub_observations_stored_total").await,
@@ -93,17 +82,9 @@ async fn mosquitto_pub_is_a_device() {
             .expect("mosquitto_pub must be installed (Debian package mosquitto-clients; .ci/run installs it)");
         assert!(status.success(), "mosquitto_pub {version} failed");
     }
-    let ok = server
-        .eventually(Duration::from_secs(5), || async {
-            let (_, body) = server.get("/api/v1/devices/mosq-1/observations").await;
-            body["observations"].as_array().map_or(0, Vec::len) == 2
-        })
-        .await;
-    assert!(
-        ok,
-        "{:?}",
-        server.get("/api/v1/devices/mosq-1/observations").await
-    );
+    // mosquitto_pub exits once its PUBACK came: both are stored.
+    let stored = server.observations("mosq-1", 0).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
 }
 
 /// Observations acknowledged before a shutdown are there after the restart.
@@ -132,8 +113,8 @@ async fn acknowledged_observations_survive_restart() {
     assert_eq!(status, 200);
     assert_eq!(body["observations"].as_array().unwrap().len(), 200);
     // The rollup of those minutes survived too.
-    let (_, body) = server
-        .get(&format!(
+    let body = server
+        .json(&format!(
             "/api/v1/devices/mon-r/observations?from={}&to={}&resolution=1m",
             t0,
             t0 + 1000

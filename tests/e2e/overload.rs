@@ -2,7 +2,6 @@
 //! across kill -9. Exact publishers record every PUBACK; every acknowledged observation must
 //! be stored, checked per device and per time stamp.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 use wardhub_e2e::load::{exact_publisher, missing, stored_times, Exact, Plan};
 use wardhub_e2e::{now_ms, TestServer};
 
-use crate::hl7::{oru, Mllp};
+use wardhub_e2e::hl7::{oru, Mllp};
 
 fn plan(device: &str, t0: i64, obs: u32, inflight: usize, run_for: Duration) -> Plan {
     Plan::new(device, t0, obs, inflight, run_for)
@@ -196,24 +195,11 @@ fn spawn_hub(config: &Path, data: &Path) -> Spawned {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("wardhub starts");
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut mqtt, mut hl7) = (None, None);
-    for line in out.lines() {
-        let line = line.expect("stdout");
-        if let Some(a) = line.trim().strip_prefix("MQTT       mqtt://") {
-            mqtt = a.parse().ok();
-        }
-        if let Some(a) = line.trim().strip_prefix("HL7 MLLP   ") {
-            hl7 = a.parse().ok();
-        }
-        if line.contains("Stop with") {
-            break;
-        }
-    }
+    let banner = wardhub_e2e::Banner::read(std::io::BufReader::new(child.stdout.take().unwrap()));
     Spawned {
         child,
-        mqtt: mqtt.expect("MQTT address printed"),
-        hl7: hl7.expect("HL7 address printed"),
+        mqtt: banner.mqtt.expect("MQTT address printed"),
+        hl7: banner.hl7.expect("HL7 address printed"),
     }
 }
 
@@ -309,8 +295,12 @@ async fn kill_9_during_overload_loses_nothing_acknowledged() {
         .output()
         .expect("wardhub admin stats runs");
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
-    let counted = stats["observations_sealed"].as_u64().unwrap_or(0)
-        + stats["observations_open"].as_u64().unwrap_or(0);
+    let count = |field: &str| {
+        stats[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("admin stats has no {field}: {stats}"))
+    };
+    let counted = count("observations_sealed") + count("observations_open");
     let acked_obs: usize = reports
         .iter()
         .map(|r| r.acked.len() * r.obs_per_message as usize)

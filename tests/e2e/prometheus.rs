@@ -135,7 +135,7 @@ impl Loaded {
         .await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let id = loop {
-            let (_, body) = s.get("/api/v1/alarms?state=active&bed=bed-05").await;
+            let body = s.json("/api/v1/alarms?state=active&bed=bed-05").await;
             if let Some(id) = body["alarms"][0]["id"].as_str() {
                 break id.to_owned();
             }
@@ -161,21 +161,23 @@ impl Loaded {
         let s = &self.server;
         dev.publish("wardhub/v1/devices/mon-a5/obs", "not json")
             .await;
-        let addr = s.mqtt();
-        let opts = rumqttc::MqttOptions::new("intruder-1", addr.ip().to_string(), addr.port());
-        let (_client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
-        let _ = tokio::time::timeout(Duration::from_secs(3), async {
-            while eventloop.poll().await.is_ok() {}
-        })
-        .await;
         assert!(
-            s.eventually(Duration::from_secs(5), || async {
-                s.metrics()
-                    .await
-                    .lines()
-                    .any(|l| l.starts_with("wardhub_mqtt_refused_total{"))
+            s.eventually(Duration::from_secs(10), || async {
+                s.rejects("mqtt_json", "malformed").await >= 1.0
             })
             .await,
+            "the document is rejected and counted"
+        );
+        let (refused, _) =
+            Device::try_connect(wardhub_e2e::mqtt::options(s.mqtt(), "intruder-1")).await;
+        assert!(
+            matches!(refused, wardhub_e2e::Connect::Refused(_)),
+            "{refused:?}"
+        );
+        assert!(
+            s.metric(r#"wardhub_mqtt_refused_total{reason="auth"}"#)
+                .await
+                >= 1.0,
             "the unknown device is refused and counted"
         );
     }

@@ -6,12 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::Method;
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
-    TlsConfiguration, Transport,
-};
+use rumqttc::{ConnectReturnCode, QoS, TlsConfiguration, Transport};
 use serde_json::json;
-use wardhub_e2e::{now_ms, TestServer, BIOMED_TOKEN, NURSE_TOKEN};
+use wardhub_e2e::{now_ms, Connect, Device, TestServer, BIOMED_TOKEN, NURSE_TOKEN};
 
 /// Registers a device through the API and returns its secret.
 async fn register(server: &TestServer, id: &str, kind: &str, bed: &str) -> String {
@@ -27,121 +24,21 @@ async fn register(server: &TestServer, id: &str, kind: &str, bed: &str) -> Strin
     body["secret"].as_str().expect("a new secret").to_owned()
 }
 
-/// How a connection attempt ended.
-#[derive(Debug, PartialEq)]
-enum Connect {
-    Accepted,
-    Refused(ConnectReturnCode),
-    /// Closed (or failed) without a CONNACK.
-    Closed,
-}
-
-struct Client {
-    client: AsyncClient,
-    events: tokio::sync::mpsc::UnboundedReceiver<Result<Packet, String>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
+/// Connects as device `id` with its secret (or none), over `transport` (or plain TCP).
 async fn connect(
     addr: SocketAddr,
     id: &str,
     password: Option<&str>,
     transport: Option<Transport>,
-) -> (Connect, Client) {
-    let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
-    opts.set_keep_alive(Duration::from_secs(30));
+) -> (Connect, Device) {
+    let mut opts = wardhub_e2e::mqtt::options(addr, id);
     if let Some(p) = password {
         opts.set_credentials(id, p);
     }
     if let Some(t) = transport {
         opts.set_transport(t);
     }
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(p)) => {
-                    if tx.send(Ok(p)).is_err() {
-                        return;
-                    }
-                }
-                Ok(Event::Outgoing(_)) => {}
-                Err(e) => {
-                    let msg = match e {
-                        ConnectionError::ConnectionRefused(code) => format!("refused:{code:?}"),
-                        other => other.to_string(),
-                    };
-                    let _ = tx.send(Err(msg));
-                    return;
-                }
-            }
-        }
-    });
-    let outcome = match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
-        Ok(Some(Ok(Packet::ConnAck(_)))) => Connect::Accepted,
-        Ok(Some(Err(e))) if e == "refused:NotAuthorized" => {
-            Connect::Refused(ConnectReturnCode::NotAuthorized)
-        }
-        Ok(Some(Err(e))) if e == "refused:BadUserNamePassword" => {
-            Connect::Refused(ConnectReturnCode::BadUserNamePassword)
-        }
-        _ => Connect::Closed,
-    };
-    (
-        outcome,
-        Client {
-            client,
-            events,
-            task,
-        },
-    )
-}
-
-impl Client {
-    /// Publishes at QoS 1: `true` when acknowledged, `false` when the connection closed.
-    async fn publish(&mut self, topic: &str, payload: String) -> bool {
-        if self
-            .client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), self.events.recv()).await {
-                Ok(Some(Ok(Packet::PubAck(_)))) => return true,
-                Ok(Some(Ok(_))) => continue,
-                _ => return false,
-            }
-        }
-    }
-
-    /// Subscribes: `true` when the SUBACK came, `false` when the connection closed.
-    async fn subscribe(&mut self, filter: &str) -> bool {
-        if self
-            .client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), self.events.recv()).await {
-                Ok(Some(Ok(Packet::SubAck(_)))) => return true,
-                Ok(Some(Ok(_))) => continue,
-                _ => return false,
-            }
-        }
-    }
+    Device::try_connect(opts).await
 }
 
 fn obs(value: u32) -> String {
@@ -149,15 +46,6 @@ fn obs(value: u32) -> String {
         r#"{{"metric":"MDC_PULS_OXIM_SAT_O2","value":{value},"time":{}}}"#,
         now_ms() - 1000
     )
-}
-
-async fn stored(server: &TestServer, device: &str) -> (u16, usize) {
-    let (status, body) = server
-        .get(&format!(
-            "/api/v1/devices/{device}/observations?from=0&resolution=raw"
-        ))
-        .await;
-    (status, body["observations"].as_array().map_or(0, Vec::len))
 }
 
 /// Unknown device, wrong password, no password, retired device: refused with a CONNACK,
@@ -177,17 +65,14 @@ async fn unknown_retired_and_wrong_password_are_refused() {
 
     let (c, mut dev) = connect(addr, "mon-a", Some(&secret), None).await;
     assert_eq!(c, Connect::Accepted);
-    assert!(dev.publish("wardhub/v1/devices/mon-a/obs", obs(97)).await);
-    let ok = server
-        .eventually(Duration::from_secs(5), || async {
-            stored(&server, "mon-a").await.1 == 1
-        })
-        .await;
-    assert!(ok);
-    let (_, body) = server
-        .get("/api/v1/devices/mon-a/observations?from=0&resolution=raw")
-        .await;
-    assert_eq!(body["observations"][0]["bed"], "bed-01");
+    assert!(
+        dev.try_publish("wardhub/v1/devices/mon-a/obs", obs(97))
+            .await
+    );
+    // A PUBACK comes once the observation is stored.
+    let stored = server.observations("mon-a", 0).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["bed"], "bed-01");
     drop(dev);
 
     // Retired: refused even with the right secret.
@@ -203,16 +88,25 @@ async fn unknown_retired_and_wrong_password_are_refused() {
     let (c, _) = connect(addr, "mon-a", Some(&secret), None).await;
     assert_eq!(c, Connect::Refused(ConnectReturnCode::NotAuthorized));
 
-    assert_eq!(stored(&server, "mon-a").await.1, 1);
-    assert_eq!(stored(&server, "ghost").await.0, 404);
+    assert_eq!(server.stored("mon-a").await, 1);
+    let (status, body) = server.get("/api/v1/devices/ghost/observations").await;
+    assert_eq!(status, 404, "{body}");
     assert!(
         server
             .metric(r#"wardhub_mqtt_refused_total{reason="auth"}"#)
             .await
             >= 4.0
     );
-    // The status shows the device offline now, with its history.
-    let (_, h) = server
+    // The status shows the device retired and offline, and its history who did what.
+    let offline = server
+        .eventually(Duration::from_secs(10), || async {
+            server.json("/api/v1/devices/mon-a/status").await["online"] == false
+        })
+        .await;
+    let status = server.json("/api/v1/devices/mon-a/status").await;
+    assert!(offline, "{status}");
+    assert_eq!(status["state"], "retired", "{status}");
+    let (s, h) = server
         .send(
             reqwest::Method::GET,
             "/api/v1/devices/mon-a/history",
@@ -220,6 +114,7 @@ async fn unknown_retired_and_wrong_password_are_refused() {
             None,
         )
         .await;
+    assert_eq!(s, 200, "{h}");
     let actions: Vec<&str> = h["history"]
         .as_array()
         .unwrap()
@@ -242,23 +137,15 @@ async fn a_device_cannot_publish_as_another() {
     let (c, mut a) = connect(addr, "pump-a", Some(&secret_a), None).await;
     assert_eq!(c, Connect::Accepted);
     assert!(
-        !a.publish("wardhub/v1/devices/pump-b/obs", obs(91)).await,
+        !a.try_publish("wardhub/v1/devices/pump-b/obs", obs(91))
+            .await,
         "a publish on another device's topic was acknowledged"
     );
     // Also through a user name that is not the client id.
-    let mut opts = MqttOptions::new("pump-a", addr.ip().to_string(), addr.port());
+    let mut opts = wardhub_e2e::mqtt::options(addr, "pump-a");
     opts.set_credentials("pump-b", secret_a.clone());
-    let (_c2, mut ev) = AsyncClient::new(opts, 10);
-    let refused = tokio::time::timeout(Duration::from_secs(5), ev.poll()).await;
-    assert!(
-        matches!(
-            refused,
-            Ok(Err(ConnectionError::ConnectionRefused(
-                ConnectReturnCode::BadUserNamePassword
-            )))
-        ),
-        "{refused:?}"
-    );
+    let (c, _) = Device::try_connect(opts).await;
+    assert_eq!(c, Connect::Refused(ConnectReturnCode::BadUserNamePassword));
 
     let (c, mut a) = connect(addr, "pump-a", Some(&secret_a), None).await;
     assert_eq!(c, Connect::Accepted);
@@ -266,24 +153,20 @@ async fn a_device_cannot_publish_as_another() {
     let (_, mut a) = connect(addr, "pump-a", Some(&secret_a), None).await;
     assert!(!a.subscribe("wardhub/v1/devices/#").await);
     let (_, mut a) = connect(addr, "pump-a", Some(&secret_a), None).await;
-    assert!(
-        !a.publish("wardhub/v1/wards/ward-1/alarms", "{}".into())
-            .await
-    );
+    assert!(!a.try_publish("wardhub/v1/wards/ward-1/alarms", "{}").await);
 
     // Its own topics work.
     let (_, mut a) = connect(addr, "pump-a", Some(&secret_a), None).await;
     assert!(a.subscribe("wardhub/v1/devices/pump-a/#").await);
-    assert!(a.publish("wardhub/v1/devices/pump-a/obs", obs(96)).await);
-    let ok = server
-        .eventually(Duration::from_secs(5), || async {
-            stored(&server, "pump-a").await.1 == 1
-        })
-        .await;
-    assert!(ok);
-    // Give anything that might have slipped through time to be stored: nothing for B.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(stored(&server, "pump-b").await, (200, 0));
+    assert!(
+        a.try_publish("wardhub/v1/devices/pump-a/obs", obs(96))
+            .await
+    );
+    // Its PUBACK means it is stored. It is the marker: sent after everything above, through
+    // one pipeline that keeps order, so a publish for B that had slipped through would be
+    // stored by now too.
+    assert_eq!(server.stored("pump-a").await, 1);
+    assert_eq!(server.stored("pump-b").await, 0);
     assert!(
         server
             .metric(r#"wardhub_mqtt_refused_total{reason="acl"}"#)
@@ -292,13 +175,13 @@ async fn a_device_cannot_publish_as_another() {
     );
 }
 
-/// The internal broker listeners only take the edge's login: a device cannot bypass the edge.
+/// A device whose CONNECT carries a last will on another device's topic is refused at
+/// CONNECT: it cannot have the broker speak for another device after it is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_will_on_another_devices_topic_is_refused() {
     let server = TestServer::start(&[]).await;
     let secret = register(&server, "mon-w", "patient_monitor", "bed-01").await;
-    let addr = server.mqtt();
-    let mut opts = MqttOptions::new("mon-w", addr.ip().to_string(), addr.port());
+    let mut opts = wardhub_e2e::mqtt::options(server.mqtt(), "mon-w");
     opts.set_credentials("mon-w", secret.clone());
     opts.set_last_will(rumqttc::LastWill::new(
         "wardhub/v1/devices/other/status",
@@ -306,17 +189,8 @@ async fn last_will_on_another_devices_topic_is_refused() {
         QoS::AtLeastOnce,
         false,
     ));
-    let (_c, mut ev) = AsyncClient::new(opts, 10);
-    let r = tokio::time::timeout(Duration::from_secs(5), ev.poll()).await;
-    assert!(
-        matches!(
-            r,
-            Ok(Err(ConnectionError::ConnectionRefused(
-                ConnectReturnCode::NotAuthorized
-            )))
-        ),
-        "{r:?}"
-    );
+    let (c, _) = Device::try_connect(opts).await;
+    assert_eq!(c, Connect::Refused(ConnectReturnCode::NotAuthorized));
 }
 
 /// MQTT over TLS (rustls) on the TLS port; a plain CONNECT there gets no CONNACK.
@@ -344,13 +218,11 @@ async fn mqtt_over_tls_and_plain_refused_on_the_tls_port() {
     });
     let (c, mut dev) = connect(tls_addr, "vent-t", Some(&secret), Some(transport)).await;
     assert_eq!(c, Connect::Accepted);
-    assert!(dev.publish("wardhub/v1/devices/vent-t/obs", obs(98)).await);
-    let ok = server
-        .eventually(Duration::from_secs(5), || async {
-            stored(&server, "vent-t").await.1 == 1
-        })
-        .await;
-    assert!(ok);
+    assert!(
+        dev.try_publish("wardhub/v1/devices/vent-t/obs", obs(98))
+            .await
+    );
+    assert_eq!(server.stored("vent-t").await, 1, "a PUBACK means stored");
 
     // Plain MQTT to the TLS port: no CONNACK, counted as a TLS failure.
     let (c, _) = connect(tls_addr, "vent-t", Some(&secret), None).await;
@@ -413,9 +285,9 @@ async fn put_contract_and_roles() {
     )
     .await;
     assert_eq!(s, 201);
-    let (_, d) = server.get("/api/v1/devices/sb-1").await;
+    let d = server.json("/api/v1/devices/sb-1").await;
     assert_eq!(d["bed"], serde_json::Value::Null);
-    let (_, beds) = server.get("/api/v1/beds/bed-07").await;
+    let beds = server.json("/api/v1/beds/bed-07").await;
     assert_eq!(beds["slots"]["smart_bed"], "sb-2");
     assert_eq!(put("sb-3", body.clone(), None).await.0, 401);
     assert_eq!(put("sb-3", body.clone(), Some("not-a-token")).await.0, 401);
@@ -431,7 +303,7 @@ async fn put_contract_and_roles() {
 
 /// Eight binds race for one slot: exactly one wins, the others get 409.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_binds_to_one_slot_exactly_one_wins() {
+async fn concurrent_binds_over_http_to_one_slot_exactly_one_wins() {
     let server = TestServer::start(&[]).await;
     for i in 0..8 {
         let (s, _) = server
@@ -467,7 +339,7 @@ async fn concurrent_binds_to_one_slot_exactly_one_wins() {
     }
     codes.sort();
     assert_eq!(codes, vec![200, 409, 409, 409, 409, 409, 409, 409]);
-    let (_, l) = server.get("/api/v1/devices?bed=bed-05").await;
+    let l = server.json("/api/v1/devices?bed=bed-05").await;
     assert_eq!(l["devices"].as_array().unwrap().len(), 1);
 }
 
@@ -512,7 +384,7 @@ async fn csv_import_with_bad_rows() {
         .map(|e| e["line"].as_u64().unwrap())
         .collect();
     assert_eq!(lines, vec![3, 4, 5, 6], "{r}");
-    let (_, l) = server.get("/api/v1/devices").await;
+    let l = server.json("/api/v1/devices").await;
     assert_eq!(l["devices"].as_array().unwrap().len(), 0);
     let (s, r) = post(true).await;
     assert_eq!(s, 200, "{r}");

@@ -14,7 +14,7 @@ use wardhub_e2e::{
     now_ms, Device, TestServer, ADMIN_TOKEN, BIOMED_TOKEN, NURSE_TOKEN, VIEWER_TOKEN,
 };
 
-use crate::hl7::Mllp;
+use wardhub_e2e::hl7::Mllp;
 
 /// A path of the route table with its parameters filled in.
 fn fill(path: &str) -> String {
@@ -270,10 +270,7 @@ peers = [{ name = "loopback", allow_from = ["127.0.0.0/8"] }]
         timed_out >= 10.0,
         "half-open frames closed by the frame timeout: {timed_out}"
     );
-    let (_, obs) = server
-        .get("/api/v1/devices/canary/observations?resolution=raw")
-        .await;
-    assert_eq!(obs["observations"].as_array().unwrap().len(), 6);
+    assert_eq!(server.stored("canary").await, 6);
     drop(held);
 }
 
@@ -368,9 +365,10 @@ async fn sessions_log_out_and_revocation_needs_no_restart() {
         .send(Method::GET, "/api/v1/ward", Some(NURSE_TOKEN), None)
         .await;
     assert_eq!(s, 401);
-    let (_, users) = server
+    let (s, users) = server
         .send(Method::GET, "/api/v1/users", Some(ADMIN_TOKEN), None)
         .await;
+    assert_eq!(s, 200, "{users}");
     let ana = users["users"]
         .as_array()
         .unwrap()
@@ -751,7 +749,13 @@ secret_sha256 = "{secret}"
                 .output()
                 .await
                 .unwrap();
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "curl {path}: not JSON ({e}): {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
         }
     };
     let mut stored = false;
@@ -830,7 +834,7 @@ async fn clinical_changes_to_alarms_are_bounded_and_recorded() {
     assert_eq!(b["change"]["off"], json!(["hr"]));
     assert_eq!(b["change"]["by"], "nurse-ana");
     assert!(b["change"]["until_ms"].as_i64().unwrap() > now_ms());
-    let (_, ward) = server.get("/api/v1/ward").await;
+    let ward = server.json("/api/v1/ward").await;
     let bed = ward["beds"]
         .as_array()
         .unwrap()
@@ -866,11 +870,10 @@ async fn clinical_changes_to_alarms_are_bounded_and_recorded() {
 async fn a_revoked_login_ends_its_live_stream() {
     let server = TestServer::start(&[]).await;
     let mut rx = server.sse("/api/v1/alarms/stream").await;
-    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+    let (first, _) = wardhub_e2e::next_event(&mut rx, Duration::from_secs(5), |_, _| true)
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.0, "snapshot");
+        .expect("a first event");
+    assert_eq!(first, "snapshot");
     let (s, b) = server
         .send(
             Method::POST,

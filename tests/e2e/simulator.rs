@@ -64,8 +64,8 @@ async fn deteriorating_patient_data_is_queryable() {
         (0, 0, 0),
         "{report}"
     );
-    let mqtt = report.mqtt_latency.expect("latency measured");
-    assert!(mqtt.p50 < Duration::from_secs(1), "{report}");
+    // Latency figures are the benchmarks' (BENCHMARKS.md), not asserted here.
+    eprintln!("{report}");
 
     for bed in ["bed-01", "bed-07", "bed-12"] {
         let ok = server
@@ -106,34 +106,34 @@ async fn deteriorating_patient_data_is_queryable() {
     );
 }
 
-/// The alarms seen active while `run` runs: (bed, metric, priority, kind).
-async fn watch_alarms(
+/// Every alarm raised while `running` runs, at each priority it reached: (bed, metric,
+/// priority, kind), read from the alarm history once the run is over (polling the active
+/// list would miss an alarm raised and cleared between two looks).
+async fn raised_alarms(
     server: &TestServer,
     running: ward_sim::run::Running,
 ) -> BTreeSet<(String, String, String, String)> {
-    let mut seen = BTreeSet::new();
-    let task = running.task;
-    tokio::pin!(task);
-    loop {
-        let (status, body) = server.get("/api/v1/alarms?state=active").await;
-        assert_eq!(status, 200, "alarm API: {body}");
-        for a in body["alarms"].as_array().into_iter().flatten() {
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-            seen.insert((
+    let report = running.task.await.unwrap().unwrap();
+    // Every message acknowledged: the alarm engine has seen all the data (a PUBACK comes
+    // after the pipeline handed it over).
+    assert_eq!(report.acknowledged, report.sent, "{report}");
+    // The hub is new: its last 24 h of history are all of it.
+    let history = server.alarm_history("limit=1000").await;
+    assert!(!history.is_empty(), "no alarm transition at all");
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    history
+        .iter()
+        .filter(|t| t["event"] == "raised" || t["event"] == "priority_changed")
+        .map(|t| {
+            let a = &t["alarm"];
+            (
                 s(&a["bed"]),
                 s(&a["metric"]["name"]),
                 s(&a["priority"]),
                 s(&a["kind"]),
-            ));
-        }
-        tokio::select! {
-            r = &mut task => {
-                r.unwrap().unwrap();
-                return seen;
-            }
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
+            )
+        })
+        .collect()
 }
 
 /// Deteriorating patient at 20x: bed 7's desaturation raises a high SpO2 alarm, bed 12's
@@ -143,7 +143,7 @@ async fn deteriorating_patient_raises_the_expected_alarms() {
     let s = scenario("deteriorating-patient", 12);
     let server = hub_for(&s).await;
     let running = spawn(config(&server, s, 20.0, Duration::from_secs(10 * 60)));
-    let seen = watch_alarms(&server, running).await;
+    let seen = raised_alarms(&server, running).await;
     let physio = |bed: &str, metric: &str| {
         seen.iter()
             .filter(|(b, m, _, k)| b == bed && m == metric && k == "physiological")
@@ -174,7 +174,7 @@ async fn artefacts_raise_no_physiological_alarm() {
     let s = scenario("device-chaos", 12);
     let server = hub_for(&s).await;
     let running = spawn(config(&server, s, 20.0, Duration::from_secs(8 * 60)));
-    let seen = watch_alarms(&server, running).await;
+    let seen = raised_alarms(&server, running).await;
     let physio: Vec<_> = seen
         .iter()
         .filter(|(_, _, _, k)| k == "physiological")
