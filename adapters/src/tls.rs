@@ -13,8 +13,10 @@ use std::time::Duration;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
-/// The files of a TLS listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The files of a TLS listener, as a configuration file names them (`cert`, `key`, and for
+/// client certificates `client_ca` and `require_client_cert`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// PEM certificate chain.
     pub cert: PathBuf,
@@ -22,8 +24,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
     /// PEM CA certificates that client certificates must chain to (mTLS); none: no client
     /// certificates are asked for.
+    #[serde(default)]
     pub client_ca: Option<PathBuf>,
     /// With `client_ca`: refuse the handshake of a client without a certificate.
+    #[serde(default)]
     pub require_client_cert: bool,
 }
 

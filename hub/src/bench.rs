@@ -139,12 +139,8 @@ async fn bench_hub(dir: &std::path::Path, ids: &[String], overlay: &str) -> anyh
     // one attacker among many devices) are lifted to the run's size.
     config.mqtt.max_connections_per_source = ids.len() + 100;
     for a in &mut config.adapters {
-        if let crate::config::AdapterConfig::Hl7Mllp {
-            max_connections_per_source,
-            ..
-        } = a
-        {
-            *max_connections_per_source = 100_000;
+        if let crate::config::AdapterConfig::Hl7Mllp(hl7) = a {
+            hl7.max_connections_per_source = 100_000;
         }
     }
     config.devices = ids

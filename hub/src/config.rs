@@ -54,111 +54,19 @@ pub struct Config {
 pub enum AdapterConfig {
     /// JSON documents on the embedded broker (`[mqtt]` listener, `[ingest]` limits).
     MqttJson,
-    /// HL7 v2 ORU^R01 (IHE PCD-01) over MLLP.
-    Hl7Mllp {
-        listen: SocketAddr,
-        #[serde(default = "hl7_max_frame")]
-        max_frame_bytes: usize,
-        #[serde(default = "hl7_idle", with = "humane")]
-        idle_timeout: Duration,
-        #[serde(default = "hl7_max_connections")]
-        max_connections: usize,
-        /// Connections at once from one source address.
-        #[serde(default = "hl7_max_per_source")]
-        max_connections_per_source: usize,
-        /// A frame begun must be whole within this.
-        #[serde(default = "hl7_frame_timeout", with = "humane")]
-        frame_timeout: Duration,
-        /// Who may connect (`[[adapters.peers]]`: name, allow_from, certificate_cn,
-        /// certificate_sha256, senders).
-        #[serde(default)]
-        peers: Vec<wardhub_adapters::hl7::peers::Peer>,
-        /// Admit connections no peer matches (lab setups only).
-        #[serde(default)]
-        allow_unknown_peers: bool,
-        /// MLLP over TLS: the listener then speaks only TLS.
-        #[serde(default)]
-        tls: Option<TlsFilesConfig>,
-        /// UTC offset assumed for HL7 times that carry none, in minutes.
-        #[serde(default)]
-        utc_offset_minutes: i32,
-        /// Values meaning "no value" (stored as not-available).
-        #[serde(default = "hl7_sentinels")]
-        sentinels: Vec<f64>,
-        /// Rules for one sender, by MSH-3 namespace id: `identity` (auto, obx18, msh3,
-        /// msh4), `utc_offset_minutes`, `sentinels`.
-        #[serde(default)]
-        senders: std::collections::BTreeMap<String, wardhub_adapters::hl7::oru::SenderRule>,
-        /// Codes of other coding systems and the metric each names.
-        #[serde(default)]
-        codes: Vec<wardhub_adapters::hl7::codes::CodeMap>,
-    },
+    /// HL7 v2 ORU^R01 (IHE PCD-01) over MLLP: the adapter's own settings.
+    Hl7Mllp(wardhub_adapters::hl7::Hl7Settings),
 }
 
-fn hl7_max_frame() -> usize {
-    wardhub_adapters::hl7::config::DEFAULT_MAX_FRAME_BYTES
-}
-fn hl7_idle() -> Duration {
-    wardhub_adapters::hl7::config::DEFAULT_IDLE_TIMEOUT
-}
-fn hl7_sentinels() -> Vec<f64> {
-    wardhub_adapters::hl7::oru::DEFAULT_SENTINELS.to_vec()
-}
-
-fn hl7_max_connections() -> usize {
-    wardhub_adapters::hl7::config::DEFAULT_MAX_CONNECTIONS
-}
-fn hl7_max_per_source() -> usize {
-    wardhub_adapters::hl7::config::DEFAULT_MAX_CONNECTIONS_PER_SOURCE
-}
-fn hl7_frame_timeout() -> Duration {
-    wardhub_adapters::hl7::config::DEFAULT_FRAME_TIMEOUT
-}
-
-/// The PEM files of a TLS listener, and client certificates (mTLS) when `client_ca` is given.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFilesConfig {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// CA certificates that client certificates must chain to.
-    #[serde(default)]
-    pub client_ca: Option<PathBuf>,
-    /// With `client_ca`: refuse clients without a certificate.
-    #[serde(default)]
-    pub require_client_cert: bool,
-}
-
-impl TlsFilesConfig {
-    pub fn files(&self) -> wardhub_adapters::tls::TlsFiles {
-        tls_files(
-            &self.cert,
-            &self.key,
-            &self.client_ca,
-            self.require_client_cert,
-        )
-    }
-}
-
-fn tls_files(
-    cert: &Path,
-    key: &Path,
-    client_ca: &Option<PathBuf>,
-    require_client_cert: bool,
-) -> wardhub_adapters::tls::TlsFiles {
-    wardhub_adapters::tls::TlsFiles {
-        cert: cert.to_owned(),
-        key: key.to_owned(),
-        client_ca: client_ca.clone(),
-        require_client_cert,
-    }
-}
+/// The PEM files of a TLS listener, and client certificates (mTLS) when `client_ca` is given
+/// (the adapters' type: the HL7 adapter's settings use it too).
+pub use wardhub_adapters::tls::TlsFiles as TlsFilesConfig;
 
 impl AdapterConfig {
     pub fn name(&self) -> &'static str {
         match self {
             AdapterConfig::MqttJson => "mqtt_json",
-            AdapterConfig::Hl7Mllp { .. } => "hl7_mllp",
+            AdapterConfig::Hl7Mllp(_) => "hl7_mllp",
         }
     }
 }
@@ -212,12 +120,12 @@ pub struct MqttTlsConfig {
 
 impl MqttTlsConfig {
     pub fn files(&self) -> wardhub_adapters::tls::TlsFiles {
-        tls_files(
-            &self.cert,
-            &self.key,
-            &self.client_ca,
-            self.require_client_cert,
-        )
+        wardhub_adapters::tls::TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_ca.clone(),
+            require_client_cert: self.require_client_cert,
+        }
     }
 }
 
@@ -312,40 +220,28 @@ impl Config {
     /// Sets the HL7 listener's address (adding the adapter when the config has none).
     pub fn set_hl7_listen(&mut self, addr: SocketAddr) {
         for a in &mut self.adapters {
-            if let AdapterConfig::Hl7Mllp { listen, .. } = a {
-                *listen = addr;
+            if let AdapterConfig::Hl7Mllp(hl7) = a {
+                hl7.listen = addr;
                 return;
             }
         }
-        self.adapters.push(AdapterConfig::Hl7Mllp {
-            listen: addr,
-            max_frame_bytes: hl7_max_frame(),
-            idle_timeout: hl7_idle(),
-            max_connections: hl7_max_connections(),
-            max_connections_per_source: hl7_max_per_source(),
-            frame_timeout: hl7_frame_timeout(),
-            peers: vec![wardhub_adapters::hl7::peers::Peer {
-                name: "this-host".into(),
-                allow_from: vec!["127.0.0.1".into(), "::1".into()],
-                certificate_cn: None,
-                certificate_sha256: None,
-                senders: Vec::new(),
-                gateway: false,
-                auto_create_devices: false,
-            }],
-            allow_unknown_peers: false,
-            tls: None,
-            utc_offset_minutes: 0,
-            sentinels: hl7_sentinels(),
-            senders: Default::default(),
-            codes: Vec::new(),
+        let mut hl7 = wardhub_adapters::hl7::Hl7Settings::new(addr);
+        hl7.peers.push(wardhub_adapters::hl7::peers::Peer {
+            name: "this-host".into(),
+            allow_from: vec!["127.0.0.1".into(), "::1".into()],
+            certificate_cn: None,
+            certificate_sha256: None,
+            senders: Vec::new(),
+            gateway: false,
+            auto_create_devices: false,
         });
+        self.adapters.push(AdapterConfig::Hl7Mllp(hl7));
     }
 
     /// The HL7 listener's configured address, if the adapter is on.
     pub fn hl7_listen(&self) -> Option<SocketAddr> {
         self.adapters.iter().find_map(|a| match a {
-            AdapterConfig::Hl7Mllp { listen, .. } => Some(*listen),
+            AdapterConfig::Hl7Mllp(hl7) => Some(hl7.listen),
             _ => None,
         })
     }

@@ -71,9 +71,7 @@ pub fn split(config: &Config) -> Caps {
         .adapters
         .iter()
         .find_map(|a| match a {
-            AdapterConfig::Hl7Mllp {
-                max_connections, ..
-            } => Some(*max_connections),
+            AdapterConfig::Hl7Mllp(hl7) => Some(hl7.max_connections),
             _ => None,
         })
         .unwrap_or(0);

@@ -28,4 +28,4 @@ pub mod oru;
 pub mod peers;
 
 pub use adapter::{Hl7MllpAdapter, NAME};
-pub use config::Hl7Config;
+pub use config::{Hl7Config, Hl7Settings};
