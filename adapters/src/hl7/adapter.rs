@@ -588,5 +588,4 @@ impl Errors {
 }
 
 #[cfg(test)]
-#[path = "adapter_tests.rs"]
 mod tests;

@@ -652,5 +652,4 @@ pub fn parse_hl7_time(s: &str, default_offset_minutes: i32) -> Option<Millis> {
 }
 
 #[cfg(test)]
-#[path = "message_tests.rs"]
 mod tests;

@@ -880,5 +880,4 @@ fn flag_status(flags: Value<'_>) -> Status {
 }
 
 #[cfg(test)]
-#[path = "oru_tests.rs"]
 mod tests;

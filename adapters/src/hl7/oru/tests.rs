@@ -1158,7 +1158,7 @@ fn the_shipped_vendor_table_is_the_documented_one() {
         source: String,
         note: String,
     }
-    let f: File = toml::from_str(include_str!("vendor_codes.toml")).unwrap();
+    let f: File = toml::from_str(include_str!("../vendor_codes.toml")).unwrap();
     assert!(!f.codes.is_empty());
     for r in &f.codes {
         assert!(
