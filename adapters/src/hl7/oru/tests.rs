@@ -1,8 +1,10 @@
 use proptest::prelude::*;
 
+use super::values::MDC_DIMENSIONS;
 use super::*;
+use crate::hl7::codes::Codes;
 use crate::hl7::message::escape;
-use crate::model::METRICS;
+use crate::model::{Status, TimeLimits, MDC_NOT_AVAILABLE, METRICS};
 
 const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
 
