@@ -14,7 +14,8 @@ use crate::model::{DeviceId, Millis, Reject, RejectReason, TimeLimits};
 
 /// Decodes one observation document from `device` (see the module docs for the rules).
 ///
-/// The size limit is not checked here; [`Decoder::decode`] checks it first.
+/// The size limit is not checked here; [`Decoder::decode`](super::Decoder::decode) checks it
+/// first.
 pub fn decode_observations(
     device: &DeviceId,
     payload: &[u8],
