@@ -5,11 +5,19 @@
 //! slices; repetitions, components and subcomponents are split on demand. Segments end with
 //! `\r`; `\n` and `\r\n` are accepted too. Text is read as UTF-8 where it is, and lossily
 //! otherwise (8859/1 senders exist), so a non-UTF-8 byte never rejects a message.
+//!
+//! This file is the parser and the reading of the MSH ([`Header`]); `escape` is the escape
+//! sequences, `ack` the ACK builder, `datetime` HL7 date/times, each re-exported here.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
-use crate::model::Millis;
+mod ack;
+mod datetime;
+mod escape;
+
+pub use ack::{build_ack, AckCode, AckError, AckSender};
+pub use datetime::{format_hl7_time, parse_hl7_time};
+pub use escape::{escape, unescape};
 
 /// Why a byte string is not an HL7 v2 message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -313,91 +321,6 @@ impl<'a> Value<'a> {
     }
 }
 
-/// Resolves escape sequences (`\F\ \S\ \T\ \R\ \E\ \Xhh…\ \.br\`); formatting and character
-/// set sequences are dropped, unknown or unterminated ones kept as they are.
-pub fn unescape<'a>(raw: &'a [u8], d: &Delimiters) -> Cow<'a, str> {
-    let esc = d.escape;
-    if esc == b'\r' || !raw.contains(&esc) {
-        return String::from_utf8_lossy(raw);
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if b != esc {
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let Some(len) = raw[i + 1..].iter().position(|&c| c == esc) else {
-            out.extend_from_slice(&raw[i..]);
-            break;
-        };
-        let seq = &raw[i + 1..i + 1 + len];
-        match seq {
-            b"F" => out.push(d.field),
-            b"S" => out.push(d.component),
-            b"T" => out.push(d.subcomponent),
-            b"R" => out.push(d.repetition),
-            b"E" => out.push(esc),
-            b".br" => out.push(b'\n'),
-            [b'X', hex @ ..] if hex.len() % 2 == 0 && hex.iter().all(u8::is_ascii_hexdigit) => {
-                out.extend(hex.chunks(2).map(|p| (hex_val(p[0]) << 4) | hex_val(p[1])));
-            }
-            b"H" | b"N" => {}
-            [b'C' | b'M' | b'Z', ..] | [b'.', ..] => {}
-            _ => out.extend_from_slice(&raw[i..i + len + 2]),
-        }
-        i += len + 2;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn hex_val(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => c - b'A' + 10,
-    }
-}
-
-/// Escapes text for a field of a message with the standard delimiters. Line breaks become
-/// `\.br\` and other control characters are dropped, so the text cannot end a segment.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text
-        .bytes()
-        .any(|b| matches!(b, b'|' | b'^' | b'~' | b'\\' | b'&') || b.is_ascii_control())
-    {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '|' => out.push_str("\\F\\"),
-            '^' => out.push_str("\\S\\"),
-            '~' => out.push_str("\\R\\"),
-            '\\' => out.push_str("\\E\\"),
-            '&' => out.push_str("\\T\\"),
-            '\n' => out.push_str("\\.br\\"),
-            c if c.is_ascii_control() => {}
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Components joined with `^`, each escaped.
-fn encode_components(parts: &[String]) -> String {
-    let mut out = String::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push('^');
-        }
-        out.push_str(&escape(p));
-    }
-    out
-}
-
 /// What an ACK needs from the MSH of the message it answers (unescaped text).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Header {
@@ -452,205 +375,5 @@ impl Header {
     }
 }
 
-/// An HL7 acknowledgment code (table 0008, original mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckCode {
-    /// Accepted: everything in the message that could be stored is durable.
-    Accept,
-    /// Error: (part of) the content was refused; retrying the same message will not help.
-    Error,
-    /// Reject: the message as a whole was not processed (type, version, framing).
-    Reject,
-}
-
-impl AckCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AckCode::Accept => "AA",
-            AckCode::Error => "AE",
-            AckCode::Reject => "AR",
-        }
-    }
-}
-
-/// One ERR segment: where, what (HL7 table 0357), and a human-readable detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckError {
-    /// Segment name and its position (1-based among segments of that name), e.g. `OBX`, 3.
-    pub segment: Option<(&'static str, usize)>,
-    /// The field number in that segment.
-    pub field: Option<usize>,
-    /// HL7 table 0357 code (100 segment sequence, 101 required field missing, 102 data type,
-    /// 103 table value not found, 200 unsupported message type, 203 unsupported version,
-    /// 204 unknown key identifier, 207 application internal error).
-    pub code: u16,
-    /// The detail for the sender (ERR-8). Never patient data.
-    pub detail: String,
-}
-
-impl AckError {
-    fn code_text(&self) -> &'static str {
-        match self.code {
-            0 => "Message accepted",
-            100 => "Segment sequence error",
-            101 => "Required field missing",
-            102 => "Data type error",
-            103 => "Table value not found",
-            200 => "Unsupported message type",
-            201 => "Unsupported event code",
-            202 => "Unsupported processing id",
-            203 => "Unsupported version id",
-            204 => "Unknown key identifier",
-            205 => "Duplicate key identifier",
-            206 => "Application record locked",
-            _ => "Application internal error",
-        }
-    }
-}
-
-/// What wardhub puts in the MSH of its ACKs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckSender<'s> {
-    /// MSH-3 of the ACK.
-    pub application: &'s str,
-    /// MSH-10 of the ACK (unique per ACK).
-    pub control_id: &'s str,
-    /// MSH-7 of the ACK.
-    pub now: Millis,
-}
-
-/// Builds an ACK (without MLLP framing) answering `original` (whose MSH may be unreadable).
-///
-/// Original-mode acknowledgment: `MSH`, `MSA|<code>|<MSH-10>`, then one `ERR` per error in
-/// the HL7 2.5 layout (ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 user message).
-pub fn build_ack(
-    original: Option<&Header>,
-    code: AckCode,
-    errors: &[AckError],
-    sender: &AckSender<'_>,
-) -> String {
-    let empty = Header::default();
-    let h = original.unwrap_or(&empty);
-    let or = |s: &str, default: &'static str| -> String {
-        if s.is_empty() {
-            default.to_owned()
-        } else {
-            escape(s).into_owned()
-        }
-    };
-    let mut out = String::with_capacity(256);
-    // write! to a String cannot fail.
-    let _ = write!(
-        out,
-        "MSH|^~\\&|{}||{}|{}|{}||{}|{}|{}|{}\r",
-        escape(sender.application),
-        encode_components(&h.sending_application),
-        encode_components(&h.sending_facility),
-        format_hl7_time(sender.now),
-        if h.trigger.is_empty() {
-            Cow::Borrowed("ACK")
-        } else {
-            Cow::Owned(format!("ACK^{}^ACK", escape(&h.trigger)))
-        },
-        escape(sender.control_id),
-        or(&h.processing_id, "P"),
-        or(&h.version, "2.6"),
-    );
-    let _ = write!(out, "MSA|{}|{}\r", code.as_str(), escape(&h.control_id));
-    for e in errors {
-        let location = match (e.segment, e.field) {
-            (Some((seg, seq)), Some(f)) => format!("{seg}^{seq}^{f}"),
-            (Some((seg, seq)), None) => format!("{seg}^{seq}"),
-            _ => String::new(),
-        };
-        let _ = write!(
-            out,
-            "ERR||{location}|{}^{}^HL70357|E||||{}\r",
-            e.code,
-            e.code_text(),
-            escape(&e.detail)
-        );
-    }
-    out
-}
-
-/// HL7 DTM in UTC with milliseconds: `20261120100000.000+0000`.
-pub fn format_hl7_time(ms: Millis) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
-/// Parses an HL7 DTM/TS (`YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]`) into epoch milliseconds.
-/// Without an offset the time is taken to be at `default_offset_minutes` from UTC (HL7 says
-/// "the sender's local time", which only configuration can know).
-pub fn parse_hl7_time(s: &str, default_offset_minutes: i32) -> Option<Millis> {
-    let s = s.trim();
-    let (body, offset) = match s.find(['+', '-']) {
-        Some(i) => {
-            let (b, o) = s.split_at(i);
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let o = &o[1..];
-            if o.len() != 4 || !o.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let hh: i32 = o[..2].parse().ok()?;
-            let mm: i32 = o[2..].parse().ok()?;
-            if hh > 23 || mm > 59 {
-                return None;
-            }
-            (b, sign * (hh * 60 + mm))
-        }
-        None => (s, default_offset_minutes),
-    };
-    let (digits, frac) = match body.split_once('.') {
-        Some((d, f)) => (d, f),
-        None => (body, ""),
-    };
-    if !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14)
-        || !digits.bytes().all(|c| c.is_ascii_digit())
-        || frac.len() > 4
-        || !frac.bytes().all(|c| c.is_ascii_digit())
-        || (!frac.is_empty() && digits.len() != 14)
-    {
-        return None;
-    }
-    let part = |from: usize, default: u32| -> Option<u32> {
-        match digits.get(from..from + 2) {
-            Some(p) => p.parse().ok(),
-            None => Some(default),
-        }
-    };
-    let year: i32 = digits[..4].parse().ok()?;
-    let month = time::Month::try_from(u8::try_from(part(4, 1)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, u8::try_from(part(6, 1)?).ok()?).ok()?;
-    let millis = if frac.is_empty() {
-        0
-    } else {
-        let f: u32 = frac.parse().ok()?;
-        f * 10u32.pow(4 - u32::try_from(frac.len()).ok()?) / 10
-    };
-    let t = time::Time::from_hms_milli(
-        u8::try_from(part(8, 0)?).ok()?,
-        u8::try_from(part(10, 0)?).ok()?,
-        u8::try_from(part(12, 0)?).ok()?,
-        u16::try_from(millis).ok()?,
-    )
-    .ok()?;
-    let offset = time::UtcOffset::from_whole_seconds(offset.checked_mul(60)?).ok()?;
-    let dt = time::PrimitiveDateTime::new(date, t).assume_offset(offset);
-    i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 #[cfg(test)]
-#[path = "message_tests.rs"]
 mod tests;

@@ -174,5 +174,4 @@ pub fn encode(message: &[u8], out: &mut BytesMut) {
 }
 
 #[cfg(test)]
-#[path = "mllp_tests.rs"]
 mod tests;

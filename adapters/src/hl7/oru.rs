@@ -47,80 +47,29 @@
 //!     `NC_Monitor` sends: otherwise every monitor of the model would be one device);
 //! - times without an offset are the sender's local time: `utc_offset_minutes` of the
 //!   adapter (default 0, UTC), or of the sender's rule.
+//!
+//! # Layout
+//!
+//! This file walks the message (header, sender rule, OBR times, waveform scopes, header rows)
+//! and collects each row's outcome into a [`DecodedOru`]; `options` is how to decode
+//! ([`OruOptions`], [`SenderRule`]); `row` decides what one OBX row is; `identity` which
+//! device a row belongs to; `values` reads the numbers, units and flags of a row's fields.
 
-use std::borrow::Cow;
+mod identity;
+mod options;
+mod row;
+mod values;
 
-use crate::hl7::codes::{Codes, NoMetric};
+pub use options::{Identity, OruOptions, SenderRule, DEFAULT_SENTINELS};
+
+use identity::{ei_device, fallback_device, header_prefix};
+use row::{map_row, Row, RowCtx, RowOutcome};
+
 use crate::hl7::message::{AckCode, AckError, Header, Message, Value};
-use crate::model::{
-    check_value_and_time, to_canonical_unit, DeviceId, Millis, Observation, Reject, RejectReason,
-    Status, TimeLimits, MDC_NOT_AVAILABLE,
-};
+use crate::model::{DeviceId, Millis, Observation, Reject, RejectReason};
 
 /// Versions accepted in `MSH-12`.
 pub const SUPPORTED_VERSIONS: &[&str] = &["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6"];
-
-/// "No value" sentinels found in real feeds: IEEE 11073's 8388607 (2^23-1, "not a number"),
-/// Mindray's -999, Mindray's temperature with the probe off (-99.9), and -100. A row holding
-/// one is stored as not-available; the rest of the message is kept. (Text `NaN` is one too.)
-pub const DEFAULT_SENTINELS: &[f64] = &[MDC_NOT_AVAILABLE, -999.0, -99.9, -100.0];
-
-/// How to decode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OruOptions {
-    pub limits: TimeLimits,
-    /// The UTC offset of HL7 times that carry none.
-    pub default_utc_offset_minutes: i32,
-    /// Which metric an OBX-3 names, by coding system.
-    pub codes: Codes,
-    /// Values that mean "no value" from any sender.
-    pub sentinels: Vec<f64>,
-    /// Rules for one sender, by its MSH-3 namespace id (often a product name).
-    pub senders: Vec<(String, SenderRule)>,
-}
-
-/// Where a message's device id comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Identity {
-    /// `OBX-18`, else the enclosing header row's, else the message's only one, else MSH-3,
-    /// else MSH-4 (see the module docs).
-    #[default]
-    Auto,
-    /// `OBX-18` (the row's, its header row's, or the message's only one); never MSH.
-    Obx18,
-    /// MSH-3 for every row (a device that names itself in MSH-3).
-    Msh3,
-    /// MSH-4 for every row (a device whose MSH-3 is its product name and MSH-4 its serial:
-    /// otherwise every monitor of that model would be one device).
-    Msh4,
-}
-
-/// What is particular to one sender.
-#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SenderRule {
-    #[serde(default)]
-    pub identity: Identity,
-    /// The UTC offset of its times that carry none (else the adapter's default).
-    #[serde(default)]
-    pub utc_offset_minutes: Option<i32>,
-    /// Its own "no value" sentinels, besides the common ones.
-    #[serde(default)]
-    pub sentinels: Vec<f64>,
-}
-
-impl Default for OruOptions {
-    fn default() -> Self {
-        OruOptions {
-            limits: TimeLimits::default(),
-            default_utc_offset_minutes: 0,
-            codes: Codes::default(),
-            sentinels: DEFAULT_SENTINELS.to_vec(),
-            senders: Vec::new(),
-        }
-    }
-}
 
 /// Why an OBX row was skipped (neither stored nor refused): a bounded metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -292,8 +241,7 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
     check_header(&header)?;
 
     let bed_claim = msg.segment("PV1").and_then(|pv1| bed_claim(pv1.field(3)));
-    let msh = msg.msh();
-    let sender = msh.field(3).comp(1).trimmed();
+    let sender = msg.msh().field(3).comp(1).trimmed();
     let rule = opts
         .senders
         .iter()
@@ -305,24 +253,7 @@ pub fn decode(frame: &[u8], now: Millis, opts: &OruOptions) -> Result<DecodedOru
         .unwrap_or(opts.default_utc_offset_minutes);
     let msh_time = parse_time(&header.time, utc_offset);
 
-    // Which devices the OBX rows name, to know whether a row without one is unambiguous.
-    let mut named: Vec<String> = Vec::new();
-    for s in msg.segments().iter().filter(|s| s.name() == "OBX") {
-        if let Some(id) = ei_device(s.field(18)) {
-            if DeviceId::new(id.as_ref()).is_ok() && !named.iter().any(|n| *n == id) {
-                named.push(id.into_owned());
-            }
-        }
-    }
-    let msh_device =
-        |n: usize| hd_device(msh.field(n)).and_then(|id| DeviceId::new(id.as_ref()).ok());
-    let fallback: Option<DeviceId> = match rule.identity {
-        Identity::Msh3 => msh_device(3),
-        Identity::Msh4 => msh_device(4),
-        _ if named.len() == 1 => DeviceId::new(named[0].as_str()).ok(),
-        Identity::Auto if named.is_empty() => msh_device(3).or_else(|| msh_device(4)),
-        _ => None,
-    };
+    let fallback: Option<DeviceId> = fallback_device(&msg, rule.identity);
     // MSH-3 / MSH-4 rules name the device of every row, whatever OBX-18 says.
     let forced = matches!(rule.identity, Identity::Msh3 | Identity::Msh4);
     if forced && fallback.is_none() {
@@ -517,368 +448,5 @@ fn bed_claim(pl: Value<'_>) -> Option<BedClaim> {
     (claim != BedClaim::default()).then_some(claim)
 }
 
-/// The device named by an EI (`OBX-18`): its entity id, or for an EUI-64 whose entity id is
-/// empty, its universal id.
-fn ei_device<'a>(v: Value<'a>) -> Option<Cow<'a, str>> {
-    let id = v.comp(1).trimmed();
-    if !id.is_empty() {
-        return Some(id);
-    }
-    if v.comp(4).trimmed().eq_ignore_ascii_case("EUI-64") {
-        let u = v.comp(3).trimmed();
-        return (!u.is_empty()).then_some(u);
-    }
-    None
-}
-
-/// The device named by an HD (`MSH-3`, `MSH-4`): the universal id of an EUI-64, else the
-/// namespace id.
-fn hd_device<'a>(v: Value<'a>) -> Option<Cow<'a, str>> {
-    if v.comp(3).trimmed().eq_ignore_ascii_case("EUI-64") {
-        let u = v.comp(2).trimmed();
-        if !u.is_empty() {
-            return Some(u);
-        }
-    }
-    let id = v.comp(1).trimmed();
-    (!id.is_empty()).then_some(id)
-}
-
-/// `1.2.0.0` → `[1, 2]`: the rows it encloses start with this path.
-fn header_prefix(path: &[u8]) -> Vec<&[u8]> {
-    let mut parts: Vec<&[u8]> = path.split(|&b| b == b'.').collect();
-    while parts.last().is_some_and(|p| p.is_empty() || *p == b"0") {
-        parts.pop();
-    }
-    parts
-}
-
-struct Row<'a> {
-    value_type: Cow<'a, str>,
-    obx3: Value<'a>,
-    path: &'a [u8],
-    value: Value<'a>,
-    unit: Value<'a>,
-    flags: Value<'a>,
-    status: Cow<'a, str>,
-    time: Cow<'a, str>,
-    device: Value<'a>,
-}
-
-struct RowCtx<'c, 'a> {
-    now: Millis,
-    opts: &'c OruOptions,
-    obr_time: Option<Millis>,
-    fallback: Option<&'c DeviceId>,
-    header_ids: &'c [(Vec<&'a [u8]>, DeviceId)],
-    sentinels: &'c [f64],
-    utc_offset: i32,
-    /// The sender's rule names the device (MSH-3 / MSH-4): `fallback` for every row.
-    forced: bool,
-}
-
-enum RowOutcome {
-    Header(Option<DeviceId>),
-    Skipped(SkipReason),
-    /// The observation, and whether its value was a sentinel.
-    Observation(Observation, bool),
-    Rejected {
-        field: usize,
-        device: Option<DeviceId>,
-        reject: Reject,
-    },
-}
-
-fn rejected(
-    field: usize,
-    device: Option<DeviceId>,
-    reason: RejectReason,
-    detail: String,
-) -> RowOutcome {
-    RowOutcome::Rejected {
-        field,
-        device,
-        reject: Reject::new(reason, detail),
-    }
-}
-
-fn map_row(row: &Row<'_>, ctx: &RowCtx<'_, '_>) -> RowOutcome {
-    let own_id = ei_device(row.device);
-    let value_text = row.value.comp(1).trimmed();
-    if value_text.is_empty() && (row.value_type.is_empty() || row.status.eq_ignore_ascii_case("X"))
-    {
-        return RowOutcome::Header(own_id.and_then(|id| DeviceId::new(id.as_ref()).ok()));
-    }
-    if matches!(row.status.as_ref(), "D" | "W" | "d" | "w") {
-        return RowOutcome::Skipped(SkipReason::Deleted);
-    }
-    // Only numbers become numeric observations: NM, and SN when it is a plain number.
-    let value_text = match row.value_type.to_ascii_uppercase().as_str() {
-        "NM" => value_text,
-        "SN" => match plain_sn(row.value) {
-            Some(v) => v,
-            None => return RowOutcome::Skipped(SkipReason::NotNumeric),
-        },
-        "NA" | "MA" => return RowOutcome::Skipped(SkipReason::Waveform),
-        _ => return RowOutcome::Skipped(SkipReason::NotNumeric),
-    };
-    // Codes are the first subcomponent (`8867-4&1`: code and instance, in Dräger feeds).
-    let c = |i: usize| {
-        if i % 3 == 1 {
-            row.obx3.comp(i).sub(1).trimmed()
-        } else {
-            row.obx3.comp(i).trimmed()
-        }
-    };
-    let (c1, c2, c3, c4, c5, c6) = (c(1), c(2), c(3), c(4), c(5), c(6));
-    let metric = match ctx.opts.codes.metric([&c1, &c2, &c3, &c4, &c5, &c6]) {
-        Ok(m) => m,
-        Err(NoMetric::Unknown) => return RowOutcome::Skipped(SkipReason::UnknownMetric),
-        Err(NoMetric::Conflict(why)) => {
-            let device = ei_device(row.device).and_then(|id| DeviceId::new(id.as_ref()).ok());
-            return rejected(3, device, RejectReason::Schema, why);
-        }
-    };
-    if value_text.is_empty() {
-        return RowOutcome::Skipped(SkipReason::NoValue);
-    }
-
-    // Device first, so that every later reject can name it.
-    let own_id = if ctx.forced { None } else { own_id };
-    let device = match own_id {
-        Some(id) => match DeviceId::new(id.as_ref()) {
-            Ok(d) => d,
-            Err(_) => {
-                return rejected(
-                    18,
-                    None,
-                    RejectReason::BadDeviceId,
-                    "OBX-18 is not a valid device id (1-64 of A-Z a-z 0-9 . _ -)".into(),
-                )
-            }
-        },
-        None => {
-            let path: Vec<&[u8]> = row.path.split(|&b| b == b'.').collect();
-            let headers: &[(Vec<&[u8]>, DeviceId)] = if ctx.forced { &[] } else { ctx.header_ids };
-            let enclosing = headers
-                .iter()
-                .filter(|(prefix, _)| prefix.len() < path.len() && path.starts_with(prefix))
-                .min_by_key(|(prefix, _)| prefix.len())
-                .map(|(_, id)| id);
-            match enclosing.or(ctx.fallback) {
-                Some(d) => d.clone(),
-                None => {
-                    return rejected(
-                        18,
-                        None,
-                        RejectReason::BadDeviceId,
-                        "no device id: OBX-18 is empty and the message names no single device"
-                            .into(),
-                    )
-                }
-            }
-        }
-    };
-    let dev = || Some(device.clone());
-
-    let raw = if value_text.eq_ignore_ascii_case("nan") {
-        Some(f64::NAN)
-    } else {
-        parse_number(&value_text)
-    };
-    let raw = match raw {
-        Some(v) => v,
-        None => {
-            return rejected(
-                5,
-                dev(),
-                RejectReason::Schema,
-                format!("{} value (OBX-5) is not a number", metric.name),
-            )
-        }
-    };
-    let unit = match unit_of(row.unit) {
-        Some(u) => u,
-        None => {
-            return rejected(
-                6,
-                dev(),
-                RejectReason::UnitMismatch,
-                format!("unit (OBX-6) is not a known unit for {}", metric.name),
-            )
-        }
-    };
-    let mut status = flag_status(row.flags);
-    if row.status.eq_ignore_ascii_case("X") {
-        status = Status::NotAvailable;
-    }
-    let sentinel = raw.is_nan() || ctx.sentinels.contains(&raw);
-    let converted = to_canonical_unit(metric, &unit, raw).map_err(|e| {
-        rejected(
-            6,
-            dev(),
-            RejectReason::UnitMismatch,
-            format!("{} unit (OBX-6) {e}", metric.name),
-        )
-    });
-    let value = match converted {
-        Err(r) => return r,
-        Ok(_) if sentinel => {
-            status = Status::NotAvailable;
-            MDC_NOT_AVAILABLE
-        }
-        Ok(v) => v,
-    };
-    let observed_at = if row.time.is_empty() {
-        ctx.obr_time.unwrap_or(ctx.now)
-    } else {
-        match parse_time(&row.time, ctx.utc_offset) {
-            Some(t) => t,
-            None => {
-                return rejected(
-                    14,
-                    dev(),
-                    RejectReason::Schema,
-                    "time (OBX-14) is not an HL7 date/time".into(),
-                )
-            }
-        }
-    };
-    if let Err(reject) = check_value_and_time(
-        metric,
-        value,
-        status,
-        observed_at,
-        ctx.now,
-        &ctx.opts.limits,
-    ) {
-        let field = match reject.reason {
-            RejectReason::TooOld => 14,
-            _ => 5,
-        };
-        return RowOutcome::Rejected {
-            field,
-            device: dev(),
-            reject,
-        };
-    }
-    RowOutcome::Observation(
-        Observation {
-            device_id: device,
-            bed: None,
-            metric,
-            value,
-            observed_at,
-            received_at: ctx.now,
-            status,
-            channel: channel_of(row.path),
-            clock_correction_ms: 0,
-        },
-        sentinel,
-    )
-}
-
-/// The OBX-4 path as a channel (`1.3.2.150456`), when it is one.
-fn channel_of(path: &[u8]) -> Option<String> {
-    let s = std::str::from_utf8(path).ok()?.trim();
-    crate::model::is_valid_channel(s).then(|| s.to_owned())
-}
-
-/// An SN (structured numeric) that is a plain number: no comparator (or `=`), no second
-/// number. `<5`, `2-4`, `1:128` are not plain numbers.
-fn plain_sn<'a>(v: Value<'a>) -> Option<Cow<'a, str>> {
-    let comparator = v.comp(1).trimmed();
-    let (sep, num2) = (v.comp(3).trimmed(), v.comp(4).trimmed());
-    if !(comparator.is_empty() || comparator == "=") || !sep.is_empty() || !num2.is_empty() {
-        return None;
-    }
-    Some(v.comp(2).trimmed())
-}
-
-/// HL7 NM: optional sign, digits, optional decimal point. Exponents are tolerated.
-fn parse_number(s: &str) -> Option<f64> {
-    let ok = s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
-    if !ok {
-        // Rejects "NaN", "inf" and the like, which Rust's parser would accept.
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// IEEE 11073-10101 dimension codes (partition 4) wardhub's metrics use, with their UCUM.
-static MDC_DIMENSIONS: &[(u32, &str, &str)] = &[
-    (262688, "MDC_DIM_PERCENT", "%"),
-    (264864, "MDC_DIM_BEAT_PER_MIN", "/min"),
-    (264928, "MDC_DIM_RESP_PER_MIN", "/min"),
-    (266016, "MDC_DIM_MMHG", "mm[Hg]"),
-    (265987, "MDC_DIM_KILO_PASCAL", "kPa"),
-    (266048, "MDC_DIM_CM_H2O", "cm[H2O]"),
-    (268192, "MDC_DIM_DEGC", "Cel"),
-    (266560, "MDC_DIM_FAHR", "[degF]"),
-];
-
-/// The unit of `OBX-6` as a string [`to_canonical_unit`] knows, or `None` for an MDC
-/// dimension wardhub does not know.
-fn unit_of<'a>(obx6: Value<'a>) -> Option<Cow<'a, str>> {
-    let c1 = obx6.comp(1).trimmed();
-    let c2 = obx6.comp(2).trimmed();
-    let c3 = obx6.comp(3).trimmed();
-    // Philips MDIL units are MDC dimensions written `0004-TTTT` (partition 4, term in hex).
-    if c3.eq_ignore_ascii_case("MDIL") {
-        let code = c1
-            .split_once('-')
-            .filter(|(p, _)| p.trim_start_matches('0') == "4")
-            .and_then(|(_, t)| u32::from_str_radix(t, 16).ok())
-            .map(|t| (4 << 16) | t);
-        return match code.and_then(|c| MDC_DIMENSIONS.iter().find(|(dc, _, _)| *dc == c)) {
-            Some((_, _, ucum)) => Some(Cow::Borrowed(*ucum)),
-            None => Some(if c1.is_empty() { c2 } else { c1 }),
-        };
-    }
-    let is_mdc = c3.eq_ignore_ascii_case("MDC")
-        || (!c1.is_empty() && c1.bytes().all(|b| b.is_ascii_digit()))
-        || c1.starts_with("MDC_DIM")
-        || c2.starts_with("MDC_DIM");
-    if !is_mdc {
-        return Some(if c1.is_empty() { c2 } else { c1 });
-    }
-    let code: Option<u32> = c1.parse().ok();
-    MDC_DIMENSIONS
-        .iter()
-        .find(|(dc, refid, _)| {
-            Some(*dc) == code || c2.eq_ignore_ascii_case(refid) || c1.eq_ignore_ascii_case(refid)
-        })
-        .map(|(_, _, ucum)| Cow::Borrowed(*ucum))
-}
-
-/// The status told by `OBX-8` (null flavours, 11073 measurement states); the worst wins.
-fn flag_status(flags: Value<'_>) -> Status {
-    let mut worst = Status::Valid;
-    for rep in flags.reps() {
-        let f = rep.comp(1).trimmed().to_ascii_lowercase().replace('_', "-");
-        let s = match f.as_str() {
-            "ni" | "na" | "nav" | "off" | "msk" | "oth" | "unk" | "not-available"
-            | "unavailable" => Status::NotAvailable,
-            "nan"
-            | "pinf"
-            | "ninf"
-            | "invalid"
-            | "demo"
-            | "demo-data"
-            | "test-data"
-            | "calibration-ongoing" => Status::Invalid,
-            "questionable" | "early-indication" => Status::Questionable,
-            _ => Status::Valid,
-        };
-        if s.to_u8() > worst.to_u8() {
-            worst = s;
-        }
-    }
-    worst
-}
-
 #[cfg(test)]
-#[path = "oru_tests.rs"]
 mod tests;

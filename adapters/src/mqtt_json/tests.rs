@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::adapter::{AdapterEvents, DeviceMessageKind, Ingest, IngestReport, Sink};
-use crate::model::{format_rfc3339, metric_by_name, Clock, METRICS};
+use crate::model::{format_rfc3339, metric_by_name, Clock, Status, MDC_NOT_AVAILABLE, METRICS};
 
 const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
 

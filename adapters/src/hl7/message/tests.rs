@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::model::Millis;
 
 const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::adapter::{AdapterEvents, Ingest, IngestReport, Sink};
 use crate::hl7::message::Message;
-use crate::model::{Clock, Millis, TimeLimits};
+use crate::model::{Clock, Millis, Reject, RejectReason, TimeLimits};
 
 const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
 

@@ -1,8 +1,10 @@
 use proptest::prelude::*;
 
+use super::values::MDC_DIMENSIONS;
 use super::*;
+use crate::hl7::codes::Codes;
 use crate::hl7::message::escape;
-use crate::model::METRICS;
+use crate::model::{Status, TimeLimits, MDC_NOT_AVAILABLE, METRICS};
 
 const NOW: Millis = 1_795_168_800_000; // 2026-11-20T10:00:00Z
 
@@ -1158,7 +1160,7 @@ fn the_shipped_vendor_table_is_the_documented_one() {
         source: String,
         note: String,
     }
-    let f: File = toml::from_str(include_str!("vendor_codes.toml")).unwrap();
+    let f: File = toml::from_str(include_str!("../vendor_codes.toml")).unwrap();
     assert!(!f.codes.is_empty());
     for r in &f.codes {
         assert!(
