@@ -109,11 +109,12 @@ async fn refusals_are_acked_with_errors_and_store_nothing() {
     assert_eq!(s, 404);
     // Only X3's two numerics are stored, and each refusal is counted.
     assert_eq!(count(&server, EUIS[0], 0).await, 2);
-    // (X1's two numerics are counted twice today, by the pipeline and again by the HL7
-    // adapter from the pipeline's report: hence "more", not "two more".)
-    assert!(
-        server.rejects("hl7_mllp", "unknown_device").await > unknown,
-        "X1's unknown device is counted"
+    // X1's two numerics, each counted once (regression: the HL7 adapter counted the
+    // pipeline's refusals a second time, from the pipeline's report).
+    assert_eq!(
+        server.rejects("hl7_mllp", "unknown_device").await,
+        unknown + 2.0,
+        "X1's unknown device is counted once per observation"
     );
     assert_eq!(
         server.rejects("hl7_mllp", "malformed").await,

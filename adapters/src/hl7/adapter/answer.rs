@@ -187,8 +187,6 @@ impl Shared {
         }
         let n = d.observations.len();
         if n > 0 {
-            let devices: Vec<DeviceId> =
-                d.observations.iter().map(|o| o.device_id.clone()).collect();
             match self
                 .ctx
                 .sink
@@ -206,9 +204,9 @@ impl Shared {
                     ));
                 }
                 Ok(report) => {
+                    // The pipeline counted these refusals (an unknown or retired device):
+                    // counting them here too counted each twice.
                     for (i, reject) in &report.rejected {
-                        let device = devices.get(*i).map(DeviceId::as_str);
-                        events.rejected(NAME, device, reject);
                         let obx = d.obx_of.get(*i).copied().unwrap_or(0);
                         let field = match reject.reason {
                             RejectReason::UnknownDevice | RejectReason::BadDeviceId => Some(18),
