@@ -4,7 +4,6 @@ use wardhub_adapters::model::SystemClock;
 
 use super::model::StaticDevice;
 use super::model::*;
-use super::store::{ListFilter, SledRegistry};
 use super::*;
 
 fn open(dir: &std::path::Path) -> (sled::Db, SledRegistry) {
@@ -244,7 +243,7 @@ fn import_is_all_or_nothing_unless_partial() {
     let (rows, bad) = csv::parse(text);
     let unreadable: Vec<_> = bad
         .into_iter()
-        .map(|e| store::ImportError {
+        .map(|e| ImportError {
             line: e.line,
             error: e.error,
         })
