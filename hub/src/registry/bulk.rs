@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::commands::Mode;
 use super::db::Working;
@@ -131,7 +131,7 @@ impl SledRegistry {
 }
 
 /// The outcome of an import.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportReport {
     /// Whether anything was written.
     pub applied: bool,
@@ -142,13 +142,13 @@ pub struct ImportReport {
     pub secrets: Vec<ImportSecret>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportError {
     pub line: usize,
     pub error: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportSecret {
     pub id: String,
     pub secret: String,

@@ -4,7 +4,7 @@
 //! changes nothing; each leaves a line in the device's history. `upsert_in` is also the step
 //! that the bulk operations in [`super::bulk`] repeat for every row.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::db::{CredentialHook, Working};
 use super::model::*;
@@ -13,11 +13,11 @@ use super::SledRegistry;
 use crate::auth::{hex, new_secret, sha256};
 
 /// The result of a create or update.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Upserted {
     pub created: bool,
     /// A new secret (created without one, or rotated): shown once.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub device: DeviceView,
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wardhub_adapters::model::Millis;
 
 use super::db::Indexed;
@@ -14,7 +14,7 @@ use super::model::*;
 use super::SledRegistry;
 
 /// A device as the API shows it (never the credential).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceView {
     pub id: String,
     pub kind: String,
@@ -68,7 +68,7 @@ pub struct ListFilter {
 }
 
 /// A bed with its slots.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BedView {
     pub ward: String,
     pub bed: String,
@@ -82,14 +82,14 @@ pub struct BedView {
 }
 
 /// Something a biomedical engineer should look at.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     pub device: String,
     pub ward: Option<String>,
     pub bed: Option<String>,
     /// `offline`, `never_seen`, `flapping`, `high_reject_rate`, `maintenance_overdue`,
     /// `battery_low`, `no_credential`, `firmware_mismatch`.
-    pub problem: &'static str,
+    pub problem: String,
     pub detail: String,
 }
 
@@ -241,7 +241,7 @@ impl SledRegistry {
                     device: v.id.clone(),
                     ward: v.ward.clone(),
                     bed: v.bed.clone(),
-                    problem,
+                    problem: problem.to_owned(),
                     detail,
                 })
             };
