@@ -3,10 +3,14 @@
 
 use serde_json::{json, Value};
 
+use super::answers::{
+    read, BedList, BedWithDevices, DeviceList, DeviceStatus, History, ProblemList, Rotated,
+};
 use super::args::{BedCommand, CredentialsCommand, DeviceCommand, HubArgs};
 use super::client::{encode, query, Body, Client};
 use super::tables::*;
 use super::{print_json, CliResult, Failure, EXIT_ERROR, EXIT_INVALID};
+use crate::registry::{BedView, DeviceView, ImportReport, Upserted};
 
 pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
     let c = Client::new(a)?;
@@ -16,8 +20,9 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                println!("registered {}", describe(&v["device"]));
-                print_secret(&id, &v["secret"]);
+                let u: Upserted = read(&v)?;
+                println!("registered {}", describe(&u.device));
+                print_secret(&id, u.secret.as_deref());
             }
         }
         DeviceCommand::Update { id, fields } => {
@@ -37,8 +42,9 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
                 } else {
                     "updated"
                 };
-                println!("{what} {}", describe(&v["device"]));
-                print_secret(&id, &v["secret"]);
+                let u: Upserted = read(&v)?;
+                println!("{what} {}", describe(&u.device));
+                print_secret(&id, u.secret.as_deref());
             }
         }
         DeviceCommand::List {
@@ -67,7 +73,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                device_table(&v["devices"]);
+                device_table(&read::<DeviceList>(&v)?.devices);
             }
         }
         DeviceCommand::Show { id } => {
@@ -75,7 +81,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                show(&v);
+                show(&read::<DeviceView>(&v)?);
             }
         }
         DeviceCommand::Bind {
@@ -90,7 +96,11 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
                     json!({ "bed": bed, "ward": ward, "replace": replace }),
                 )
                 .await?;
-            done(&c, &v, &format!("bound {}", describe(&v)));
+            if c.json {
+                print_json(&v);
+            } else {
+                println!("bound {}", describe(&read::<DeviceView>(&v)?));
+            }
         }
         DeviceCommand::Unbind { id } => {
             let v = c
@@ -120,7 +130,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                print_secret(&id, &v["secret"]);
+                print_secret(&id, read::<Rotated>(&v)?.secret.as_deref());
                 println!("the old secret no longer works for new connections");
             }
         }
@@ -132,22 +142,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                let rows: Vec<Vec<String>> = arr(&v["problems"])
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            s(&p["device"]),
-                            binding(p),
-                            s(&p["problem"]),
-                            s(&p["detail"]),
-                        ]
-                    })
-                    .collect();
-                if rows.is_empty() {
-                    println!("no problems");
-                } else {
-                    table(&["DEVICE", "BED", "PROBLEM", "DETAIL"], rows);
-                }
+                problems(&read::<ProblemList>(&v)?.problems);
             }
         }
         DeviceCommand::History { id } => {
@@ -157,21 +152,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                let rows = arr(&v["history"])
-                    .iter()
-                    .map(|h| {
-                        vec![
-                            h["at"]
-                                .as_i64()
-                                .map(wardhub_adapters::model::format_rfc3339)
-                                .unwrap_or_default(),
-                            s(&h["who"]),
-                            s(&h["action"]),
-                            s(&h["detail"]),
-                        ]
-                    })
-                    .collect();
-                table(&["WHEN", "WHO", "WHAT", "DETAIL"], rows);
+                history(&read::<History>(&v)?.history);
             }
         }
         DeviceCommand::Import { file, partial } => {
@@ -197,24 +178,25 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             }
-            let errors = arr(&v["errors"]);
+            let report: ImportReport = read(&v)?;
+            let errors = &report.errors;
             if !c.json {
-                for e in &errors {
-                    eprintln!("{}:{}: {}", file.display(), e["line"], s(&e["error"]));
+                for e in errors {
+                    eprintln!("{}:{}: {}", file.display(), e.line, e.error);
                 }
                 if applied {
                     println!(
                         "imported: {} created, {} updated{}",
-                        v["created"],
-                        v["updated"],
+                        report.created,
+                        report.updated,
                         if errors.is_empty() {
                             String::new()
                         } else {
                             format!(", {} bad rows skipped", errors.len())
                         }
                     );
-                    for sec in arr(&v["secrets"]) {
-                        print_secret(&s(&sec["id"]), &sec["secret"]);
+                    for sec in &report.secrets {
+                        print_secret(&sec.id, Some(&sec.secret));
                     }
                 }
             }
@@ -265,7 +247,7 @@ pub(super) async fn bed(a: &HubArgs, cmd: BedCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                bed_table(&v["beds"]);
+                bed_table(&read::<BedList>(&v)?.beds);
             }
         }
         BedCommand::Show { bed, ward } => {
@@ -279,20 +261,26 @@ pub(super) async fn bed(a: &HubArgs, cmd: BedCommand) -> CliResult<()> {
             if c.json {
                 print_json(&v);
             } else {
-                bed_table(&json!([v.clone()]));
+                let b: BedWithDevices = read(&v)?;
+                bed_table(std::slice::from_ref(&b.bed));
                 println!();
-                device_table(&v["device_status"]);
+                device_table(&b.device_status);
             }
         }
         BedCommand::Add { bed, ward } => {
             let v = c
                 .post("/api/v1/beds", json!({ "bed": bed, "ward": ward }))
                 .await?;
-            done(
-                &c,
-                &v,
-                &format!("bed {}/{} recorded", s(&v["ward"]), s(&v["bed"])),
-            );
+            if c.json {
+                print_json(&v);
+            } else {
+                // The hub answers null when it cannot find the bed it just recorded.
+                let (w, b) = match read::<Option<BedView>>(&v)? {
+                    Some(b) => (b.ward, b.bed),
+                    None => ("-".into(), "-".into()),
+                };
+                println!("bed {w}/{b} recorded");
+            }
         }
     }
     Ok(())
@@ -311,25 +299,7 @@ async fn status(
         if c.json {
             print_json(&v);
         } else {
-            let l = &v["live"];
-            let rows = vec![
-                vec!["device".into(), s(&v["id"])],
-                vec!["kind".into(), s(&v["kind"])],
-                vec!["bed".into(), binding(&v)],
-                vec!["state".into(), s(&v["state"])],
-                vec!["online".into(), yes_no(&v["online"])],
-                vec!["last seen".into(), ago(&v["last_seen"])],
-                vec!["messages/min".into(), s(&v["message_rate_per_min"])],
-                vec!["connects (10 min)".into(), s(&l["connects_last_10m"])],
-                vec!["rejects".into(), s(&l["rejects"])],
-                vec!["battery".into(), battery(&v)],
-                vec![
-                    "firmware".into(),
-                    firmware(&v["firmware"], &v["firmware_reported"]),
-                ],
-                vec!["alarms (24 h)".into(), s(&v["alarms_24h"])],
-            ];
-            kv(rows);
+            device_status(&read::<DeviceStatus>(&v)?);
         }
         return Ok(());
     }
@@ -338,69 +308,25 @@ async fn status(
     let beds = c
         .get(&format!("/api/v1/beds{}", query(&[("ward", ward)])))
         .await?;
-    let beds: Vec<Value> = arr(&beds["beds"])
-        .into_iter()
-        .filter(|b| bed.as_ref().is_none_or(|x| b["bed"].as_str() == Some(x)))
-        .collect();
     if c.json {
+        // The API's JSON as it came, only the beds filtered.
+        let beds: Vec<Value> = beds["beds"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| bed.as_ref().is_none_or(|x| b["bed"].as_str() == Some(x)))
+            .collect();
         print_json(&json!({ "devices": devices["devices"], "beds": beds }));
         return Ok(());
     }
-    let rows = arr(&devices["devices"])
-        .iter()
-        .map(|d| {
-            let l = &d["live"];
-            vec![
-                s(&d["id"]),
-                s(&d["kind"]),
-                binding(d),
-                if d["state"] == "retired" {
-                    "retired".into()
-                } else {
-                    yes_no(&l["online"])
-                },
-                ago(&l["last_seen"]),
-                s(&l["message_rate_per_min"]),
-                battery(l),
-                firmware(&d["firmware"], &l["firmware_reported"]),
-            ]
-        })
+    let devices: DeviceList = read(&devices)?;
+    let beds: Vec<BedView> = read::<BedList>(&beds)?
+        .beds
+        .into_iter()
+        .filter(|b| bed.as_ref().is_none_or(|x| &b.bed == x))
         .collect();
-    table(
-        &[
-            "DEVICE",
-            "KIND",
-            "BED",
-            "ONLINE",
-            "LAST SEEN",
-            "MSG/MIN",
-            "BATTERY",
-            "FIRMWARE",
-        ],
-        rows,
-    );
-    println!();
-    let rows: Vec<Vec<String>> = beds
-        .iter()
-        .map(|b| {
-            vec![
-                format!("{}/{}", s(&b["ward"]), s(&b["bed"])),
-                format!("{}/{}", b["online"], arr(&b["devices"]).len()),
-                s(&b["alarms_24h"]),
-            ]
-        })
-        .collect();
-    let (online, total) = beds.iter().fold((0, 0), |(o, t), b| {
-        (
-            o + b["online"].as_u64().unwrap_or(0),
-            t + arr(&b["devices"]).len(),
-        )
-    });
-    table(&["BED", "ONLINE", "ALARMS 24H"], rows);
-    println!(
-        "total: {online}/{total} bound devices online in {} beds",
-        beds.len()
-    );
+    ward_status(&devices.devices, &beds);
     Ok(())
 }
 
@@ -409,12 +335,5 @@ fn done(c: &Client, v: &Value, message: &str) {
         print_json(v);
     } else {
         println!("{message}");
-    }
-}
-
-fn print_secret(id: &str, secret: &Value) {
-    if let Some(sec) = secret.as_str() {
-        println!("secret for {id} (shown once; configure it as the device's MQTT password):");
-        println!("  {sec}");
     }
 }

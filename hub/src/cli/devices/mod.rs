@@ -19,8 +19,10 @@
 //!
 //! Layout: [`args`] the command line (clap), [`client`] the HTTP client and what each status
 //! code of the hub means as an exit code, [`commands`] what each command asks the hub and
-//! prints, [`tables`] the tables and key-value lists people read.
+//! prints, [`answers`] the hub's answers as types (mostly the registry's view types),
+//! [`tables`] the tables and key-value lists people read.
 
+mod answers;
 mod args;
 mod client;
 mod commands;
