@@ -17,10 +17,10 @@
 //! | 6 | hub unreachable |
 //! | 7 | invalid input (a bad field, a CSV with bad rows) |
 //!
-//! Layout: [`args`] the command line (clap), [`client`] the HTTP client and what each status
-//! code of the hub means as an exit code, [`commands`] what each command asks the hub and
-//! prints, [`answers`] the hub's answers as types (mostly the registry's view types),
-//! [`tables`] the tables and key-value lists people read.
+//! Layout: `args` the command line (clap), `client` the HTTP client and what each status
+//! code of the hub means as an exit code, `commands` what each command asks the hub and
+//! prints, `answers` the hub's answers as types (mostly the registry's view types),
+//! `tables` the tables and key-value lists people read.
 
 mod answers;
 mod args;
