@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wardhub_adapters::model::Millis;
 
 use crate::device_status::DeviceStatus;
@@ -47,7 +47,7 @@ struct Inner {
 }
 
 /// A snapshot of [`Live`] for the API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LiveView {
     pub online: bool,
     pub connections: u32,

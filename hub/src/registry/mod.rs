@@ -6,25 +6,52 @@
 //!
 //! Layout:
 //! - [`model`]: a device, its kind and state, a change of the history, API inputs;
-//! - [`store`]: [`SledRegistry`], persisted in the hub's sled database with an in-memory index
-//!   (the ingest path's [`Registry::resolve`] is one hash lookup under a read lock);
+//! - [`db`]: [`SledRegistry`], persisted in the hub's sled database with an in-memory index,
+//!   and the one serialized, transactional way anything is written;
+//! - [`commands`]: register, update, bind, unbind, retire, rotate credentials, add a bed;
+//! - [`bulk`]: the config's `[[devices]]` and CSV imports, many devices in one commit;
+//! - [`views`]: what the biomed reads back (device views, lists, history, beds, problems);
+//! - [`ingest`]: the [`Registry`] lookups of the ingest path (the ingest path's
+//!   [`Registry::resolve`] is one hash lookup under a read lock);
 //! - [`live`]: what is known only while the hub runs (online, last seen, message rate,
 //!   battery, rejects, connection flapping);
 //! - [`csv`]: import and export;
 //! - [`events`]: the [`AdapterEvents`](wardhub_adapters::adapter::AdapterEvents) wrapper that
 //!   counts per-device rejects and cross-checks HL7 bed claims against the binding.
 
+pub mod bulk;
+pub mod commands;
 pub mod csv;
+pub mod db;
 pub mod events;
+pub mod ingest;
 pub mod live;
 pub mod model;
-pub mod store;
 #[cfg(test)]
 mod tests;
+pub mod views;
 
+pub use bulk::{ImportError, ImportReport, ImportSecret};
+pub use commands::Upserted;
+pub use db::{AlarmCounter, CredentialHook, SledRegistry};
 pub use live::Live;
 pub use model::{Device, DeviceInput, DeviceState, RegistryError};
-pub use store::SledRegistry;
+pub use views::{
+    BedView, DeviceView, ListFilter, Problem, BATTERY_LOW_PCT, FLAPPING_CONNECTS, HIGH_REJECT_SHARE,
+};
+
+/// The registry's former `store` module (one file until issue 16 split it into [`db`],
+/// [`commands`], [`bulk`], [`views`] and [`ingest`]): its public items, where callers still
+/// name them by that path.
+pub mod store {
+    pub use super::bulk::{ImportError, ImportReport, ImportSecret};
+    pub use super::commands::Upserted;
+    pub use super::db::{AlarmCounter, CredentialHook, SledRegistry};
+    pub use super::views::{
+        BedView, DeviceView, ListFilter, Problem, BATTERY_LOW_PCT, FLAPPING_CONNECTS,
+        HIGH_REJECT_SHARE,
+    };
+}
 
 use std::sync::Arc;
 

@@ -4,7 +4,6 @@ use wardhub_adapters::model::SystemClock;
 
 use super::model::StaticDevice;
 use super::model::*;
-use super::store::{ListFilter, SledRegistry};
 use super::*;
 
 fn open(dir: &std::path::Path) -> (sled::Db, SledRegistry) {
@@ -244,7 +243,7 @@ fn import_is_all_or_nothing_unless_partial() {
     let (rows, bad) = csv::parse(text);
     let unreadable: Vec<_> = bad
         .into_iter()
-        .map(|e| store::ImportError {
+        .map(|e| ImportError {
             line: e.line,
             error: e.error,
         })
@@ -293,4 +292,49 @@ fn bed_claims() {
     assert!(!claim_matches(b, "", "bed-02"));
     assert!(!claim_matches(b, "icu", "bed-01"));
     assert!(!claim_matches(None, "", "bed-01"));
+}
+
+/// The command-line tools read the API's JSON back into these types: each must come back as
+/// it went out.
+#[test]
+fn views_read_back_from_their_json() {
+    fn round_trip<T>(v: &T) -> T
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        serde_json::from_value(serde_json::to_value(v).unwrap()).unwrap()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, r) = open(dir.path());
+    let u = r
+        .upsert("ben", "mon-1", &input("patient_monitor", Some("bed-01")))
+        .unwrap();
+    let back = round_trip(&u);
+    assert_eq!(
+        (back.created, &back.secret, &back.device),
+        (u.created, &u.secret, &u.device)
+    );
+    let u = r
+        .upsert("ben", "mon-1", &input("patient_monitor", None))
+        .unwrap();
+    assert!(u.secret.is_none());
+    assert_eq!(round_trip(&u).secret, None);
+    for v in r.list(&ListFilter::default()) {
+        assert_eq!(round_trip(&v), v);
+    }
+    for b in r.beds(None) {
+        assert_eq!(round_trip(&b), b);
+    }
+    let problems = r.problems(None);
+    assert!(!problems.is_empty());
+    for p in problems {
+        assert_eq!(round_trip(&p), p);
+    }
+    for c in r.history("mon-1").unwrap() {
+        assert_eq!(round_trip(&c), c);
+    }
+    let (rows, _) = csv::parse("id,kind,bed\np1,infusion_pump,bed-01\np2,infusion_pump,bed-01\n");
+    let report = r.import("ben", &rows, Vec::new(), true).unwrap();
+    assert!(!report.errors.is_empty() && !report.secrets.is_empty());
+    assert_eq!(round_trip(&report), report);
 }
