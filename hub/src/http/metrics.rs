@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::model::DeviceState;
-use crate::registry::store::ListFilter;
+use crate::registry::ListFilter;
 use crate::registry::SledRegistry;
 use crate::telemetry::{DeviceCounts, Telemetry};
 

@@ -21,7 +21,7 @@ use super::Authenticated;
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
 use crate::auth::Permission;
 use crate::registry::model::{DeviceInput, DeviceState, RegistryError};
-use crate::registry::store::ListFilter;
+use crate::registry::ListFilter;
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
@@ -318,7 +318,7 @@ async fn import(
     let (rows, bad) = crate::registry::csv::parse(&body);
     let unreadable = bad
         .into_iter()
-        .map(|e| crate::registry::store::ImportError {
+        .map(|e| crate::registry::ImportError {
             line: e.line,
             error: e.error,
         })

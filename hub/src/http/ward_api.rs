@@ -16,8 +16,8 @@ use wardhub_adapters::model::{Millis, Observation, Status};
 use super::access::{Access, Routes};
 use super::Authenticated;
 use super::{blocking, check_id, ApiError, ApiResult, AppState};
-use crate::registry::store::ListFilter;
 use crate::registry::DeviceState;
+use crate::registry::ListFilter;
 use crate::store::TimeRange;
 
 /// A device whose data arrived this recently counts as connected even when the registry

@@ -40,19 +40,6 @@ pub use views::{
     BedView, DeviceView, ListFilter, Problem, BATTERY_LOW_PCT, FLAPPING_CONNECTS, HIGH_REJECT_SHARE,
 };
 
-/// The registry's former `store` module (one file until issue 16 split it into [`db`],
-/// [`commands`], [`bulk`], [`views`] and [`ingest`]): its public items, where callers still
-/// name them by that path.
-pub mod store {
-    pub use super::bulk::{ImportError, ImportReport, ImportSecret};
-    pub use super::commands::Upserted;
-    pub use super::db::{AlarmCounter, CredentialHook, SledRegistry};
-    pub use super::views::{
-        BedView, DeviceView, ListFilter, Problem, BATTERY_LOW_PCT, FLAPPING_CONNECTS,
-        HIGH_REJECT_SHARE,
-    };
-}
-
 use std::sync::Arc;
 
 /// Where a device's data goes.
