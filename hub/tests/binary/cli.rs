@@ -1,9 +1,10 @@
 //! The `wardhub` binary as a user runs it: exit codes, messages, signals.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+use crate::common::{get_json, now_ms, Banner};
 
 fn wardhub() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wardhub"));
@@ -128,25 +129,8 @@ fn start(config: &std::path::Path, data: &std::path::Path) -> Running {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut mqtt = String::new();
-    let mut http = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(a) = line.trim().strip_prefix("MQTT       mqtt://") {
-            mqtt = a.to_owned();
-        }
-        if let Some(a) = line.trim().strip_prefix("HTTP API   http://") {
-            http = a.trim_end_matches("/api/v1").to_owned();
-        }
-        if line.starts_with("Stop with") {
-            break;
-        }
-    }
-    assert!(
-        !mqtt.is_empty() && !http.is_empty(),
-        "addresses not printed"
-    );
+    let (banner, _) = Banner::of(child.stdout.take().unwrap());
+    let (mqtt, http) = (banner.mqtt, banner.http);
     Running { child, mqtt, http }
 }
 
@@ -206,12 +190,11 @@ fn sigterm_drains_flushes_and_exits_zero() {
     assert_eq!(sigterm(&mut hub.child), Some(0));
 
     let hub2 = start(&config, &data);
-    let url = format!(
-        "http://{}/api/v1/devices/mon-s/observations?from={t0}&to={}&resolution=raw",
-        hub2.http,
+    let path = format!(
+        "/api/v1/devices/mon-s/observations?from={t0}&to={}&resolution=raw",
         t0 + n
     );
-    let (status, body) = get_json(&url);
+    let (status, body) = get_json(&hub2.http, VIEWER, &path);
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["observations"].as_array().map(Vec::len),
@@ -220,33 +203,4 @@ fn sigterm_drains_flushes_and_exits_zero() {
     );
     let mut child = hub2.child;
     assert_eq!(sigterm(&mut child), Some(0));
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// A GET as the viewer on a fresh runtime (the test itself is synchronous): the status and
-/// the JSON body (a body that is not JSON fails the test).
-fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let resp = reqwest::Client::new()
-            .get(url)
-            .bearer_auth(VIEWER)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("GET {url}: {status}, not JSON ({e}): {text}"));
-        (status, body)
-    })
 }

@@ -1,41 +1,16 @@
 //! Issue 6: `wardhub demo` starts a hub with a simulated ward, serves data within seconds, and
 //! stops on SIGINT with exit 0.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// GET `path` from `addr` with a bearer token (HTTP/1.1, one request per connection): the
-/// status and the body. A hub that does not answer fails the test.
-fn get(addr: &str, token: &str, path: &str) -> (u16, String) {
-    let fail = |e: std::io::Error| -> ! { panic!("GET http://{addr}{path}: {e}") };
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| fail(e));
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap_or_else(|e| fail(e));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap_or_else(|e| fail(e));
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap_or_else(|e| fail(e));
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("GET {path}: no HTTP response: {text:?}"));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: no status: {head:?}"));
-    (status, body.to_owned())
-}
+use crate::common::{get, get_json, Banner};
 
 /// GET a JSON document that must be there (200).
-fn get_json(addr: &str, token: &str, path: &str) -> serde_json::Value {
-    let (status, body) = get(addr, token, path);
+fn get_ok(addr: &str, token: &str, path: &str) -> serde_json::Value {
+    let (status, body) = get_json(addr, token, path);
     assert_eq!(status, 200, "GET {path}: {body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    body
 }
 
 /// The demo's process, killed if the test fails before it stops.
@@ -72,36 +47,16 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
             .unwrap(),
     );
     let child = &mut demo.0;
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut mqtt, mut http, mut metrics, mut token) =
-        (String::new(), String::new(), String::new(), String::new());
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        // The demo makes a nurse login and prints its token.
-        if let Some(rest) = line.trim().strip_prefix("login      nurse token ") {
-            token = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-        if let Some(a) = line.trim().strip_prefix("MQTT       mqtt://") {
-            mqtt = a.to_owned();
-        }
-        if let Some(a) = line.trim().strip_prefix("HTTP API   http://") {
-            http = a.trim_end_matches("/api/v1").to_owned();
-        }
-        if let Some(a) = line.trim().strip_prefix("metrics    http://") {
-            metrics = a.trim_end_matches("/metrics").to_owned();
-        }
-        if line.starts_with("Stop with") {
-            break;
-        }
-    }
+    let (banner, lines) = Banner::of(child.stdout.take().unwrap());
+    let Banner {
+        http,
+        metrics,
+        nurse_token: token,
+        ..
+    } = banner;
     assert!(
-        !mqtt.is_empty() && !http.is_empty() && !metrics.is_empty() && token.len() == 64,
-        "addresses and the login token not printed"
+        !metrics.is_empty() && token.len() == 64,
+        "the metrics address and the login token not printed"
     );
     // Without the token, no patient data.
     let (status, body) = get(&http, "no-such-token", "/api/v1/beds/bed-01/latest");
@@ -113,7 +68,7 @@ fn demo_serves_a_living_ward_and_stops_on_sigint() {
     // "Within seconds": 60 s is the timeout of a slow machine, not the behaviour.
     let deadline = Instant::now() + Duration::from_secs(60);
     let with_data = |bed: &str, at_least: usize| loop {
-        let body = get_json(&http, &token, &format!("/api/v1/beds/{bed}/latest"));
+        let body = get_ok(&http, &token, &format!("/api/v1/beds/{bed}/latest"));
         if body["latest"]
             .as_array()
             .is_some_and(|a| a.len() >= at_least)
