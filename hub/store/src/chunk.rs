@@ -1,6 +1,7 @@
 //! Compressed chunks of one series (device, metric, channel): the sample format of the
 //! chunked store (issue 14). The byte layout is specified in `docs/STORAGE.md`; this file is
-//! its only implementation.
+//! its only implementation. (One job, one file: the encoder and the decoder of one format
+//! are read side by side; about 420 of its lines are code, the rest its tests.)
 //!
 //! A chunk holds samples in strictly increasing observation time. Each sample is its
 //! observation time, its value, its IEEE 11073 status and the hub's receipt time:

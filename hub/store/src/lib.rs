@@ -18,6 +18,11 @@
 //! 3. Queries read sealed chunks, rollups and the open chunks; on start the log is replayed
 //!    into open chunks, so a kill -9 loses nothing that was durable.
 //!
+//! Files: `lib.rs` opens the store and rebuilds it from the log; `write.rs`, `read.rs`,
+//! `tasks.rs` (durability tickets, the flusher, the folder), `retention.rs`, `types.rs` (the
+//! vocabulary), and the format's parts ([`chunk`], `keys.rs`, `log.rs`, `wal.rs`, `memory.rs`,
+//! `fold.rs`, `query.rs`, `series.rs`, `migrate.rs`, `legacy.rs`, [`admin`]).
+//!
 //! ```
 //! use wardhub_store::{Retention, SledStore, TimeRange};
 //! use wardhub_model::{metric_by_name, DeviceId, Observation, Status};
@@ -43,8 +48,13 @@ mod log;
 mod memory;
 mod migrate;
 mod query;
+mod read;
+mod retention;
 mod series;
+mod tasks;
+mod types;
 mod wal;
+mod write;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -52,90 +62,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-use wardhub_model::{DeviceId, Metric, Millis, Observation};
 
 pub use fold::FoldReport;
 use memory::Memory;
 use series::SeriesDesc;
 
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot open the data directory {path}: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: sled::Error,
-    },
-    #[error("storage: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("the store is shut down")]
-    Closed,
-    #[error("the data directory {path} is in format {found}; this wardhub reads format {wants}")]
-    Format { path: String, found: u8, wants: u8 },
-    #[error("migrating the data directory: {0}")]
-    Migrate(String),
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// An inclusive time range in epoch milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeRange {
-    pub from: Millis,
-    pub to: Millis,
-}
-
-/// Results of a query, with `truncated` set when the limit cut them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub truncated: bool,
-}
-
-/// One minute of one device's metric.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rollup {
-    pub device_id: DeviceId,
-    pub metric: Metric,
-    /// The channel it aggregates (each channel has rollups of its own).
-    pub channel: Option<String>,
-    pub minute: Millis,
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    pub count: u64,
-}
-
-/// What a retention run deleted: observations (in whole chunks) and one-minute rollups.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RetentionReport {
-    pub raw_deleted: u64,
-    pub rollups_deleted: u64,
-    /// Series with nothing left (no chunk, no rollup, nothing open) that were forgotten.
-    pub series_retired: u64,
-}
-
-/// Retention settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub raw: Duration,
-    pub rollup: Duration,
-}
-
-impl Default for Retention {
-    /// The defaults of `deploy/hub.toml`: 72 h of raw data, 30 days of rollups.
-    fn default() -> Self {
-        Retention {
-            raw: Duration::from_secs(72 * 3600),
-            rollup: Duration::from_secs(30 * 24 * 3600),
-        }
-    }
-}
-
-/// The default bound of the open chunks' memory (`store.open_chunk_bytes`).
-pub const DEFAULT_OPEN_CHUNK_BYTES: usize = 64 << 20;
+pub use types::*;
 
 /// The sled-backed store.
 pub struct SledStore {
@@ -307,97 +239,6 @@ impl SledStore {
             .map_err(|_| StoreError::Closed)
     }
 
-    /// A ticket covering everything applied to the database before this call (the time
-    /// series and the other components' trees alike): [`SledStore::wait_durable`] on it
-    /// returns once a flush that started after it has finished.
-    pub fn barrier(&self) -> u64 {
-        self.written.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// How long writes have waited to become durable: `None` when everything written is
-    /// durable, else the time since the last successful flush.
-    pub fn durability_lag(&self) -> Option<Duration> {
-        if self.written.load(Ordering::Acquire) <= *self.durable.borrow() {
-            return None;
-        }
-        Some(
-            self.flushed_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .elapsed(),
-        )
-    }
-
-    /// Flushes everything written so far (syncs the append log, flushes sled); returns how
-    /// long it took.
-    pub async fn flush(&self) -> Result<Duration> {
-        let target = self.written.load(Ordering::Acquire);
-        let started = Instant::now();
-        let file = self.wal().current();
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|_| StoreError::Closed)?
-            .map_err(sled::Error::Io)?;
-        self.db.flush_async().await?;
-        *self.flushed_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        self.durable.send_if_modified(|d| {
-            let changed = *d < target;
-            *d = (*d).max(target);
-            changed
-        });
-        Ok(started.elapsed())
-    }
-
-    /// Flushes every `interval` while there is something new, and at once when someone waits
-    /// for durability (every waiter that arrives during a flush shares the next one), until
-    /// `cancel`; then flushes a last time. `on_flush` sees each flush's duration (for metrics).
-    pub async fn run_flusher(
-        self: Arc<Self>,
-        interval: Duration,
-        cancel: CancellationToken,
-        on_flush: impl Fn(Result<Duration>) + Send,
-    ) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = self.flush_wanted.notified() => {}
-                _ = cancel.cancelled() => break,
-            }
-            if self.written.load(Ordering::Acquire) > *self.durable.borrow() {
-                on_flush(self.flush().await);
-            }
-        }
-        on_flush(self.flush().await);
-    }
-
-    /// Folds every `interval` (see [`SledStore::fold`]) with the hub's clock, until `cancel`.
-    pub async fn run_folder(
-        self: Arc<Self>,
-        interval: Duration,
-        now: impl Fn() -> Millis + Send,
-        cancel: CancellationToken,
-    ) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = cancel.cancelled() => return,
-            }
-            let store = self.clone();
-            let at = now();
-            match tokio::task::spawn_blocking(move || store.fold(at)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "sealing chunks failed; the samples stay in the append log")
-                }
-                Err(e) => tracing::error!(error = %e, "the fold task failed"),
-            }
-        }
-    }
-
     /// Bytes on disk: sled's files and the append log's.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0) + self.wal().bytes()
@@ -412,76 +253,6 @@ impl SledStore {
     /// logged, never read as something else).
     pub fn corrupt_count(&self) -> u64 {
         self.corrupt.load(Ordering::Relaxed)
-    }
-
-    /// Seals what is due, then deletes whole chunks older than `now - raw` and rollups older
-    /// than `now - rollup`, and forgets series with nothing left.
-    pub fn enforce_retention(&self, now: Millis) -> Result<RetentionReport> {
-        self.fold(now)?;
-        let raw_cutoff = now.saturating_sub(ms(self.retention.raw));
-        let roll_cutoff = now.saturating_sub(ms(self.retention.rollup));
-        let mut report = RetentionReport::default();
-        let sids: Vec<u32> = self.mem().series.keys().copied().collect();
-        for &sid in &sids {
-            report.raw_deleted += self.delete_spans(keys::CHUNK, sid, raw_cutoff, |v| {
-                chunk::count(v).unwrap_or(0)
-            })?;
-            report.rollups_deleted += self.delete_spans(keys::ROLLUP, sid, roll_cutoff, |v| {
-                keys::SpanRollups::decode(0, v).map_or(0, |r| r.minutes.len() as u64)
-            })?;
-        }
-        let mut m = self.mem();
-        for sid in sids {
-            let idle = m.series.get(&sid).is_some_and(|s| s.open.is_empty());
-            if !idle {
-                continue;
-            }
-            let empty = |kind| -> Result<bool> {
-                Ok(self
-                    .tree
-                    .scan_prefix(keys::sid_key(kind, sid))
-                    .next()
-                    .transpose()?
-                    .is_none())
-            };
-            if empty(keys::CHUNK)? && empty(keys::ROLLUP)? {
-                let mut batch = sled::Batch::default();
-                batch.remove(&keys::sid_key(keys::SERIES, sid)[..]);
-                batch.remove(&keys::sid_key(keys::LATEST, sid)[..]);
-                self.tree.apply_batch(batch)?;
-                m.remove(sid);
-                report.series_retired += 1;
-            }
-        }
-        Ok(report)
-    }
-
-    /// Deletes the `kind` values of `sid` whose whole span ends by `cutoff`, in bounded
-    /// batches; returns the sum of `weigh` over them.
-    fn delete_spans(
-        &self,
-        kind: u8,
-        sid: u32,
-        cutoff: Millis,
-        weigh: impl Fn(&[u8]) -> u64,
-    ) -> Result<u64> {
-        let start = keys::span_key(kind, sid, Millis::MIN);
-        let end = keys::span_key(kind, sid, cutoff.saturating_sub(keys::SPAN_MS - 1));
-        let mut deleted = 0;
-        loop {
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for item in self.tree.range(start..end).take(1_000) {
-                let (k, v) = item?;
-                deleted += weigh(&v);
-                batch.remove(k);
-                n += 1;
-            }
-            if n == 0 {
-                return Ok(deleted);
-            }
-            self.tree.apply_batch(batch)?;
-        }
     }
 }
 
@@ -547,180 +318,6 @@ fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
     let truncated = items.len() > limit;
     items.truncate(limit);
     Page { items, truncated }
-}
-
-/// The storage the pipeline and the API use.
-impl SledStore {
-    /// Applies the observations atomically (not yet durable); returns a ticket for
-    /// durability waits. Same device, metric and time overwrites (replays are idempotent).
-    pub fn write(&self, obs: &[Observation]) -> Result<u64> {
-        if obs.is_empty() {
-            return Ok(self.written.load(Ordering::Acquire));
-        }
-        // The memory lock also orders tickets: a ticket is only handed out after its batch
-        // is applied, so "flushed up to ticket N" covers every batch with ticket <= N.
-        let mut m = self.mem();
-        let mut batch = sled::Batch::default();
-        let mut created = Vec::new();
-        let mut samples = Vec::with_capacity(obs.len());
-        for o in obs {
-            if !o.value.is_finite() {
-                // The model never holds one; refused here too rather than stored as anything.
-                self.corrupt.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(device = %o.device_id.as_str(), "a non-finite value reached the store; not stored");
-                continue;
-            }
-            let channel = o.channel.as_deref();
-            let bed = o.bed.as_deref();
-            let sid = match m.find(o.device_id.as_str(), o.metric.code, channel, bed) {
-                Some(sid) => sid,
-                None => {
-                    let desc = SeriesDesc {
-                        device: o.device_id.clone(),
-                        metric: o.metric,
-                        channel: o.channel.clone(),
-                        bed: o.bed.clone(),
-                    };
-                    let sid = new_series(&mut m, desc, &mut batch);
-                    created.push(sid);
-                    sid
-                }
-            };
-            samples.push((
-                sid,
-                chunk::Sample {
-                    t: o.observed_at,
-                    value: o.value,
-                    status: o.status,
-                    received_at: o.received_at,
-                },
-            ));
-        }
-        let seq = m.next_seq;
-        let new: Vec<(u32, &SeriesDesc)> = created
-            .iter()
-            .filter_map(|sid| Some((*sid, &m.series.get(sid)?.desc)))
-            .collect();
-        let entry = log::encode(&new, &samples);
-        if let Err(e) = self.wal().append(seq, &entry) {
-            for sid in created {
-                m.remove(sid);
-            }
-            return Err(sled::Error::Io(e).into());
-        }
-        m.next_seq += 1;
-        // The new series' descriptions (also in the entry, for a crash before sled's flush).
-        self.tree.apply_batch(batch)?;
-        for (sid, s) in samples {
-            m.push(sid, s, seq);
-        }
-        Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
-    }
-
-    pub fn device_observations(
-        &self,
-        device: &str,
-        metric: Option<Metric>,
-        range: TimeRange,
-        limit: usize,
-    ) -> Result<Page<Observation>> {
-        let mut sids = self.series_of_device(device, metric);
-        self.order_series(&mut sids, |d| {
-            (
-                String::new(),
-                d.metric.code,
-                d.channel.clone(),
-                d.bed.clone(),
-            )
-        });
-        Ok(page(self.observations(&sids, range, limit)?, limit))
-    }
-
-    pub fn device_latest(&self, device: &str) -> Result<Vec<Observation>> {
-        let m = self.mem();
-        let mut best = query::Latest::default();
-        for sid in m.sids_of_device(device) {
-            best.offer(&m, sid, false);
-        }
-        let mut out = best.into_observations();
-        out.sort_by_key(|o| o.metric.code);
-        Ok(out)
-    }
-
-    pub fn bed_latest(&self, bed: &str) -> Result<Vec<Observation>> {
-        let m = self.mem();
-        let mut best = query::Latest::default();
-        for sid in m.sids_of_bed(bed) {
-            best.offer(&m, sid, true);
-        }
-        let mut out = best.into_observations();
-        out.sort_by(|a, b| {
-            (a.device_id.as_str(), a.metric.code).cmp(&(b.device_id.as_str(), b.metric.code))
-        });
-        Ok(out)
-    }
-
-    pub fn bed_observations(
-        &self,
-        bed: &str,
-        range: TimeRange,
-        limit: usize,
-    ) -> Result<Page<Observation>> {
-        let mut sids = self.mem().sids_of_bed(bed);
-        self.order_series(&mut sids, |d| {
-            (
-                d.device.as_str().to_owned(),
-                d.metric.code,
-                d.channel.clone(),
-                None,
-            )
-        });
-        Ok(page(self.observations(&sids, range, limit)?, limit))
-    }
-
-    pub fn device_rollups(
-        &self,
-        device: &str,
-        metric: Option<Metric>,
-        range: TimeRange,
-        limit: usize,
-    ) -> Result<Page<Rollup>> {
-        let sids = self.series_of_device(device, metric);
-        let mut out = self.rollups(&sids, range, limit)?;
-        out.sort_by(|a, b| {
-            (a.minute, a.metric.code, &a.channel).cmp(&(b.minute, b.metric.code, &b.channel))
-        });
-        // A device moved between beds within a minute has a rollup for each: one minute of
-        // one channel is one rollup on the device's view.
-        out.dedup_by(|b, a| {
-            let same =
-                a.minute == b.minute && a.metric.code == b.metric.code && a.channel == b.channel;
-            if same {
-                query::merge_rollup(a, b);
-            }
-            same
-        });
-        Ok(page(out, limit))
-    }
-
-    pub fn bed_rollups(&self, bed: &str, range: TimeRange, limit: usize) -> Result<Page<Rollup>> {
-        let sids = self.mem().sids_of_bed(bed);
-        let mut out = self.rollups(&sids, range, limit)?;
-        out.sort_by(|a, b| {
-            (a.minute, a.device_id.as_str(), a.metric.code, &a.channel).cmp(&(
-                b.minute,
-                b.device_id.as_str(),
-                b.metric.code,
-                &b.channel,
-            ))
-        });
-        Ok(page(out, limit))
-    }
-
-    /// Whether any observation of this device was ever stored (and not retired by retention).
-    pub fn has_device(&self, device: &str) -> Result<bool> {
-        Ok(!self.mem().sids_of_device(device).is_empty())
-    }
 }
 
 #[cfg(test)]
