@@ -33,8 +33,6 @@ pub mod auth;
 pub mod bench;
 #[cfg(feature = "tools")]
 pub mod bench_alarms;
-#[cfg(feature = "tools")]
-pub mod bench_storage;
 pub mod broker;
 #[cfg(feature = "tools")]
 pub mod cli;
