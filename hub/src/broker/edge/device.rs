@@ -14,38 +14,34 @@
 //!
 //! A publish that could not be made durable (storage failure, shutdown) is never
 //! acknowledged: the connection is closed and the device sends it again.
+//!
+//! This file is the connection and its read loop; `publish` handles a PUBLISH, `control`
+//! the packets answered at once (PUBREL, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT), `writer` is
+//! the writer half (the acknowledgements in order) and `will` the last will.
 
-use std::future::Future;
-use std::pin::Pin;
+mod control;
+mod publish;
+mod will;
+mod writer;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wardhub_adapters::model::{Clock, DeviceId, SystemClock};
-use wardhub_adapters::mqtt_json::{MqttJsonIngest, PublishOutcome};
+use wardhub_adapters::mqtt_json::MqttJsonIngest;
 
-use super::acl::{topic_matches, Acl};
-use super::packet::{self, kind, reason, Connect, ServerLimits, Will};
+use super::acl::Acl;
+use super::packet::{self, kind, reason, Connect, ServerLimits};
 use super::session::{AwaitingRelease, Sessions};
 use super::{CloseReason, EdgeConfig};
 use crate::registry::Live;
 use crate::telemetry::Telemetry;
-
-type Outcome = Pin<Box<dyn Future<Output = PublishOutcome> + Send>>;
-
-/// A publish waiting for its acknowledgement.
-struct Inflight {
-    qos: u8,
-    pkid: u16,
-    outcome: Outcome,
-    /// Forward to the broker (and echo to the device's own subscriptions) once accepted.
-    topic: Option<(String, Bytes, bool)>,
-    echo: bool,
-}
+use publish::PublishStop;
+use writer::{write_loop, Inflight};
 
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +227,7 @@ impl Device<'_> {
                     return End::Closed(r);
                 }
             };
-            let handled: Result<(), (CloseReason, u8)> = match p[0] >> 4 {
+            let handled: Result<Option<Vec<u8>>, (CloseReason, u8)> = match p[0] >> 4 {
                 kind::PUBLISH => {
                     match self
                         .on_publish(
@@ -245,7 +241,7 @@ impl Device<'_> {
                         )
                         .await
                     {
-                        Ok(()) => Ok(()),
+                        Ok(()) => Ok(None),
                         Err(PublishStop::Violation(r, code)) => Err((r, code)),
                         Err(PublishStop::TakenOver) => {
                             self.say(&ctl, level, reason::SESSION_TAKEN_OVER).await;
@@ -258,193 +254,28 @@ impl Device<'_> {
                         Err(PublishStop::WriterGone) => return End::Lost,
                     }
                 }
-                kind::PUBREL => match packet::parse_ack(&p) {
-                    Ok(pkid) if p[0] & 0x0F == 0x02 => {
-                        let known = awaiting
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&pkid);
-                        let code = if known {
-                            0
-                        } else {
-                            reason::PACKET_ID_NOT_FOUND
-                        };
-                        let a = packet::ack(kind::PUBCOMP, level, pkid, code);
-                        let _ = ctl.send(a[..packet::ack_len(&a)].to_vec()).await;
-                        Ok(())
-                    }
-                    _ => Err((CloseReason::Malformed, reason::MALFORMED)),
-                },
-                kind::SUBSCRIBE => match packet::parse_subscribe(&p, level) {
-                    Ok((pkid, filters)) => {
-                        let mut codes = Vec::with_capacity(filters.len());
-                        let mut refused = false;
-                        for (f, _qos) in filters {
-                            if !valid_filter(&f) {
-                                codes.push(0x8F);
-                                refused = true;
-                            } else if acl.may_subscribe(&f) {
-                                // Granted at QoS 0: only the device itself publishes under
-                                // its own topics, and it hears them back once stored.
-                                codes.push(0);
-                                if !subscriptions.contains(&f) {
-                                    subscriptions.push(f);
-                                }
-                            } else {
-                                codes.push(reason::NOT_AUTHORIZED);
-                                refused = true;
-                            }
-                        }
-                        if refused && level < 5 {
-                            // 3.1.1 has no "not authorized" SUBACK code: close, as before.
-                            Err((CloseReason::Acl, reason::NOT_AUTHORIZED))
-                        } else {
-                            let _ = ctl.send(packet::suback(level, pkid, &codes)).await;
-                            Ok(())
-                        }
-                    }
-                    Err(r) => Err((r, reason::MALFORMED)),
-                },
-                kind::UNSUBSCRIBE => match packet::parse_unsubscribe(&p, level) {
-                    Ok((pkid, filters)) => {
-                        subscriptions.retain(|s| !filters.contains(s));
-                        let _ = ctl.send(packet::unsuback(level, pkid, filters.len())).await;
-                        Ok(())
-                    }
-                    Err(r) => Err((r, reason::MALFORMED)),
-                },
-                kind::PINGREQ => {
-                    let _ = ctl.send(packet::PINGRESP.to_vec()).await;
-                    Ok(())
+                kind::PUBREL => control::pubrel(&p, level, awaiting).map(Some),
+                kind::SUBSCRIBE => {
+                    control::subscribe(&p, level, &acl, &mut subscriptions).map(Some)
                 }
-                kind::DISCONNECT => {
-                    return match packet::parse_disconnect(&p, level) {
-                        Ok((code, expiry)) => {
-                            // A session that ended with the connection cannot be revived
-                            // by the DISCONNECT (MQTT 5 3.14.2.2.2).
-                            if let Some(e) = expiry.filter(|_| *session_expiry != 0) {
-                                *session_expiry = e;
-                            }
-                            End::Disconnect {
-                                will: code == reason::DISCONNECT_WITH_WILL,
-                            }
-                        }
-                        Err(r) => End::Closed(r),
-                    };
-                }
+                kind::UNSUBSCRIBE => control::unsubscribe(&p, level, &mut subscriptions).map(Some),
+                kind::PINGREQ => Ok(Some(packet::PINGRESP.to_vec())),
+                kind::DISCONNECT => return control::disconnect(&p, level, session_expiry),
                 // The edge sends devices QoS 0 only: acknowledgements from them are stray
                 // but harmless.
-                kind::PUBACK | kind::PUBREC | kind::PUBCOMP => Ok(()),
+                kind::PUBACK | kind::PUBREC | kind::PUBCOMP => Ok(None),
                 _ => Err((CloseReason::ProtocolError, reason::PROTOCOL_ERROR)),
             };
-            if let Err((r, code)) = handled {
-                self.say(&ctl, level, code).await;
-                return End::Closed(r);
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn on_publish(
-        &self,
-        p: &Bytes,
-        level: u8,
-        acl: &Acl,
-        subscriptions: &[String],
-        awaiting: &AwaitingRelease,
-        inflight: &mpsc::Sender<Inflight>,
-        taken_over: &CancellationToken,
-    ) -> Result<(), PublishStop> {
-        let publish = packet::parse_publish(p, level)
-            .map_err(|r| PublishStop::Violation(r, reason::MALFORMED))?;
-        if publish.topic_alias.is_some() {
-            // The CONNACK offered no topic aliases (Topic Alias Maximum 0).
-            return Err(PublishStop::Violation(
-                CloseReason::ProtocolError,
-                reason::TOPIC_ALIAS_INVALID,
-            ));
-        }
-        if let Some(l) = &self.live {
-            l.message(SystemClock.now_ms());
-        }
-        let ready = |code: u8| Inflight {
-            qos: publish.qos,
-            pkid: publish.pkid,
-            outcome: Box::pin(std::future::ready(if code == 0 {
-                PublishOutcome::Accepted {
-                    stored: 0,
-                    rejected: 0,
+            match handled {
+                Ok(Some(answer)) => {
+                    let _ = ctl.send(answer).await;
                 }
-            } else {
-                PublishOutcome::Refused(wardhub_adapters::mqtt_json::Refusal::NotAuthorized)
-            })),
-            topic: None,
-            echo: false,
-        };
-        if !acl.may_publish(&publish.topic) {
-            self.telemetry
-                .mqtt_refused
-                .with_label_values(&[CloseReason::Acl.as_str()])
-                .inc();
-            if level < 5 {
-                return Err(PublishStop::Violation(
-                    CloseReason::Acl,
-                    reason::NOT_AUTHORIZED,
-                ));
+                Ok(None) => {}
+                Err((r, code)) => {
+                    self.say(&ctl, level, code).await;
+                    return End::Closed(r);
+                }
             }
-            tracing::warn!(device = %self.id, "mqtt publish outside its own topics refused (0x87)");
-            return self
-                .queue(inflight, ready(reason::NOT_AUTHORIZED), taken_over)
-                .await;
-        }
-        if publish.qos == 2
-            && awaiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&publish.pkid)
-        {
-            // Stored already (its PUBREC was sent): exactly once means answer, not store.
-            return self.queue(inflight, ready(0), taken_over).await;
-        }
-        let echo = subscriptions
-            .iter()
-            .any(|f| topic_matches(&publish.topic, f));
-        let keep = echo || self.config.forward.is_some();
-        let topic = keep.then(|| {
-            (
-                publish.topic.clone(),
-                publish.payload.clone(),
-                publish.retain,
-            )
-        });
-        let pending = tokio::select! {
-            r = self.ingest.publish(&self.id, &publish.topic, publish.payload) => r,
-            _ = taken_over.cancelled() => return Err(PublishStop::TakenOver),
-            _ = self.cancel.cancelled() => return Err(PublishStop::Shutdown),
-        };
-        let Ok(pending) = pending else {
-            return Err(PublishStop::Shutdown);
-        };
-        let item = Inflight {
-            qos: publish.qos,
-            pkid: publish.pkid,
-            outcome: Box::pin(pending.outcome()),
-            topic,
-            echo,
-        };
-        self.queue(inflight, item, taken_over).await
-    }
-
-    async fn queue(
-        &self,
-        inflight: &mpsc::Sender<Inflight>,
-        item: Inflight,
-        taken_over: &CancellationToken,
-    ) -> Result<(), PublishStop> {
-        tokio::select! {
-            r = inflight.send(item) => r.map_err(|_| PublishStop::WriterGone),
-            _ = taken_over.cancelled() => Err(PublishStop::TakenOver),
-            _ = self.cancel.cancelled() => Err(PublishStop::Shutdown),
         }
     }
 
@@ -454,59 +285,6 @@ impl Device<'_> {
             let _ = ctl.send(packet::disconnect(code).to_vec()).await;
         }
     }
-
-    /// Publishes the will through the same road as any publish of the device, after its
-    /// delay (MQTT 5: the earlier of the Will Delay Interval and the session's end) unless the
-    /// device connects again first.
-    fn publish_will(&self, will: Will, session_expiry: u32) {
-        let delay = Duration::from_secs(u64::from(will.delay_secs.min(session_expiry)));
-        let wait = if delay.is_zero() {
-            None
-        } else {
-            self.config.sessions.will_waits(self.id.as_str())
-        };
-        let (ingest, id, forward) = (
-            self.ingest.clone(),
-            self.id.clone(),
-            self.config.forward.clone(),
-        );
-        tokio::spawn(async move {
-            if let Some(token) = wait {
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = token.cancelled() => return,
-                }
-            }
-            tracing::info!(device = %id, "last will published");
-            let Ok(pending) = ingest.publish(&id, &will.topic, will.payload.clone()).await else {
-                return;
-            };
-            if let PublishOutcome::Accepted { .. } = pending.outcome().await {
-                if let Some(f) = forward {
-                    f(&will.topic, will.payload, will.retain);
-                }
-            }
-        });
-    }
-}
-
-enum PublishStop {
-    Violation(CloseReason, u8),
-    TakenOver,
-    Shutdown,
-    WriterGone,
-}
-
-/// Whether an MQTT filter is well formed (`#` last and alone in its level, `+` alone).
-fn valid_filter(f: &str) -> bool {
-    if f.is_empty() {
-        return false;
-    }
-    let levels: Vec<&str> = f.split('/').collect();
-    levels
-        .iter()
-        .enumerate()
-        .all(|(i, l)| (*l == "#" && i == levels.len() - 1) || *l == "+" || !l.contains(['#', '+']))
 }
 
 /// Reads until `buf` holds one whole packet and returns it (`None` on a clean EOF or a
@@ -531,157 +309,6 @@ async fn read_packet<R: AsyncRead + Unpin>(
         match rd.read_buf(buf).await {
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
-        }
-    }
-}
-
-/// Writes control packets at once and acknowledgements in order as outcomes arrive. Returns
-/// `true` when a publish could not be made durable (the connection must close unacknowledged).
-#[allow(clippy::too_many_arguments)]
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut ctl: mpsc::Receiver<Vec<u8>>,
-    mut inflight: mpsc::Receiver<Inflight>,
-    level: u8,
-    awaiting: AwaitingRelease,
-    forward: Option<super::Forward>,
-    write_failed: CancellationToken,
-) -> bool {
-    let mut out = BytesMut::with_capacity(512);
-    let mut writable = true;
-    let mut failed = false;
-    let mut ctl_open = true;
-    let mut head: Option<Inflight> = None;
-    loop {
-        if head.is_none() {
-            tokio::select! {
-                biased;
-                c = ctl.recv(), if ctl_open => match c {
-                    Some(c) => out.extend_from_slice(&c),
-                    None => ctl_open = false,
-                },
-                i = inflight.recv() => match i {
-                    Some(i) => head = Some(i),
-                    None => break,
-                },
-            }
-        } else if let Some(h) = head.as_mut() {
-            tokio::select! {
-                biased;
-                c = ctl.recv(), if ctl_open => match c {
-                    Some(c) => out.extend_from_slice(&c),
-                    None => ctl_open = false,
-                },
-                o = &mut h.outcome => {
-                    let done = head.take();
-                    if let Some(done) = done {
-                        failed |= answer(&mut out, level, &awaiting, forward.as_ref(), done, o, failed);
-                    }
-                    // Everything else already decided goes out in the same write.
-                    while let Ok(mut next) = inflight.try_recv() {
-                        match (&mut next.outcome).now_or_never() {
-                            Some(o) => {
-                                failed |= answer(&mut out, level, &awaiting, forward.as_ref(), next, o, failed);
-                            }
-                            None => {
-                                head = Some(next);
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // Once, as the failure is found: `writable` is cleared below.
-        if failed && level == 5 && writable {
-            out.extend_from_slice(&packet::disconnect(reason::UNSPECIFIED));
-        }
-        if !out.is_empty() {
-            if writable && wr.write_all(&out).await.is_err() {
-                writable = false;
-                write_failed.cancel();
-            }
-            out.clear();
-        }
-        if failed && !write_failed.is_cancelled() {
-            // Nothing after an unstored publish may be acknowledged: close; the device sends
-            // again what it had in flight.
-            write_failed.cancel();
-            writable = false;
-        }
-    }
-    while let Ok(c) = ctl.try_recv() {
-        out.extend_from_slice(&c);
-    }
-    if writable && !out.is_empty() {
-        let _ = wr.write_all(&out).await;
-    }
-    let _ = wr.flush().await;
-    let _ = wr.shutdown().await;
-    failed
-}
-
-/// Appends the acknowledgement of one decided publish; `true` when it was not made durable.
-fn answer(
-    out: &mut BytesMut,
-    level: u8,
-    awaiting: &AwaitingRelease,
-    forward: Option<&super::Forward>,
-    item: Inflight,
-    outcome: PublishOutcome,
-    failed_before: bool,
-) -> bool {
-    let code = match &outcome {
-        PublishOutcome::Accepted { .. } => 0,
-        PublishOutcome::Refused(r) => r.mqtt5_reason(),
-        PublishOutcome::Failed(e) => {
-            tracing::error!(error = %e, "publish not made durable: closing the connection unacknowledged");
-            return true;
-        }
-    };
-    if item.qos == 2 && (code < 0x80 || level < 5) {
-        // Stored (or refused and counted, for 3.1.1, which cannot say so): a repeated
-        // PUBLISH of this id is answered without storing it again.
-        awaiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(item.pkid);
-    }
-    if !failed_before {
-        let k = match item.qos {
-            1 => Some(kind::PUBACK),
-            2 => Some(kind::PUBREC),
-            _ => None,
-        };
-        if let Some(k) = k {
-            let a = packet::ack(k, level, item.pkid, code);
-            out.extend_from_slice(&a[..packet::ack_len(&a)]);
-        }
-    }
-    if let (PublishOutcome::Accepted { .. }, Some((topic, payload, retain))) =
-        (&outcome, &item.topic)
-    {
-        if let Some(f) = forward {
-            f(topic, payload.clone(), *retain);
-        }
-        if item.echo && !failed_before {
-            out.extend_from_slice(&packet::publish_qos0(level, topic, payload, false));
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters() {
-        for f in ["a/#", "a/+/b", "#", "a/b"] {
-            assert!(valid_filter(f), "{f}");
-        }
-        for f in ["", "a/#/b", "a/b#", "a+/b"] {
-            assert!(!valid_filter(f), "{f}");
         }
     }
 }
