@@ -28,7 +28,7 @@ pub struct AlarmsArgs {
 pub enum AlarmsCommand {
     /// What-if: replay the stored data of a period with proposed rules (admin token).
     Replay {
-        /// The proposed rules (TOML or JSON: preset, rules, beds; or a config's [alarms]).
+        /// The proposed rules (TOML or JSON: preset, rules, beds; or a config's `[alarms]`).
         #[arg(long)]
         rules: PathBuf,
         /// Start of the period: RFC 3339, epoch ms, or a duration ago ("24h").

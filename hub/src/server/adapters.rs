@@ -1,6 +1,6 @@
 //! The protocol adapters of `[[adapters]]`: each configuration builds its adapter (binding
 //! its listener at start-up, with the hub's own), and the built adapters run as tasks.
-//! Adding an adapter is one arm in [`AdapterConfig::build`].
+//! Adding an adapter is one arm in `AdapterConfig::build`.
 
 use std::net::SocketAddr;
 
