@@ -198,14 +198,17 @@ async fn durability_tickets_resolve_after_a_flush() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
     let ticket = s.write(&[obs("mon-1", None, "hr", 60.0, H)]).unwrap();
-    let waiter = tokio::spawn({
-        let s = s.clone();
-        async move { s.wait_durable(ticket).await }
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!waiter.is_finished(), "durable before any flush");
+    let mut waiter = std::pin::pin!(s.wait_durable(ticket));
+    // Polled, and still waiting when the timeout ends it (a sleep and a look could pass on a
+    // waiter that had not run at all).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), &mut waiter)
+            .await
+            .is_err(),
+        "durable before any flush"
+    );
     s.flush().await.unwrap();
-    waiter.await.unwrap().unwrap();
+    waiter.await.unwrap();
     // Unbound devices' data has no bed index.
     assert!(s.bed_latest("bed-1").unwrap().is_empty());
     assert!(s.has_device("mon-1").unwrap());
