@@ -19,20 +19,20 @@
 //! event is never dropped because the data stopped; the price is that a condition whose
 //! recovery was never seen needs an acknowledgement or a usable value to go away.
 //!
-//! A condition that ends before its delay is recorded as a [`Event::Suppressed`] transition
+//! A condition that ends before its delay is recorded as a [`Event::Suppressed`](crate::Event::Suppressed) transition
 //! (audit only, not announced): every suppression is auditable.
 //!
 //! # Alarm life
 //!
-//! One open alarm per condition: a bed's clinical [`Condition`] whichever devices and metrics
+//! One open alarm per condition: a bed's clinical [`Condition`](crate::Condition) whichever devices and metrics
 //! show it (its sources), or one device's technical condition ([`super::book`] says how
 //! priority and clearing combine across sources). The bed is the device's binding. Priority
-//! follows the most severe *matured* tier upward ([`Event::PriorityChanged`], same alarm; an
+//! follows the most severe *matured* tier upward ([`Event::PriorityChanged`](crate::Event::PriorityChanged), same alarm; an
 //! acknowledged alarm becomes active again and an audio pause ends). While active it never
 //! falls, so a recovering value cannot quietly lower the urgency of an unanswered alarm; once
 //! acknowledged it follows the condition down as well (so a renewed worsening re-announces).
 //! A non-latching alarm clears when its condition ends, acknowledged or not; a latching one
-//! that is not acknowledged reports [`Event::ConditionEnded`] and clears on acknowledgement.
+//! that is not acknowledged reports [`Event::ConditionEnded`](crate::Event::ConditionEnded) and clears on acknowledgement.
 //!
 //! Audio pause (per alarm or per bed) applies to active alarms; when it runs out and the alarm
 //! is still active it is re-announced. Pausing does not stop escalation: only an
@@ -61,7 +61,7 @@
 //!
 //! # Device events
 //!
-//! [`AlarmEngine::on_device_event`] ([`DeviceEvent`]: nurse call, bed exit, pump occlusion, end
+//! [`AlarmEngine::on_device_event`] ([`DeviceEvent`](crate::DeviceEvent): nurse call, bed exit, pump occlusion, end
 //! of infusion) drives one condition per (device, event kind) with the same machinery: no
 //! delay, the priority and latching of `[alarms.events]`. `active: true` starts the condition
 //! (a repeat changes nothing: no second alarm), `active: false` ends it (a latched alarm waits
