@@ -30,9 +30,10 @@ use ward_sim::{EventKind, Payload, Scenario, TruthEvent, Ward};
 use wardhub_adapters::model::{DeviceId, Millis, TimeLimits};
 use wardhub_adapters::mqtt_json::decode_observations;
 
+use crate::alarms::lives::{lives, Life};
 use crate::alarms::{
-    AlarmEngine, AlarmsConfig, Cause, Condition, DeviceEvent, DeviceStatus, Event, Kind, Priority,
-    Side, Transition,
+    AlarmEngine, AlarmsConfig, Cause, Condition, DeviceEvent, DeviceStatus, Kind, Priority, Side,
+    Transition,
 };
 use crate::pipeline::clock::ClockCorrection;
 
@@ -158,17 +159,6 @@ fn recovery_ms(e: &TruthEvent) -> Millis {
         _ => (d / 5.0).min(45.0),
     };
     (s * 1000.0) as Millis + 60_000
-}
-
-/// One raised alarm, with when it ended.
-#[derive(Debug, Clone)]
-struct Raised {
-    bed: Option<String>,
-    kind: Kind,
-    condition: Option<Condition>,
-    at: Millis,
-    cleared: Option<Millis>,
-    priority: Priority,
 }
 
 /// The naive monitor: per (device, metric), out of the base limits or not.
@@ -324,37 +314,8 @@ fn classify(
     end: Millis,
 ) -> Quality {
     let mut q = Quality::default();
-    let mut raised: HashMap<u64, Raised> = HashMap::new();
-    for t in transitions {
-        match t.event {
-            Event::Raised => {
-                raised.insert(
-                    t.alarm.id.0,
-                    Raised {
-                        bed: t.alarm.bed.clone(),
-                        kind: t.alarm.kind,
-                        condition: t.alarm.condition,
-                        at: t.at,
-                        cleared: None,
-                        priority: t.alarm.priority,
-                    },
-                );
-            }
-            Event::PriorityChanged => {
-                if let Some(r) = raised.get_mut(&t.alarm.id.0) {
-                    r.priority = r.priority.max(t.alarm.priority);
-                }
-            }
-            Event::Cleared => {
-                if let Some(r) = raised.get_mut(&t.alarm.id.0) {
-                    r.cleared.get_or_insert(t.at);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut all: Vec<&Raised> = raised.values().collect();
-    all.sort_by_key(|r| r.at);
+    let mut all = lives(transitions);
+    all.sort_by_key(|r| r.raised_at);
     let clinical: Vec<&TruthEvent> = truth.iter().filter(|e| e.class == "clinical").collect();
     let at = |ms: u64| EPOCH + ms as Millis;
     for r in &all {
@@ -364,8 +325,8 @@ fn classify(
                 q.physiological_by_priority[rank(r.priority)] += 1;
                 let explained = clinical.iter().any(|e| {
                     Some(&e.bed) == r.bed.as_ref()
-                        && r.at >= at(e.start_ms)
-                        && r.at <= at(e.end_ms) + recovery_ms(e)
+                        && r.raised_at >= at(e.start_ms)
+                        && r.raised_at <= at(e.end_ms) + recovery_ms(e)
                 });
                 if !explained {
                     q.unexplained += 1;
@@ -384,13 +345,14 @@ fn classify(
             r.bed.as_deref().unwrap_or("-"),
             r.condition.map_or("?", |c| c.as_str()),
             r.priority.as_str(),
-            (r.at - EPOCH) / 1000,
-            r.cleared.map_or("open at the end".to_owned(), |c| format!(
-                "lasted {} s",
-                (c - r.at) / 1000
-            ))
+            (r.raised_at - EPOCH) / 1000,
+            r.cleared_at
+                .map_or("open at the end".to_owned(), |c| format!(
+                    "lasted {} s",
+                    (c - r.raised_at) / 1000
+                ))
         ));
-        if r.cleared.is_some_and(|c| c - r.at < 10_000) {
+        if r.self_cleared_within(10_000) {
             q.self_clearing += 1;
             c.1 += 1;
         }
@@ -409,17 +371,17 @@ fn classify(
             continue;
         }
         q.true_events += 1;
-        let fits = |r: &&&Raised| {
+        let fits = |r: &&Life| {
             r.kind == Kind::Physiological
                 && r.bed.as_ref() == Some(&e.bed)
                 && wanted.is_none_or(|w| r.condition.is_some_and(|c| w.contains(&c)))
         };
-        let answering: Vec<&&Raised> = all
+        let answering: Vec<&Life> = all
             .iter()
             .filter(fits)
             .filter(|r| {
-                let open_at_start = r.at < start && r.cleared.is_none_or(|c| c >= start);
-                open_at_start || (r.at >= start && r.at <= stop)
+                let open_at_start = r.raised_at < start && r.cleared_at.is_none_or(|c| c >= start);
+                open_at_start || (r.raised_at >= start && r.raised_at <= stop)
             })
             .collect();
         let label = format!("{} {:?} @ {} s", e.bed, e.kind, e.start_ms / 1000);
@@ -440,7 +402,7 @@ fn classify(
                     .map(|(_, _, t)| *t)
                     .min()
                     .unwrap_or(start);
-                latencies.push((first.at - crossed).max(0) as f64 / 1000.0);
+                latencies.push((first.raised_at - crossed).max(0) as f64 / 1000.0);
                 let top = answering
                     .iter()
                     .map(|r| r.priority)
@@ -448,7 +410,7 @@ fn classify(
                     .unwrap_or(Priority::Low);
                 q.event_priority[rank(top)] += 1;
                 let mut per_condition: HashMap<Option<Condition>, usize> = HashMap::new();
-                for r in answering.iter().filter(|r| r.at >= start) {
+                for r in answering.iter().filter(|r| r.raised_at >= start) {
                     *per_condition.entry(r.condition).or_default() += 1;
                 }
                 if per_condition.values().any(|&n| n > 1) {
