@@ -26,8 +26,9 @@
 use std::collections::HashMap;
 
 use clap::Args;
-use ward_sim::{EventKind, Payload, Scenario, TruthEvent, Ward};
-use wardhub_adapters::model::{DeviceId, Millis, TimeLimits};
+use ward_sim::ward::Reading;
+use ward_sim::{DeviceInfo, EventKind, Payload, Scenario, TruthEvent, Ward};
+use wardhub_adapters::model::{DeviceId, Millis, Observation, TimeLimits};
 use wardhub_adapters::mqtt_json::decode_observations;
 
 use crate::alarms::lives::{lives, Life};
@@ -56,7 +57,7 @@ pub struct AlarmQualityArgs {
 }
 
 /// The hub time of simulated time 0 (2026-11-20T10:00:00Z).
-const EPOCH: Millis = 1_795_168_800_000;
+pub(crate) const EPOCH: Millis = 1_795_168_800_000;
 /// The shipped scenarios.
 pub const SCENARIOS: [&str; 4] = [
     "deteriorating-patient",
@@ -200,8 +201,6 @@ pub fn quality(
         .map(|r| (r.metric.code, r.low, r.high))
         .collect();
     let mut clocks = ClockCorrection::default();
-    let limits = TimeLimits::default();
-    let max_future = limits.max_future_ms;
     let mut transitions: Vec<Transition> = Vec::new();
     let mut naive = Naive::default();
     let mut rejected = 0;
@@ -218,12 +217,10 @@ pub fn quality(
             let stamped = now + e.clock_offset_ms;
             match &e.payload {
                 Payload::Observations(readings) => {
-                    let doc = ward_sim::encode::observations_json(readings, stamped);
-                    let mut decoded = decode_observations(id, &doc, now, &limits, 10_000);
-                    rejected += decoded.rejects.len();
-                    clocks.apply(&mut decoded.observations, max_future);
-                    for mut o in decoded.observations {
-                        o.bed = Some(device.bed.clone());
+                    let (observations, refused) =
+                        sim_observations(&mut clocks, device, id, readings, now, stamped);
+                    rejected += refused;
+                    for o in observations {
                         naive.observe(&o, &base, now);
                         transitions.extend(engine.on_observation(&o, now));
                     }
@@ -260,13 +257,30 @@ pub fn quality(
     Ok(q)
 }
 
+/// One simulated observation document (`readings`, stamped by the device at `stamped`) as
+/// the hub stores it: through the MQTT JSON decoder and the pipeline's clock correction,
+/// bound to the device's bed; with how many records were refused. The replay tests store a
+/// ward this way too.
+pub(crate) fn sim_observations(
+    clocks: &mut ClockCorrection,
+    device: &DeviceInfo,
+    id: &DeviceId,
+    readings: &[Reading],
+    now: Millis,
+    stamped: Millis,
+) -> (Vec<Observation>, usize) {
+    let limits = TimeLimits::default();
+    let doc = ward_sim::encode::observations_json(readings, stamped);
+    let mut decoded = decode_observations(id, &doc, now, &limits, 10_000);
+    clocks.apply(&mut decoded.observations, limits.max_future_ms);
+    for o in &mut decoded.observations {
+        o.bed = Some(device.bed.clone());
+    }
+    (decoded.observations, decoded.rejects.len())
+}
+
 impl Naive {
-    fn observe(
-        &mut self,
-        o: &wardhub_adapters::model::Observation,
-        base: &[(u32, Option<f64>, Option<f64>)],
-        now: Millis,
-    ) {
+    fn observe(&mut self, o: &Observation, base: &[(u32, Option<f64>, Option<f64>)], now: Millis) {
         if !o.status.is_clinically_usable() {
             return;
         }
