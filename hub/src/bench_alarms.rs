@@ -312,14 +312,6 @@ impl Naive {
     }
 }
 
-fn rank(p: Priority) -> usize {
-    match p {
-        Priority::Low => 0,
-        Priority::Medium => 1,
-        Priority::High => 2,
-    }
-}
-
 /// Classifies the engine's transitions against the ground truth (times in hub ms).
 fn classify(
     transitions: &[Transition],
@@ -336,7 +328,7 @@ fn classify(
         match r.kind {
             Kind::Physiological => {
                 q.physiological += 1;
-                q.physiological_by_priority[rank(r.priority)] += 1;
+                q.physiological_by_priority[r.priority.index()] += 1;
                 let explained = clinical.iter().any(|e| {
                     Some(&e.bed) == r.bed.as_ref()
                         && r.raised_at >= at(e.start_ms)
@@ -422,7 +414,7 @@ fn classify(
                     .map(|r| r.priority)
                     .max()
                     .unwrap_or(Priority::Low);
-                q.event_priority[rank(top)] += 1;
+                q.event_priority[top.index()] += 1;
                 let mut per_condition: HashMap<Option<Condition>, usize> = HashMap::new();
                 for r in answering.iter().filter(|r| r.raised_at >= start) {
                     *per_condition.entry(r.condition).or_default() += 1;

@@ -122,12 +122,7 @@ pub fn compute(transitions: &[Transition], from: Millis, to: Millis, beds: usize
         let answer = match l.acknowledged() {
             Some(ack) => {
                 to_ack.push((ack.at - l.raised_at).max(0) as f64 / 1000.0);
-                match ack.reason {
-                    Some(AckReason::Actionable) => "actionable",
-                    Some(AckReason::NonActionable) => "non_actionable",
-                    Some(AckReason::Artefact) => "artefact",
-                    None => "no_reason",
-                }
+                ack.reason.map_or("no_reason", AckReason::as_str)
             }
             None => {
                 if l.self_cleared_within(10_000) {

@@ -21,6 +21,15 @@ impl Priority {
             Priority::High => "high",
         }
     }
+
+    /// Its place in `[low, medium, high]` (for counts per priority).
+    pub fn index(self) -> usize {
+        match self {
+            Priority::Low => 0,
+            Priority::Medium => 1,
+            Priority::High => 2,
+        }
+    }
 }
 
 /// Physiological (about the patient), technical (about the equipment), or a call (the patient
@@ -272,6 +281,16 @@ pub enum AckReason {
     Actionable,
     NonActionable,
     Artefact,
+}
+
+impl AckReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckReason::Actionable => "actionable",
+            AckReason::NonActionable => "non_actionable",
+            AckReason::Artefact => "artefact",
+        }
+    }
 }
 
 /// What happened to an alarm.
