@@ -26,13 +26,15 @@
 use std::collections::HashMap;
 
 use clap::Args;
-use ward_sim::{EventKind, Payload, Scenario, TruthEvent, Ward};
-use wardhub_adapters::model::{DeviceId, Millis, TimeLimits};
+use ward_sim::ward::Reading;
+use ward_sim::{DeviceInfo, EventKind, Payload, Scenario, TruthEvent, Ward};
+use wardhub_adapters::model::{DeviceId, Millis, Observation, TimeLimits};
 use wardhub_adapters::mqtt_json::decode_observations;
 
+use crate::alarms::lives::{lives, Life};
 use crate::alarms::{
-    AlarmEngine, AlarmsConfig, Cause, Condition, DeviceEvent, DeviceStatus, Event, Kind, Priority,
-    Side, Transition,
+    AlarmEngine, AlarmsConfig, Cause, Condition, DeviceEvent, DeviceStatus, Kind, Priority, Side,
+    Transition,
 };
 use crate::pipeline::clock::ClockCorrection;
 
@@ -55,7 +57,7 @@ pub struct AlarmQualityArgs {
 }
 
 /// The hub time of simulated time 0 (2026-11-20T10:00:00Z).
-const EPOCH: Millis = 1_795_168_800_000;
+pub(crate) const EPOCH: Millis = 1_795_168_800_000;
 /// The shipped scenarios.
 pub const SCENARIOS: [&str; 4] = [
     "deteriorating-patient",
@@ -160,17 +162,6 @@ fn recovery_ms(e: &TruthEvent) -> Millis {
     (s * 1000.0) as Millis + 60_000
 }
 
-/// One raised alarm, with when it ended.
-#[derive(Debug, Clone)]
-struct Raised {
-    bed: Option<String>,
-    kind: Kind,
-    condition: Option<Condition>,
-    at: Millis,
-    cleared: Option<Millis>,
-    priority: Priority,
-}
-
 /// The naive monitor: per (device, metric), out of the base limits or not.
 #[derive(Default)]
 struct Naive {
@@ -210,8 +201,6 @@ pub fn quality(
         .map(|r| (r.metric.code, r.low, r.high))
         .collect();
     let mut clocks = ClockCorrection::default();
-    let limits = TimeLimits::default();
-    let max_future = limits.max_future_ms;
     let mut transitions: Vec<Transition> = Vec::new();
     let mut naive = Naive::default();
     let mut rejected = 0;
@@ -228,12 +217,10 @@ pub fn quality(
             let stamped = now + e.clock_offset_ms;
             match &e.payload {
                 Payload::Observations(readings) => {
-                    let doc = ward_sim::encode::observations_json(readings, stamped);
-                    let mut decoded = decode_observations(id, &doc, now, &limits, 10_000);
-                    rejected += decoded.rejects.len();
-                    clocks.apply(&mut decoded.observations, max_future);
-                    for mut o in decoded.observations {
-                        o.bed = Some(device.bed.clone());
+                    let (observations, refused) =
+                        sim_observations(&mut clocks, device, id, readings, now, stamped);
+                    rejected += refused;
+                    for o in observations {
                         naive.observe(&o, &base, now);
                         transitions.extend(engine.on_observation(&o, now));
                     }
@@ -270,13 +257,30 @@ pub fn quality(
     Ok(q)
 }
 
+/// One simulated observation document (`readings`, stamped by the device at `stamped`) as
+/// the hub stores it: through the MQTT JSON decoder and the pipeline's clock correction,
+/// bound to the device's bed; with how many records were refused. The replay tests store a
+/// ward this way too.
+pub(crate) fn sim_observations(
+    clocks: &mut ClockCorrection,
+    device: &DeviceInfo,
+    id: &DeviceId,
+    readings: &[Reading],
+    now: Millis,
+    stamped: Millis,
+) -> (Vec<Observation>, usize) {
+    let limits = TimeLimits::default();
+    let doc = ward_sim::encode::observations_json(readings, stamped);
+    let mut decoded = decode_observations(id, &doc, now, &limits, 10_000);
+    clocks.apply(&mut decoded.observations, limits.max_future_ms);
+    for o in &mut decoded.observations {
+        o.bed = Some(device.bed.clone());
+    }
+    (decoded.observations, decoded.rejects.len())
+}
+
 impl Naive {
-    fn observe(
-        &mut self,
-        o: &wardhub_adapters::model::Observation,
-        base: &[(u32, Option<f64>, Option<f64>)],
-        now: Millis,
-    ) {
+    fn observe(&mut self, o: &Observation, base: &[(u32, Option<f64>, Option<f64>)], now: Millis) {
         if !o.status.is_clinically_usable() {
             return;
         }
@@ -308,14 +312,6 @@ impl Naive {
     }
 }
 
-fn rank(p: Priority) -> usize {
-    match p {
-        Priority::Low => 0,
-        Priority::Medium => 1,
-        Priority::High => 2,
-    }
-}
-
 /// Classifies the engine's transitions against the ground truth (times in hub ms).
 fn classify(
     transitions: &[Transition],
@@ -324,48 +320,19 @@ fn classify(
     end: Millis,
 ) -> Quality {
     let mut q = Quality::default();
-    let mut raised: HashMap<u64, Raised> = HashMap::new();
-    for t in transitions {
-        match t.event {
-            Event::Raised => {
-                raised.insert(
-                    t.alarm.id.0,
-                    Raised {
-                        bed: t.alarm.bed.clone(),
-                        kind: t.alarm.kind,
-                        condition: t.alarm.condition,
-                        at: t.at,
-                        cleared: None,
-                        priority: t.alarm.priority,
-                    },
-                );
-            }
-            Event::PriorityChanged => {
-                if let Some(r) = raised.get_mut(&t.alarm.id.0) {
-                    r.priority = r.priority.max(t.alarm.priority);
-                }
-            }
-            Event::Cleared => {
-                if let Some(r) = raised.get_mut(&t.alarm.id.0) {
-                    r.cleared.get_or_insert(t.at);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut all: Vec<&Raised> = raised.values().collect();
-    all.sort_by_key(|r| r.at);
+    let mut all = lives(transitions);
+    all.sort_by_key(|r| r.raised_at);
     let clinical: Vec<&TruthEvent> = truth.iter().filter(|e| e.class == "clinical").collect();
     let at = |ms: u64| EPOCH + ms as Millis;
     for r in &all {
         match r.kind {
             Kind::Physiological => {
                 q.physiological += 1;
-                q.physiological_by_priority[rank(r.priority)] += 1;
+                q.physiological_by_priority[r.priority.index()] += 1;
                 let explained = clinical.iter().any(|e| {
                     Some(&e.bed) == r.bed.as_ref()
-                        && r.at >= at(e.start_ms)
-                        && r.at <= at(e.end_ms) + recovery_ms(e)
+                        && r.raised_at >= at(e.start_ms)
+                        && r.raised_at <= at(e.end_ms) + recovery_ms(e)
                 });
                 if !explained {
                     q.unexplained += 1;
@@ -384,13 +351,14 @@ fn classify(
             r.bed.as_deref().unwrap_or("-"),
             r.condition.map_or("?", |c| c.as_str()),
             r.priority.as_str(),
-            (r.at - EPOCH) / 1000,
-            r.cleared.map_or("open at the end".to_owned(), |c| format!(
-                "lasted {} s",
-                (c - r.at) / 1000
-            ))
+            (r.raised_at - EPOCH) / 1000,
+            r.cleared_at
+                .map_or("open at the end".to_owned(), |c| format!(
+                    "lasted {} s",
+                    (c - r.raised_at) / 1000
+                ))
         ));
-        if r.cleared.is_some_and(|c| c - r.at < 10_000) {
+        if r.self_cleared_within(10_000) {
             q.self_clearing += 1;
             c.1 += 1;
         }
@@ -409,17 +377,17 @@ fn classify(
             continue;
         }
         q.true_events += 1;
-        let fits = |r: &&&Raised| {
+        let fits = |r: &&Life| {
             r.kind == Kind::Physiological
                 && r.bed.as_ref() == Some(&e.bed)
                 && wanted.is_none_or(|w| r.condition.is_some_and(|c| w.contains(&c)))
         };
-        let answering: Vec<&&Raised> = all
+        let answering: Vec<&Life> = all
             .iter()
             .filter(fits)
             .filter(|r| {
-                let open_at_start = r.at < start && r.cleared.is_none_or(|c| c >= start);
-                open_at_start || (r.at >= start && r.at <= stop)
+                let open_at_start = r.raised_at < start && r.cleared_at.is_none_or(|c| c >= start);
+                open_at_start || (r.raised_at >= start && r.raised_at <= stop)
             })
             .collect();
         let label = format!("{} {:?} @ {} s", e.bed, e.kind, e.start_ms / 1000);
@@ -440,15 +408,15 @@ fn classify(
                     .map(|(_, _, t)| *t)
                     .min()
                     .unwrap_or(start);
-                latencies.push((first.at - crossed).max(0) as f64 / 1000.0);
+                latencies.push((first.raised_at - crossed).max(0) as f64 / 1000.0);
                 let top = answering
                     .iter()
                     .map(|r| r.priority)
                     .max()
                     .unwrap_or(Priority::Low);
-                q.event_priority[rank(top)] += 1;
+                q.event_priority[top.index()] += 1;
                 let mut per_condition: HashMap<Option<Condition>, usize> = HashMap::new();
-                for r in answering.iter().filter(|r| r.at >= start) {
+                for r in answering.iter().filter(|r| r.raised_at >= start) {
                     *per_condition.entry(r.condition).or_default() += 1;
                 }
                 if per_condition.values().any(|&n| n > 1) {

@@ -10,12 +10,13 @@
 //!
 //! Beds are locations, never patients; nothing here names a person.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use wardhub_model::Millis;
 
-use super::record::{AckReason, Cause, Event, Kind, Priority, Transition};
+use super::lives::{lives, Life};
+use super::record::{AckReason, Priority, Transition};
 
 /// How many top beds and causes are listed.
 pub const TOP: usize = 5;
@@ -60,25 +61,12 @@ pub struct Count {
     pub high: usize,
 }
 
-/// What happened to one alarm raised in the period.
-#[derive(Default)]
-struct Life {
-    bed: Option<String>,
-    priority: Option<Priority>,
-    kind: Option<Kind>,
-    cause: &'static str,
-    raised_at: Millis,
-    ack: Option<(Millis, Option<AckReason>)>,
-    cleared_at: Option<Millis>,
-}
-
-fn cause_name(t: &Transition) -> &'static str {
-    match t.alarm.condition {
+/// The KPI name of an alarm's cause: its condition, or the cause of a record of before
+/// conditions.
+fn cause_name(l: &Life) -> &'static str {
+    match l.condition {
         Some(c) => c.as_str(),
-        None => match t.alarm.cause {
-            Cause::Limit => "limit",
-            c => c.as_str(),
-        },
+        None => l.cause.as_str(),
     }
 }
 
@@ -86,42 +74,10 @@ fn cause_name(t: &Transition) -> &'static str {
 /// of the period and a little after, so that their acknowledgements are seen), for a ward of
 /// `beds` beds.
 pub fn compute(transitions: &[Transition], from: Millis, to: Millis, beds: usize) -> Kpis {
-    let mut lives: HashMap<u64, Life> = HashMap::new();
-    for t in transitions {
-        let id = t.alarm.id.0;
-        match t.event {
-            Event::Raised if (from..to).contains(&t.at) => {
-                lives.insert(
-                    id,
-                    Life {
-                        bed: t.alarm.bed.clone(),
-                        priority: Some(t.alarm.priority),
-                        kind: Some(t.alarm.kind),
-                        cause: cause_name(t),
-                        raised_at: t.at,
-                        ..Life::default()
-                    },
-                );
-            }
-            Event::PriorityChanged => {
-                if let Some(l) = lives.get_mut(&id) {
-                    l.priority = l.priority.max(Some(t.alarm.priority));
-                }
-            }
-            Event::Acknowledged => {
-                if let Some(l) = lives.get_mut(&id) {
-                    // The first acknowledgement counts (a worsened alarm is acknowledged again).
-                    l.ack.get_or_insert((t.at, t.alarm.ack_reason));
-                }
-            }
-            Event::Cleared => {
-                if let Some(l) = lives.get_mut(&id) {
-                    l.cleared_at.get_or_insert(t.at);
-                }
-            }
-            _ => {}
-        }
-    }
+    let lives: Vec<Life> = lives(transitions)
+        .into_iter()
+        .filter(|l| (from..to).contains(&l.raised_at))
+        .collect();
     let mut k = Kpis {
         from,
         to,
@@ -147,15 +103,14 @@ pub fn compute(transitions: &[Transition], from: Millis, to: Millis, beds: usize
     let mut quick = 0;
     let mut per_bed: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut per_cause: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
-    for l in lives.values() {
-        let p = l.priority.unwrap_or(Priority::Low);
+    for l in &lives {
+        let p = l.priority;
         *k.by_priority.entry(p.as_str()).or_default() += 1;
-        *k.by_kind
-            .entry(l.kind.map_or("unknown", Kind::as_str))
-            .or_default() += 1;
-        *k.by_cause.entry(l.cause).or_default() += 1;
+        *k.by_kind.entry(l.kind.as_str()).or_default() += 1;
+        let cause = cause_name(l);
+        *k.by_cause.entry(cause).or_default() += 1;
         let high = usize::from(p == Priority::High);
-        let c = per_cause.entry(l.cause).or_default();
+        let c = per_cause.entry(cause).or_default();
         c.0 += 1;
         c.1 += high;
         if let Some(bed) = &l.bed {
@@ -163,18 +118,14 @@ pub fn compute(transitions: &[Transition], from: Millis, to: Millis, beds: usize
             b.0 += 1;
             b.1 += high;
         }
-        let answer = match l.ack {
-            Some((at, reason)) => {
-                to_ack.push((at - l.raised_at).max(0) as f64 / 1000.0);
-                match reason {
-                    Some(AckReason::Actionable) => "actionable",
-                    Some(AckReason::NonActionable) => "non_actionable",
-                    Some(AckReason::Artefact) => "artefact",
-                    None => "no_reason",
-                }
+        // The first acknowledgement counts (a worsened alarm is acknowledged again).
+        let answer = match l.acknowledged() {
+            Some(ack) => {
+                to_ack.push((ack.at - l.raised_at).max(0) as f64 / 1000.0);
+                ack.reason.map_or("no_reason", AckReason::as_str)
             }
             None => {
-                if l.cleared_at.is_some_and(|c| c - l.raised_at < 10_000) {
+                if l.self_cleared_within(10_000) {
                     quick += 1;
                 }
                 "not_acknowledged"

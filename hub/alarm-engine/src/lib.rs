@@ -19,6 +19,8 @@
 //!   with the registry);
 //! - [`event`]: the device event contract ([`DeviceEvent`]: nurse call, bed exit, pump
 //!   occlusion, end of infusion), evaluated by [`AlarmEngine::on_device_event`];
+//! - [`lives`]: transitions folded back into one [`lives::Life`] per alarm (raised, priority
+//!   reached, acknowledged, cleared), which the KPIs, the replay and the hub's bench read;
 //! - [`kpi`]: the alarm-burden KPIs of a period, from the audit log's transitions;
 //! - [`replay`]: what-if replay of stored data with proposed rules;
 //! - `testing` (feature `testing`): the engine and observation helpers the hub's own tests share.
@@ -67,6 +69,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod kpi;
+pub mod lives;
 pub mod record;
 pub mod replay;
 pub mod rules;

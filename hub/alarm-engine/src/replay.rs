@@ -26,7 +26,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use wardhub_model::{Millis, Observation};
 
-use super::record::{AckReason, Condition, Event, Kind, Priority, Transition};
+use super::lives::{lives, Life, Lives};
+use super::record::{AckReason, Condition, Kind, Priority, Transition};
 use super::{AlarmEngine, AlarmsConfig, RuleSet};
 
 /// How much data before the period is replayed so that conditions present at its start exist.
@@ -121,23 +122,17 @@ pub struct Report {
     pub actionable_delayed: usize,
 }
 
-/// The physiological alarm a `Raised` transition of `from..to` starts.
-fn raised_of(t: &Transition, from: Millis, to: Millis) -> Option<Raised> {
-    if t.event != Event::Raised
-        || t.alarm.kind != Kind::Physiological
-        || !(from..to).contains(&t.at)
-    {
+/// The physiological alarm of a bed that a life raised in `from..to` is.
+fn raised_of(l: Life, from: Millis, to: Millis) -> Option<Raised> {
+    if l.kind != Kind::Physiological || !(from..to).contains(&l.raised_at) {
         return None;
     }
-    let a = &t.alarm;
     Some(Raised {
-        bed: a.bed.clone()?,
-        condition: a
-            .condition
-            .unwrap_or_else(|| Condition::of(a.cause, a.metric.map(|m| m.0), a.side)),
-        priority: a.priority,
-        raised_at: t.at,
-        cleared_at: None,
+        condition: l.condition_or_derived(),
+        bed: l.bed?,
+        priority: l.priority,
+        raised_at: l.raised_at,
+        cleared_at: l.cleared_at,
     })
 }
 
@@ -145,7 +140,7 @@ fn raised_of(t: &Transition, from: Millis, to: Millis) -> Option<Raised> {
 /// ticking every second; returns the physiological alarms raised in `from..to`.
 struct Run {
     engine: AlarmEngine,
-    raised: BTreeMap<u64, Raised>,
+    lives: Lives,
     next_tick: Millis,
     from: Millis,
     to: Millis,
@@ -161,7 +156,7 @@ impl Run {
     ) -> super::Result<Self> {
         Ok(Self {
             engine: AlarmEngine::new(ward, cfg.clone())?,
-            raised: BTreeMap::new(),
+            lives: Lives::default(),
             next_tick: start,
             from,
             to,
@@ -169,30 +164,16 @@ impl Run {
     }
 
     fn take(&mut self, ts: Vec<Transition>) {
-        for t in ts {
-            if t.alarm.kind != Kind::Physiological {
-                continue;
-            }
-            let id = t.alarm.id.0;
-            match t.event {
-                Event::Raised => {
-                    if let Some(r) = raised_of(&t, self.from, self.to) {
-                        self.raised.insert(id, r);
-                    }
-                }
-                Event::PriorityChanged => {
-                    if let Some(r) = self.raised.get_mut(&id) {
-                        r.priority = r.priority.max(t.alarm.priority);
-                    }
-                }
-                Event::Cleared => {
-                    if let Some(r) = self.raised.get_mut(&id) {
-                        r.cleared_at.get_or_insert(t.at);
-                    }
-                }
-                _ => {}
-            }
+        for t in &ts {
+            self.lives.take(t);
         }
+    }
+
+    /// The physiological alarms raised in `from..to`, by alarm id.
+    fn raised(self) -> impl Iterator<Item = Raised> {
+        let (from, to) = (self.from, self.to);
+        let lives = self.lives.into_lives().into_iter();
+        lives.filter_map(move |l| raised_of(l, from, to))
     }
 
     fn until(&mut self, now: Millis) {
@@ -271,8 +252,8 @@ pub fn replay<E>(
         }
         a.until(to);
         b.until(to);
-        current_all.extend(a.raised.into_values());
-        proposed_all.extend(b.raised.into_values());
+        current_all.extend(a.raised());
+        proposed_all.extend(b.raised());
     }
     report.current = current_all.len();
     report.proposed = proposed_all.len();
@@ -423,36 +404,12 @@ fn actionable(
     from: Millis,
     to: Millis,
 ) -> Vec<Actionable> {
-    let mut raised: BTreeMap<u64, (Raised, Option<AckReason>, String)> = BTreeMap::new();
-    for t in actual {
-        if t.alarm.kind != Kind::Physiological {
-            continue;
-        }
-        let id = t.alarm.id.0;
-        match t.event {
-            Event::Raised => {
-                if let Some(r) = raised_of(t, from, to) {
-                    raised.insert(id, (r, None, t.alarm.id.to_string()));
-                }
-            }
-            Event::Acknowledged => {
-                if let Some(r) = raised.get_mut(&id) {
-                    r.1 = r.1.or(t.alarm.ack_reason);
-                }
-            }
-            Event::Cleared => {
-                if let Some(r) = raised.get_mut(&id) {
-                    r.0.cleared_at.get_or_insert(t.at);
-                }
-            }
-            _ => {}
-        }
-    }
     let taken = vec![false; proposed.len()];
-    raised
-        .into_values()
-        .filter(|(_, reason, _)| *reason == Some(AckReason::Actionable))
-        .map(|(r, _, id)| {
+    lives(actual)
+        .into_iter()
+        .filter(|l| l.ack_reason() == Some(AckReason::Actionable))
+        .filter_map(|l| Some((l.id.to_string(), raised_of(l, from, to)?)))
+        .map(|(id, r)| {
             let end = r.cleared_at.unwrap_or(to);
             let found = answer(&r.bed, r.condition, r.raised_at, end, proposed, &taken);
             let (outcome, delayed_s) = match found.map(|i| proposed[i].raised_at - r.raised_at) {

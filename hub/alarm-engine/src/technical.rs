@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::compiled::{millis, Tier, EXTRA_LOW, SLOTS};
 use super::config::AlarmsConfig;
 use super::event::EventKind;
+use super::track::Spec;
 
 /// Technical alarm tiers, built from the configuration.
 #[derive(Debug, Clone)]
@@ -22,6 +23,14 @@ pub(super) struct TechTiers {
 }
 
 impl TechTiers {
+    /// The sensor-off condition's: it ends once usable data held `sensor_clear_ms`.
+    pub(super) fn sensor_spec(&self) -> Spec<'_> {
+        Spec {
+            clear_ms: self.sensor_clear_ms,
+            ..Spec::technical(&self.sensor)
+        }
+    }
+
     pub(super) fn new(cfg: &AlarmsConfig) -> Self {
         let t = &cfg.technical;
         let one = |limit: f64, below, priority, delay: Duration| {

@@ -5,7 +5,7 @@
 use wardhub_model::{DeviceId, Millis, METRICS};
 
 use super::book::{Book, Ctx, Ended, GroupKey, View};
-use super::compiled::{Tier, EXTRA_LOW, HIGH, LOW, SLOTS};
+use super::compiled::{CompiledRule, Tier, EXTRA_LOW, HIGH, LOW, SLOTS};
 use super::event::EventKind;
 use super::record::{Cause, Condition, MetricRef, Side, Transition};
 use super::rules::metric_index;
@@ -92,6 +92,32 @@ pub(super) struct Spec<'a> {
     pub(super) latching: bool,
     /// How long the evidence that a matured condition ended must hold before it ends.
     pub(super) clear_ms: i64,
+}
+
+/// The tiers of a metric without a rule: none.
+const NO_TIERS: [Option<Tier>; SLOTS] = [None; SLOTS];
+
+impl<'a> Spec<'a> {
+    /// A technical condition's: it never latches and ends at once.
+    pub(super) fn technical(tiers: &'a [Option<Tier>; SLOTS]) -> Self {
+        Self {
+            tiers,
+            latching: false,
+            clear_ms: 0,
+        }
+    }
+
+    /// A limit rule's; without a rule (the metric's alarm is off) no tier.
+    pub(super) fn rule(rule: Option<&'a CompiledRule>) -> Self {
+        match rule {
+            Some(r) => Self {
+                tiers: &r.tiers,
+                latching: r.latching,
+                clear_ms: r.clear_ms,
+            },
+            None => Self::technical(&NO_TIERS),
+        }
+    }
 }
 
 /// The tier slots of each side of a source: a limit's low side and high side are two

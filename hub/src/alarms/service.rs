@@ -155,12 +155,7 @@ impl AlarmService {
             }
             Event::Escalated => self.telemetry.alarm_escalations.inc(),
             Event::Acknowledged => {
-                let reason = match a.ack_reason {
-                    Some(super::AckReason::Actionable) => "actionable",
-                    Some(super::AckReason::NonActionable) => "non_actionable",
-                    Some(super::AckReason::Artefact) => "artefact",
-                    None => "none",
-                };
+                let reason = a.ack_reason.map_or("none", super::AckReason::as_str);
                 self.telemetry
                     .alarm_acknowledgements
                     .with_label_values(&[a.priority.as_str(), reason])
@@ -185,7 +180,7 @@ impl AlarmService {
             .open_alarms()
             .filter(|a| a.state == AlarmState::Active)
         {
-            counts[priority_index(a.priority)] += 1;
+            counts[a.priority.index()] += 1;
         }
         for (i, p) in ["low", "medium", "high"].iter().enumerate() {
             self.telemetry
@@ -438,14 +433,6 @@ fn drop_guard_after<T, G>(r: T, guard: G) -> T {
 
 fn kind_str(a: &Alarm) -> &'static str {
     a.kind.as_str()
-}
-
-fn priority_index(p: Priority) -> usize {
-    match p {
-        Priority::Low => 0,
-        Priority::Medium => 1,
-        Priority::High => 2,
-    }
 }
 
 impl StoredObserver for AlarmService {

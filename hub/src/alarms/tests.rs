@@ -283,14 +283,12 @@ fn restart_keeps_event_alarms() {
 mod replay {
     use super::*;
     use crate::alarms::{AckReason, Event};
+    use crate::bench_alarms::{sim_observations, EPOCH};
     use crate::pipeline::clock::ClockCorrection;
     use crate::store::{Retention, SledStore, TimeRange};
     use ward_sim::{Payload, Scenario, Ward};
-    use wardhub_adapters::mqtt_json::decode_observations;
     use wardhub_alarm_engine::replay::*;
-    use wardhub_model::{DeviceId, TimeLimits};
-
-    const EPOCH: Millis = 1_795_168_800_000;
+    use wardhub_model::DeviceId;
 
     /// 12 minutes of the deteriorating-patient ward (13 beds: bed 7 desaturates at 2 min, bed
     /// 12 becomes tachycardic at 3 min) stored the way the pipeline stores it.
@@ -307,15 +305,9 @@ mod replay {
                 if let Payload::Observations(r) = &e.payload {
                     let d = &devices[e.device];
                     let now = EPOCH + e.at as Millis;
-                    let doc = ward_sim::encode::observations_json(r, now + e.clock_offset_ms);
                     let id = DeviceId::new(&d.id).unwrap();
-                    let mut o = decode_observations(&id, &doc, now, &TimeLimits::default(), 100)
-                        .observations;
-                    clocks.apply(&mut o, 30_000);
-                    for mut o in o {
-                        o.bed = Some(d.bed.clone());
-                        batch.push(o);
-                    }
+                    let stamped = now + e.clock_offset_ms;
+                    batch.extend(sim_observations(&mut clocks, d, &id, r, now, stamped).0);
                 }
             }
             store.write(&batch).unwrap();
