@@ -16,7 +16,7 @@ pub use service::AlarmService;
 pub use store::{AlarmStore, AlarmStoreError, Restored};
 pub use wardhub_alarm_engine::*;
 pub use wardhub_alarm_engine::{
-    book, changes, compiled, config, engine, error, event, kpi, record, replay, rules,
+    book, changes, compiled, config, engine, error, event, kpi, lives, record, replay, rules,
 };
 
 #[cfg(test)]
