@@ -31,8 +31,6 @@ pub mod audit;
 pub mod auth;
 #[cfg(feature = "tools")]
 pub mod bench;
-#[cfg(feature = "tools")]
-pub mod bench_alarms;
 pub mod broker;
 #[cfg(feature = "tools")]
 pub mod cli;

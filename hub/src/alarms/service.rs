@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use wardhub_adapters::adapter::Bus;
@@ -21,16 +20,11 @@ use super::{
     DeviceEvent, DeviceStatus, Event, PauseTarget, Priority, RuleSet, Transition,
 };
 use crate::pipeline::StoredObserver;
-use crate::telemetry::Telemetry;
 
-/// A batch of transitions on its way to being announced.
-struct Pending {
-    transitions: Vec<Transition>,
-    /// Hub receipt time of the observation that caused them, for the latency metric.
-    received_at: Option<Millis>,
-    /// Answered once everything queued before it has been announced.
-    barrier: Option<tokio::sync::oneshot::Sender<()>>,
-}
+mod announcer;
+
+use crate::telemetry::Telemetry;
+use announcer::{announcer, Pending};
 
 /// The alarm engine with its store and announcer.
 pub struct AlarmService {
@@ -451,128 +445,5 @@ impl StoredObserver for AlarmService {
     }
 }
 
-/// Makes queued transitions durable, then announces them, in order.
-async fn announcer(
-    service: Arc<AlarmService>,
-    db: sled::Db,
-    bus: Arc<dyn Bus>,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
-) {
-    let alarms_topic = format!("wardhub/v1/wards/{}/alarms", service.ward);
-    let escalations_topic = format!("wardhub/v1/wards/{}/escalations", service.ward);
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while let Ok(p) = rx.try_recv() {
-            batch.push(p);
-        }
-        // The audit records are in sled already; flushing makes them survive a crash. Only
-        // then may anyone hear of them.
-        if let Err(e) = db.flush_async().await {
-            service.telemetry.store_errors.inc();
-            tracing::error!(error = %e, "flushing the alarm log failed; announcing anyway (the alarm matters more)");
-        }
-        let now = service.clock.now_ms();
-        for p in batch {
-            if let Some(b) = p.barrier {
-                let _ = b.send(());
-                continue;
-            }
-            if let Some(r) = p.received_at {
-                service
-                    .telemetry
-                    .alarm_latency_seconds
-                    .observe((now - r).max(0) as f64 / 1000.0);
-            }
-            for t in p.transitions.into_iter().filter(Transition::announce) {
-                match serde_json::to_vec(&t) {
-                    Ok(json) => {
-                        let payload = Bytes::from(json);
-                        if t.event == Event::Escalated {
-                            if let Err(e) = bus.publish(escalations_topic.clone(), payload.clone())
-                            {
-                                tracing::error!(error = %e, "escalation not published on MQTT");
-                            }
-                        }
-                        if let Err(e) = bus.publish(alarms_topic.clone(), payload) {
-                            tracing::error!(error = %e, "alarm not published on MQTT");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "alarm not serialisable"),
-                }
-                let _ = service.live.send(Arc::new(t));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    use wardhub_adapters::adapter::NoBus;
-
-    use super::*;
-    use crate::alarms::rules::BedChange;
-
-    #[derive(Debug)]
-    struct ManualClock(AtomicI64);
-
-    impl Clock for ManualClock {
-        fn now_ms(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
-
-    /// A time-limited "alarm off" ends by itself: at its end the bed's overrides go and the
-    /// ward's rules apply again (guards an ALARM OFF state that would otherwise last forever).
-    #[tokio::test]
-    async fn a_time_limited_bed_change_ends_by_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
-        let (alarms, _task) = AlarmService::start(
-            &db,
-            "icu",
-            AlarmsConfig::default(),
-            Arc::new(NoBus),
-            clock.clone(),
-            Arc::new(Telemetry::new()),
-        )
-        .unwrap();
-        let mut rules = alarms.rules();
-        let off: crate::alarms::Rule =
-            serde_json::from_str(r#"{"metric":"hr","enabled":false}"#).unwrap();
-        rules.beds.insert("bed-01".into(), vec![off]);
-        rules.changes.insert(
-            "bed-01".into(),
-            BedChange {
-                by: "nurse-ana".into(),
-                role: "nurse".into(),
-                reason: "pacemaker check".into(),
-                at: String::new(),
-                until_ms: Some(1_060_000),
-                off: vec!["hr".into()],
-                widened: vec![],
-            },
-        );
-        alarms.set_rules(rules, "nurse-ana").unwrap();
-        alarms.tick();
-        assert!(alarms.rules().beds.contains_key("bed-01"), "not yet");
-        clock.0.store(1_060_000, Ordering::SeqCst);
-        alarms.tick();
-        let now = alarms.rules();
-        assert!(now.beds.is_empty() && now.changes.is_empty(), "{now:?}");
-        // And it stays ended after a restart (the change was stored).
-        drop(alarms);
-        let (again, _task) = AlarmService::start(
-            &db,
-            "icu",
-            AlarmsConfig::default(),
-            Arc::new(NoBus),
-            clock,
-            Arc::new(Telemetry::new()),
-        )
-        .unwrap();
-        assert!(again.rules().beds.is_empty());
-    }
-}
+mod tests;

@@ -279,11 +279,12 @@ fn restart_keeps_event_alarms() {
     assert_eq!(calls, [Event::Raised, Event::ConditionEnded, Event::Raised]);
 }
 
-/// What-if replay over a stored ward.
+/// What-if replay over a stored ward (the ward comes from the alarm-quality bench, a tool).
+#[cfg(feature = "tools")]
 mod replay {
     use super::*;
     use crate::alarms::{AckReason, Event};
-    use crate::bench_alarms::{sim_observations, EPOCH};
+    use crate::bench::alarm_quality::{sim_observations, EPOCH};
     use crate::pipeline::clock::ClockCorrection;
     use crate::store::{Retention, SledStore, TimeRange};
     use ward_sim::{Payload, Scenario, Ward};

@@ -15,7 +15,7 @@
 //!   second with durable acknowledgement and ACK latency percentiles.
 //! - `bench storage` (`storage.rs`): bytes on disk per observation, today and in the chunk
 //!   format.
-//! - `bench alarm-quality` (`bench_alarms.rs`): the shipped scenarios through the alarm engine,
+//! - `bench alarm-quality` (`alarm_quality.rs`): the shipped scenarios through the alarm engine,
 //!   classified against the simulator's ground truth, beside a naive-threshold baseline.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use wardhub_adapters::model::{Clock, SystemClock};
 
+pub mod alarm_quality;
 mod hl7;
 mod ingest;
 mod latency;
@@ -48,7 +49,7 @@ pub enum BenchCommand {
     /// Bytes on disk per observation today, and in the chunk format, for a simulated ward.
     Storage(storage::StorageArgs),
     /// Alarm quality against the simulator's ground truth, and a naive-threshold baseline.
-    AlarmQuality(crate::bench_alarms::AlarmQualityArgs),
+    AlarmQuality(alarm_quality::AlarmQualityArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -94,7 +95,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Hl7(a) => hl7::hl7(a).await,
         BenchCommand::Storage(a) => storage::run(a).await,
         BenchCommand::AlarmQuality(a) => {
-            tokio::task::spawn_blocking(move || crate::bench_alarms::run(a)).await?
+            tokio::task::spawn_blocking(move || alarm_quality::run(a)).await?
         }
     }
 }
