@@ -322,7 +322,7 @@ async fn reserved_client_ids_are_refused_and_ingest_goes_on() {
         "wardhub-hub",
         "wardhub-sub-wardhub_v1_devices__",
         "wardhub-sub-wardhub_v1_devices___status",
-        "wardhub-probe",
+        "wardhub-probe-1",
     ] {
         for level in [4, 5] {
             for login in [None, login.clone()] {

@@ -57,6 +57,9 @@ impl std::fmt::Debug for Broker {
     }
 }
 
+/// The next probe's client id number.
+static NEXT_PROBE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Whether an MQTT server answers a CONNECT at `addr` with a CONNACK. (A plain TCP connect
 /// would do to see the port open, but rumqttd logs an error for every connection that closes
 /// before its CONNECT.)
@@ -84,17 +87,32 @@ pub fn probe_within(
         return false;
     };
     let _ = s.set_read_timeout(Some(answer));
-    let id = b"wardhub-probe";
+    // A client id of its own for every probe: rumqttd 0.20 can leave a CONNECT unanswered
+    // when one client id moves between its 3.1.1 and 5 listeners (see `edge/relay.rs`), and
+    // the probes of both listeners ran under one id, at start-up back to back and every 5 s
+    // in the health checks. Seen as a relayed service account's CONNECT that got no CONNACK
+    // right after a hub start (`edge::fifty_hub_starts_never_leave_a_dead_listener`).
+    let n = NEXT_PROBE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("wardhub-probe-{n}");
     let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0xC2, 0, 10];
     if level == 5 {
         body.push(0); // no properties
     }
-    for field in [id.as_slice(), login.0.as_bytes(), login.1.as_bytes()] {
+    for field in [id.as_bytes(), login.0.as_bytes(), login.1.as_bytes()] {
         body.extend_from_slice(&(field.len() as u16).to_be_bytes());
         body.extend_from_slice(field);
     }
-    // Short fields: the remaining length fits one byte.
-    let mut packet = vec![0x10, body.len() as u8];
+    let mut packet = vec![0x10];
+    let mut len = body.len();
+    loop {
+        // The remaining length as MQTT's variable-length integer.
+        let byte = (len % 128) as u8;
+        len /= 128;
+        packet.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
     packet.extend(body);
     let mut connack = [0u8; 2];
     let ok =
