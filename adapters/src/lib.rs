@@ -3,9 +3,9 @@
 //! The canonical observation model of wardhub and the protocol adapters that produce it.
 //!
 //! Layout:
-//! - [`model`]: [`Observation`](model::Observation), metrics (IEEE 11073 MDC codes), units,
+//! - [`model`] (the `wardhub-model` crate): [`Observation`], metrics (IEEE 11073 MDC codes), units,
 //!   statuses, reject reasons, time helpers;
-//! - [`adapter`]: the [`Adapter`](adapter::Adapter) trait and its context (sink, bus, events);
+//! - [`adapter`]: the [`Adapter`] trait and its context (sink, bus, events);
 //! - [`mqtt_json`]: devices publishing JSON to `wardhub/v1/devices/{id}/obs`;
 //! - [`hl7`]: HL7 v2 ORU^R01 over MLLP (IHE PCD-01);
 //! - [`net`]: connection limits per face and source; [`tls`]: reloadable rustls server configs.

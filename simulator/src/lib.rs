@@ -16,7 +16,7 @@
 //! - [`exact`]: byte-level MQTT publishers that record every acknowledgement (overload
 //!   tests and `ward-sim flood`);
 //! - [`flood`]: `ward-sim flood`, overload with exact accounting against wardhub or any broker;
-//! - [`run`]: the runner that paces a ward in (scaled) real time over the transports and
+//! - [`run`](mod@run): the runner that paces a ward in (scaled) real time over the transports and
 //!   reports what happened;
 //! - [`cli`]: the `ward-sim` command line.
 //!

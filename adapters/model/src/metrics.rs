@@ -124,9 +124,9 @@ pub fn metric_by_name(name: &str) -> Option<Metric> {
         .and_then(|(_, _, canonical)| metric_by_code(*canonical))
 }
 
-/// 1 kPa in mm[Hg] (101.325 kPa = 760 mm[Hg]).
+/// 1 kPa in `mm[Hg]` (101.325 kPa = 760 `mm[Hg]`).
 pub const MMHG_PER_KPA: f64 = 760.0 / 101.325;
-/// 1 cm[H2O] in mm[Hg] (98.0665 Pa; 1 mm[Hg] = 133.322387415 Pa).
+/// 1 `cm[H2O]` in `mm[Hg]` (98.0665 Pa; 1 `mm[Hg]` = 133.322387415 Pa).
 pub const MMHG_PER_CMH2O: f64 = 98.0665 / 133.322_387_415;
 
 /// Converts a value given in `unit` into the metric's canonical unit.

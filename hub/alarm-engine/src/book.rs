@@ -2,8 +2,8 @@
 //! alarms").
 //!
 //! The engine tracks each *source* — a device's metric (or a device, for technical alarms) —
-//! through its tiers and delays, and hands the book a [`View`] of it: present or not, the most
-//! severe tier whose delay is over, its value. The book groups sources by [`GroupKey`]: a
+//! through its tiers and delays, and hands the book a `View` of it: present or not, the most
+//! severe tier whose delay is over, its value. The book groups sources by `GroupKey`: a
 //! bed's clinical [`Condition`] (ECG heart rate and pulse rate are one tachycardia; the
 //! monitor's and the wearable's SpO2 one desaturation), or one device's technical condition
 //! (sensor off is per device, whichever of its metrics lost the signal). A group has at most

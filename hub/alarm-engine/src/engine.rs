@@ -135,7 +135,7 @@ impl AlarmEngine {
     }
 
     /// An engine continuing after a restart from the stored open alarms
-    /// ([`AlarmStore::load`](super::AlarmStore::load)). Devices with open alarms are watched
+    /// (the hub's `AlarmStore::load`). Devices with open alarms are watched
     /// from `now` (so a device that never comes back goes offline after `offline_after`).
     pub fn restore(
         ward: &str,

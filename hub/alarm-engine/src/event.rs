@@ -32,7 +32,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind, in the order of [`EventKind::index`].
+    /// Every kind, in the order of `EventKind::index`.
     pub const ALL: [EventKind; 4] = [
         EventKind::NurseCall,
         EventKind::BedExit,

@@ -104,7 +104,7 @@ pub struct Rule {
     #[serde(default)]
     pub latching: bool,
     /// Escalate an unacknowledged alarm of this rule after this long; default: the
-    /// per-priority escalation time of [`EscalationConfig`].
+    /// per-priority escalation time of [`EscalationConfig`](crate::EscalationConfig).
     #[serde(default, with = "opt_humane", skip_serializing_if = "Option::is_none")]
     pub escalate_after: Option<Duration>,
 }

@@ -340,7 +340,6 @@ impl SledRegistry {
         let ward = ward.unwrap_or_else(|| self.default_ward.clone());
         check_id("ward", &ward)?;
         check_id("bed", bed)?;
-        let _ = who;
         self.write_op(who, |w| {
             let key = (ward.clone(), bed.to_owned());
             if !w.index.beds.contains(&key) {

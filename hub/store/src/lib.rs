@@ -3,12 +3,12 @@
 //! The time-series store: raw observations in compressed chunks, latest values, one-minute
 //! rollups, retention.
 //!
-//! [`SledStore`] keeps the time series in one sled tree (layout in [`keys`], specification in
+//! [`SledStore`] keeps the time series in one sled tree (layout in `keys.rs`, specification in
 //! `docs/STORAGE.md`):
 //!
-//! 1. [`SledStore::write`] appends the batch's samples as one entry ([`log`]) to the
-//!    append log's files (`wal/` in the data directory, [`wal`]), then adds them to the
-//!    series' open chunks in memory ([`memory`]). Writes are not durable until the flusher
+//! 1. [`SledStore::write`] appends the batch's samples as one entry (`log.rs`) to the
+//!    append log's files (`wal/` in the data directory, `wal.rs`), then adds them to the
+//!    series' open chunks in memory (`memory.rs`). Writes are not durable until the flusher
 //!    (see [`SledStore::run_flusher`]) has synced the log and flushed sled;
 //!    [`SledStore::wait_durable`] waits for that, and is what the MQTT PUBACK and the HL7 ACK
 //!    wait on.

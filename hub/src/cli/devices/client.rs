@@ -63,12 +63,10 @@ impl Client {
         method: reqwest::Method,
         path: &str,
         body: Option<Body>,
-        write: bool,
     ) -> CliResult<(u16, Value, String)> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method, &url);
-        // Every read of the registry needs a login too (docs/SECURITY.md).
-        let _ = write;
+        // Every request, reads of the registry too, needs a login (docs/SECURITY.md).
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         } else {
@@ -122,12 +120,12 @@ impl Client {
     }
 
     pub(crate) async fn get(&self, path: &str) -> CliResult<Value> {
-        Ok(self.send(reqwest::Method::GET, path, None, false).await?.1)
+        Ok(self.send(reqwest::Method::GET, path, None).await?.1)
     }
 
     pub(crate) async fn post(&self, path: &str, body: Value) -> CliResult<Value> {
         Ok(self
-            .send(reqwest::Method::POST, path, Some(Body::Json(body)), true)
+            .send(reqwest::Method::POST, path, Some(Body::Json(body)))
             .await?
             .1)
     }

@@ -31,7 +31,6 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
                     reqwest::Method::PUT,
                     &format!("/api/v1/devices/{}", encode(&id)),
                     Some(Body::Json(fields.body(None))),
-                    true,
                 )
                 .await?;
             if c.json {
@@ -168,7 +167,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
                 if partial { "?partial=true" } else { "" }
             );
             let r = c
-                .send(reqwest::Method::POST, &path, Some(Body::Text(text)), true)
+                .send(reqwest::Method::POST, &path, Some(Body::Text(text)))
                 .await;
             let (v, applied) = match r {
                 Ok((_, v, _)) => (v, true),
@@ -220,7 +219,7 @@ pub(super) async fn device(a: &HubArgs, cmd: DeviceCommand) -> CliResult<()> {
         }
         DeviceCommand::Export { output } => {
             let (_, _, text) = c
-                .send(reqwest::Method::GET, "/api/v1/devices/export", None, false)
+                .send(reqwest::Method::GET, "/api/v1/devices/export", None)
                 .await?;
             match output {
                 Some(p) => std::fs::write(&p, text).map_err(|e| {
