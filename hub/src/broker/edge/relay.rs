@@ -111,34 +111,22 @@ pub(super) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let internal_id = (info.session_expiry == 0).then(|| {
-        let n = NEXT_INTERNAL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!("wardhub-svc-{n}")
-    });
+    let clean = info.session_expiry == 0;
     let level = info.level;
     // Keyed by the client's own id: a new connection still takes over the old one.
     let (guard, taken_over) = config.relays.enter(&info.client_id).await;
     let relayed = async {
-        let connect = match &config.internal_login {
-            Some((user, pass)) => {
-                packet::rewrite_connect(connect, user, pass, internal_id.as_deref())?
-            }
-            None => connect.to_vec(),
-        };
         let internal = if level == 5 {
             config.internal_v5
         } else {
             config.internal_v4
         };
-        let mut upstream = TcpStream::connect(internal)
-            .await
-            .map_err(|_| CloseReason::Upstream)?;
-        let _ = upstream.set_nodelay(true);
-        upstream
-            .write_all(&connect)
-            .await
-            .map_err(|_| CloseReason::Upstream)?;
+        let (upstream, connack) = connect_upstream(internal, connect, clean, config).await?;
         let (client_rd, mut client_wr) = tokio::io::split(client);
+        client_wr
+            .write_all(&connack)
+            .await
+            .map_err(|_| CloseReason::Upstream)?;
         let (mut broker_rd, broker_wr) = upstream.into_split();
         let up = relay_up(client_rd, broker_wr, buf, config.max_packet_bytes, &acl);
         let down = tokio::io::copy(&mut broker_rd, &mut client_wr);
@@ -153,6 +141,80 @@ where
     // The upstream connection was dropped with the block: rumqttd can see it gone.
     config.relays.leave(&info.client_id, guard);
     r
+}
+
+/// How long rumqttd gets to answer a relayed CONNECT before the relay tries again.
+const CONNACK_WAIT: Duration = Duration::from_secs(3);
+/// Relayed CONNECTs per client connection before it is closed.
+const CONNECT_TRIES: u32 = 3;
+
+/// Connects to rumqttd's internal listener at `internal` and sends the client's CONNECT with
+/// the hub's internal login; returns the connection and rumqttd's CONNACK (whole packet).
+///
+/// rumqttd 0.20 now and then leaves a CONNECT unanswered (seen right after a hub start,
+/// `edge::fifty_hub_starts_never_leave_a_dead_listener`: "no CONNACK" for a service account
+/// in about one CI run of three). A client would wait for its keep-alive and reconnect; the
+/// relay instead gives rumqttd [`CONNACK_WAIT`], then tries again on a new connection (a
+/// clean session under a new internal id), [`CONNECT_TRIES`] times in all.
+async fn connect_upstream(
+    internal: std::net::SocketAddr,
+    connect: &[u8],
+    clean: bool,
+    config: &EdgeConfig,
+) -> Result<(TcpStream, Vec<u8>), CloseReason> {
+    for attempt in 1..=CONNECT_TRIES {
+        let internal_id = clean.then(|| {
+            let n = NEXT_INTERNAL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("wardhub-svc-{n}")
+        });
+        let connect = match &config.internal_login {
+            Some((user, pass)) => {
+                packet::rewrite_connect(connect, user, pass, internal_id.as_deref())?
+            }
+            None => connect.to_vec(),
+        };
+        let mut upstream = TcpStream::connect(internal)
+            .await
+            .map_err(|_| CloseReason::Upstream)?;
+        let _ = upstream.set_nodelay(true);
+        upstream
+            .write_all(&connect)
+            .await
+            .map_err(|_| CloseReason::Upstream)?;
+        match tokio::time::timeout(CONNACK_WAIT, read_packet(&mut upstream)).await {
+            Ok(Some(connack)) => return Ok((upstream, connack)),
+            Ok(None) => return Err(CloseReason::Upstream),
+            Err(_) => {
+                tracing::warn!(
+                    attempt,
+                    "the internal broker did not answer a relayed CONNECT within {CONNACK_WAIT:?}; trying again"
+                );
+            }
+        }
+    }
+    Err(CloseReason::Upstream)
+}
+
+/// Exactly one whole packet from `rd`, nothing after it (`None` when it closes first or
+/// sends garbage): with a persistent session rumqttd may send queued messages right after
+/// the CONNACK, and those belong to the plain copy that follows.
+async fn read_packet(rd: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::with_capacity(8);
+    // The fixed header a byte at a time (at most five), then the rest at once.
+    let (h, len) = loop {
+        match fixed_header(&buf) {
+            Ok(Some(hl)) => break hl,
+            Ok(None) if buf.len() < 5 => {
+                let mut byte = [0u8; 1];
+                rd.read_exact(&mut byte).await.ok()?;
+                buf.push(byte[0]);
+            }
+            _ => return None,
+        }
+    };
+    buf.resize(h + len, 0);
+    rd.read_exact(&mut buf[h..]).await.ok()?;
+    Some(buf)
 }
 
 /// Client → broker: forwards whole packets only, never one over `max` and never one the ACL
