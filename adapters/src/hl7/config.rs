@@ -122,7 +122,7 @@ impl Hl7Settings {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             codes: self.codes.clone(),
-            ..Default::default()
+            application: "WARDHUB".to_owned(),
         }
     }
 }
@@ -172,23 +172,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: usize = 16;
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Hl7Config {
+    /// The settings' defaults ([`Hl7Settings::new`]) on `127.0.0.1:2575`.
     fn default() -> Self {
-        Hl7Config {
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-            frame_timeout: DEFAULT_FRAME_TIMEOUT,
-            peers: Vec::new(),
-            allow_unknown_peers: false,
-            tls: None,
-            default_utc_offset_minutes: 0,
-            application: "WARDHUB".to_owned(),
-            codes: Vec::new(),
-            sentinels: crate::hl7::oru::DEFAULT_SENTINELS.to_vec(),
-            senders: Vec::new(),
-        }
+        Hl7Settings::new(SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)))
+            .to_config(DEFAULT_MAX_CONNECTIONS, None)
     }
 }
 

@@ -468,24 +468,7 @@ mod tests {
 
     #[test]
     fn close_reasons_are_distinct_labels() {
-        let all = [
-            CloseReason::ConnectTimeout,
-            CloseReason::NotConnect,
-            CloseReason::Malformed,
-            CloseReason::TooLarge,
-            CloseReason::Protocol,
-            CloseReason::ProtocolError,
-            CloseReason::TooManyConnections,
-            CloseReason::Upstream,
-            CloseReason::Auth,
-            CloseReason::ReservedId,
-            CloseReason::Acl,
-            CloseReason::Tls,
-            CloseReason::KeepAlive,
-            CloseReason::TakenOver,
-            CloseReason::CredentialsChanged,
-            CloseReason::Unavailable,
-        ];
+        let all = CloseReason::ALL;
         let labels: std::collections::HashSet<_> = all.iter().map(|r| r.as_str()).collect();
         assert_eq!(labels.len(), all.len());
     }
