@@ -44,6 +44,8 @@ pub struct Config {
     pub alarms: crate::alarms::AlarmsConfig,
     /// The protocol adapters to run.
     pub adapters: Vec<AdapterConfig>,
+    /// Forwarding to the hospital's clustered broker (off by default).
+    pub uplink: crate::uplink::UplinkConfig,
 }
 
 /// One protocol adapter (`[[adapters]]`), chosen by `type`. (Few, read once at start: the
@@ -289,6 +291,15 @@ impl Config {
         if !wardhub_adapters::model::is_valid_id(&self.hub.ward) {
             return bad(format!(
                 "hub.ward {:?} must be 1-64 characters of [A-Za-z0-9._-]",
+                self.hub.ward
+            ));
+        }
+        if let Err(e) = self.uplink.validate() {
+            return bad(e);
+        }
+        if self.uplink.enabled && !crate::uplink::config::is_topic_level(&self.hub.ward) {
+            return bad(format!(
+                "hub.ward {:?}: with the uplink on, a ward is 1-64 characters of [A-Za-z0-9_-] (a topic level)",
                 self.hub.ward
             ));
         }

@@ -16,6 +16,8 @@ use crate::registry::Registry;
 pub struct ToRegistryAndAlarms {
     pub registry: Arc<dyn Registry>,
     pub alarms: Arc<AlarmService>,
+    /// Status messages also go up to the hospital when the uplink is on.
+    pub uplink: Option<Arc<crate::uplink::Uplink>>,
 }
 
 impl std::fmt::Debug for ToRegistryAndAlarms {
@@ -32,6 +34,9 @@ impl DeviceMessages for ToRegistryAndAlarms {
                 let status = DeviceStatus::from_json(&m.payload).map_err(|e| e.to_string())?;
                 self.registry.status_reported(m.device.as_str(), &status);
                 self.alarms.device_status(&m.device, bed, &status);
+                if let Some(u) = &self.uplink {
+                    u.device_status(m.device.as_str(), bed, &status);
+                }
             }
             DeviceMessageKind::Event => {
                 let event = DeviceEvent::from_json(&m.payload).map_err(|e| e.to_string())?;

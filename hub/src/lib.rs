@@ -45,6 +45,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod server;
 pub mod telemetry;
+pub mod uplink;
 
 /// The time-series store is its own crate ([`wardhub_store`]): it knows nothing of the hub.
 pub use wardhub_store as store;

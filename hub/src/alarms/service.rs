@@ -26,8 +26,15 @@ mod announcer;
 use crate::telemetry::Telemetry;
 use announcer::{announcer, Pending};
 
+/// Something that hears of every transition the engine commits, in engine order, right after
+/// it is in the audit log (under the engine lock: keep it quick and never wait there).
+pub trait CommittedObserver: Send + Sync {
+    fn committed(&self, transitions: &[Transition]);
+}
+
 /// The alarm engine with its store and announcer.
 pub struct AlarmService {
+    committed_to: std::sync::OnceLock<Arc<dyn CommittedObserver>>,
     engine: Mutex<AlarmEngine>,
     store: AlarmStore,
     rules_tree: sled::Tree,
@@ -88,6 +95,7 @@ impl AlarmService {
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
         let service = Arc::new(AlarmService {
+            committed_to: std::sync::OnceLock::new(),
             engine: Mutex::new(engine),
             store,
             rules_tree,
@@ -100,6 +108,11 @@ impl AlarmService {
         service.update_gauges();
         let task = tokio::spawn(announcer(service.clone(), db.clone(), bus, announce_rx));
         Ok((service, task))
+    }
+
+    /// Tells `observer` of every transition committed from now on (set once, at start).
+    pub fn also_tell(&self, observer: Arc<dyn CommittedObserver>) {
+        let _ = self.committed_to.set(observer);
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, AlarmEngine> {
@@ -121,6 +134,9 @@ impl AlarmService {
         self.store.append(&transitions)?;
         for t in &transitions {
             self.count(t);
+        }
+        if let Some(o) = self.committed_to.get() {
+            o.committed(&transitions);
         }
         let _ = self.announce_tx.send(Pending {
             transitions: transitions.clone(),

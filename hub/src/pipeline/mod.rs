@@ -44,6 +44,8 @@ pub struct Pipeline {
     pub telemetry: Arc<Telemetry>,
     pub clock: Arc<dyn Clock>,
     pub observers: Vec<Arc<dyn StoredObserver>>,
+    /// See every stored observation, every channel (the uplink), also before the ticket.
+    pub forwarders: Vec<Arc<dyn StoredObserver>>,
     pub messages: Option<Arc<dyn DeviceMessages>>,
     /// Set (epoch ms) each time a batch has been processed, for the health check.
     pub progress: Arc<std::sync::atomic::AtomicI64>,
@@ -176,6 +178,9 @@ impl Pipeline {
         let for_alarms = preferred_channels(&all);
         for o in &self.observers {
             o.on_stored(for_alarms.as_deref().unwrap_or(&all));
+        }
+        for f in &self.forwarders {
+            f.on_stored(&all);
         }
         // Device messages after the observations stored with them, in order.
         let mut per_message: Vec<usize> = vec![0; replies.len()];

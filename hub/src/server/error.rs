@@ -36,6 +36,8 @@ pub enum StartError {
     Users(#[from] crate::auth::UsersError),
     #[error("alarms: {0}")]
     Alarms(#[from] crate::alarms::AlarmError),
+    #[error(transparent)]
+    Uplink(#[from] crate::uplink::UplinkError),
     /// The sessions, revocations or access audit in the hub's database.
     #[error("auth store: {0}")]
     AuthStore(#[source] sled::Error),

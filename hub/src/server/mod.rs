@@ -175,6 +175,24 @@ impl Hub {
                 })
             }));
         }
+        // The uplink's outbox, before any data or alarm can be queued to it.
+        let uplink = if config.uplink.enabled {
+            let (cfg, ward, store2, registry2, clock2) = (
+                config.uplink.clone(),
+                config.hub.ward.clone(),
+                store.clone(),
+                telemetry.registry.clone(),
+                clock.clone(),
+            );
+            let u = blocking("open the uplink outbox", move || {
+                crate::uplink::Uplink::open(cfg, &ward, &store2, &registry2, clock2)
+            })
+            .await?;
+            alarms.also_tell(u.clone());
+            Some(u)
+        } else {
+            None
+        };
         let background_cancel = CancellationToken::new();
         let ticker_task = tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
 
@@ -190,11 +208,16 @@ impl Hub {
             clock: clock.clone(),
             progress: progress.clone(),
             observers: vec![alarms.clone() as Arc<dyn crate::pipeline::StoredObserver>],
+            forwarders: uplink
+                .iter()
+                .map(|u| u.clone() as Arc<dyn crate::pipeline::StoredObserver>)
+                .collect(),
             max_future_ms,
             clocks: Default::default(),
             messages: Some(Arc::new(crate::device_messages::ToRegistryAndAlarms {
                 registry: registry.clone(),
                 alarms: alarms.clone(),
+                uplink: uplink.clone(),
             })),
         };
         let pipeline_task = tokio::spawn(pipeline.run(rx));
@@ -290,6 +313,14 @@ impl Hub {
                 ticker: &ticker_task,
             },
         );
+        let uplink_cancel = CancellationToken::new();
+        let uplink_tasks = match &uplink {
+            Some(u) => {
+                u.set_health(health.clone());
+                u.spawn(store.db().clone(), uplink_cancel.clone())?
+            }
+            None => Vec::new(),
+        };
         let health_cancel = CancellationToken::new();
         tokio::spawn(health.clone().run(health_cancel.clone()));
         let http_cancel = CancellationToken::new();
@@ -337,6 +368,8 @@ impl Hub {
             );
         }
         shutdown.stop("final flush", flusher_cancel, [flusher_task]);
+        // The uplink sends until the end; what it has not sent waits in the outbox.
+        shutdown.stop("uplink", uplink_cancel, uplink_tasks);
         shutdown.then("bus close", async move {
             bus.close().await;
             announcer_task.abort();

@@ -25,6 +25,13 @@ impl SledStore {
         Ok(page(self.observations(&sids, range, limit)?, limit))
     }
 
+    /// Every device with stored series, sorted.
+    pub fn devices(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.mem().by_device.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     pub fn device_latest(&self, device: &str) -> Result<Vec<Observation>> {
         let m = self.mem();
         let mut best = query::Latest::default();
