@@ -264,15 +264,7 @@ impl Config {
 
     /// The embedded default with `overlay` (TOML text) merged over it.
     pub fn merged(overlay: &str, origin: &str) -> Result<Config, ConfigError> {
-        let parse = |text: &str, origin: &str| {
-            text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-                origin: origin.to_owned(),
-                message: e.to_string(),
-            })
-        };
-        let mut base = parse(DEFAULT_CONFIG, "embedded default")?;
-        merge(&mut base, parse(overlay, origin)?);
-        let text = toml::to_string(&base).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text = merged_text(DEFAULT_CONFIG, overlay, origin)?;
         Config::from_toml(&text, origin)
     }
 
@@ -408,6 +400,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `overlay` merged over `default` (tables merge, arrays replace), as TOML text again.
+pub fn merged_text(default: &str, overlay: &str, origin: &str) -> Result<String, ConfigError> {
+    let parse = |text: &str, origin: &str| {
+        text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })
+    };
+    let mut base = parse(default, "embedded default")?;
+    merge(&mut base, parse(overlay, origin)?);
+    toml::to_string(&base).map_err(|e| ConfigError::Invalid(e.to_string()))
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {

@@ -40,6 +40,7 @@ pub mod demo;
 pub mod device_messages;
 pub mod fd_budget;
 pub mod health;
+pub mod hospital;
 pub mod http;
 pub mod pipeline;
 pub mod registry;

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alarms;
 pub mod devices;
+pub mod hospital;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub enum Command {
     Admin(crate::cli::admin::AdminArgs),
     /// Alarm tools (talk to a running hub): what-if replay of proposed rules.
     Alarms(crate::cli::alarms::AlarmsArgs),
+    /// The hospital view: every ward hub that uplinks to the cluster, on one page.
+    Hospital(crate::cli::hospital::HospitalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +204,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Device(a) => crate::cli::devices::run_device(a).await,
         Command::Bed(a) => crate::cli::devices::run_bed(a).await,
         Command::Alarms(a) => crate::cli::alarms::run(a).await,
+        Command::Hospital(a) => crate::cli::hospital::run(a).await,
         Command::Admin(a) => tokio::task::block_in_place(|| crate::cli::admin::run(a)),
         Command::Bench(b) => match crate::bench::run(b).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -307,7 +311,7 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

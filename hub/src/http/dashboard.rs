@@ -15,7 +15,8 @@ const APP_JS: &str = include_str!("../../../dashboards/web/app.js");
 const APP_CSS: &str = include_str!("../../../dashboards/web/app.css");
 const FAVICON_SVG: &str = include_str!("../../../dashboards/web/favicon.svg");
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
                    frame-ancestors 'none'";
 
@@ -38,7 +39,7 @@ pub fn routes(r: Routes) -> Routes {
     })
 }
 
-async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+pub(crate) async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
             (CONTENT_TYPE, content_type),

@@ -20,7 +20,7 @@ pub mod access;
 mod admin_api;
 mod alarms_api;
 mod authenticated;
-mod dashboard;
+pub mod dashboard;
 pub mod metrics;
 mod registry_api;
 pub mod serve;

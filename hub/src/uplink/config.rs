@@ -184,8 +184,6 @@ pub struct UplinkConfig {
     pub enabled: bool,
     /// The hospital (site) this ward belongs to: a topic level, `[A-Za-z0-9_-]`.
     pub site: String,
-    #[serde(flatten)]
-    pub connection: ClusterConnection,
     pub forward: Vec<Forward>,
     #[serde(default)]
     pub observations: ObservationMode,
@@ -209,6 +207,9 @@ pub struct UplinkConfig {
     /// In `rollups` mode, how long after a minute ends its rollups are sent (late data).
     #[serde(with = "humane")]
     pub rollup_delay: Duration,
+    /// `[uplink.cluster]`: the brokers and the login.
+    #[serde(rename = "cluster")]
+    pub connection: ClusterConnection,
 }
 
 impl UplinkConfig {
@@ -226,7 +227,7 @@ impl UplinkConfig {
                 self.site
             ));
         }
-        self.connection.validate("uplink")?;
+        self.connection.validate("uplink.cluster")?;
         if self.max_messages_per_second == 0 || self.max_inflight == 0 {
             return Err("uplink: max_messages_per_second and max_inflight must be above 0".into());
         }
