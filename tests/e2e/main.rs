@@ -15,3 +15,4 @@ mod prometheus;
 mod registry;
 mod security;
 mod simulator;
+mod uplink;

@@ -256,7 +256,7 @@ fn alarm_json(w: &Ward, t: &Transition, now: Millis) -> serde_json::Value {
         "site": w.site,
         "ward": w.ward,
         "bed": a.bed,
-        "id": a.id.0,
+        "id": a.id,
         "priority": a.priority,
         "state": state(t, now),
         "cause": describe(t),

@@ -1,0 +1,499 @@
+//! Issue #17: ward hubs uplink to a clustered broker with store-and-forward, and the
+//! hospital view shows every ward. Real peers only: a 3-node NATS JetStream cluster (Debian
+//! `nats-server`, MQTT interface), Debian's `mosquitto` (TLS, password file), and
+//! `mosquitto_sub` as an independent downstream subscriber that checks what arrived.
+
+mod peers;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use peers::{free_port, Collector, Mosquitto, NatsCluster};
+use wardhub::auth::Role;
+use wardhub::hospital::config::HospitalConfig;
+use wardhub::hospital::Hospital;
+use wardhub::uplink::envelope::{Envelope, Kind};
+use wardhub_e2e::{now_ms, Device, TestServer, VIEWER_TOKEN};
+
+/// SpO2 below 90 is a high alarm at once; it clears when the value is back.
+const RULES: &str = r#"
+[[alarms.rules]]
+metric = "spo2"
+low = 90
+priority = "high"
+delay = "0s"
+hysteresis = 1
+"#;
+
+/// What each monitor sends every 200 ms (SpO2; HR is always 72).
+type Values = Arc<Mutex<HashMap<String, f64>>>;
+
+/// One ward hub with its monitors, fed in the background.
+struct Ward {
+    name: String,
+    server: TestServer,
+    monitors: Vec<String>,
+    values: Values,
+    feeders: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Ward {
+    async fn start(name: &str, uplink: &str) -> Ward {
+        let monitors: Vec<String> = (1..=2).map(|b| format!("{name}-mon-{b}")).collect();
+        let beds: Vec<String> = (1..=2).map(|b| format!("bed-{b:02}")).collect();
+        let devices: Vec<(&str, &str)> = monitors
+            .iter()
+            .zip(&beds)
+            .map(|(m, b)| (m.as_str(), b.as_str()))
+            .collect();
+        let overlay = format!("[hub]\nward = \"{name}\"\n{RULES}\n{uplink}");
+        let server = TestServer::start_with(&devices, &overlay).await;
+        let values: Values = Arc::new(Mutex::new(
+            monitors.iter().map(|m| (m.clone(), 97.0)).collect(),
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut feeders = Vec::new();
+        for m in &monitors {
+            let (m, values, mut stopped) = (m.clone(), values.clone(), stopped.clone());
+            let mut dev = Device::connect(server.mqtt(), &m).await;
+            feeders.push(tokio::spawn(async move {
+                loop {
+                    let v = values.lock().unwrap()[&m];
+                    let doc = format!(
+                        r#"{{"observations":[{{"metric":"spo2","value":{v}}},{{"metric":"hr","value":72}}]}}"#
+                    );
+                    assert!(
+                        dev.try_publish(&format!("wardhub/v1/devices/{m}/obs"), doc)
+                            .await,
+                        "{m}: the ward hub stopped acknowledging"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = stopped.changed() => return,
+                    }
+                }
+            }));
+        }
+        Ward {
+            name: name.to_owned(),
+            server,
+            monitors,
+            values,
+            feeders,
+            stop,
+        }
+    }
+
+    fn set(&self, monitor: usize, spo2: f64) {
+        self.values
+            .lock()
+            .unwrap()
+            .insert(self.monitors[monitor].clone(), spo2);
+    }
+
+    async fn stop_feeding(&mut self) {
+        let _ = self.stop.send(true);
+        for f in self.feeders.drain(..) {
+            f.await.expect("feeder");
+        }
+    }
+
+    async fn metric(&self, series: &str) -> f64 {
+        self.server.metric(series).await
+    }
+
+    /// Messages queued in the outbox so far, all kinds.
+    async fn queued(&self) -> u64 {
+        let mut n = 0.0;
+        for k in Kind::ALL {
+            n += self
+                .metric(&format!(
+                    "wardhub_uplink_queued_total{{kind=\"{}\"}}",
+                    k.as_str()
+                ))
+                .await;
+        }
+        n as u64
+    }
+
+    /// Open alarm ids on the ward's own API.
+    async fn open_alarms(&self) -> BTreeSet<String> {
+        self.server
+            .alarms("")
+            .await
+            .iter()
+            .filter(|a| a["state"] != "cleared")
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn uplink_overlay(site: &str, servers: &str, extra: &str) -> String {
+    format!(
+        r#"
+[uplink]
+enabled = true
+site = "{site}"
+health_interval = "1s"
+dashboard_url = "http://ward.example/"
+{extra}
+[uplink.cluster]
+servers = [{servers}]
+keep_alive = "5s"
+connect_timeout = "2s"
+"#
+    )
+}
+
+async fn hospital(servers: &str, extra_cluster: &str) -> (Hospital, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = HospitalConfig::merged(
+        &format!(
+            "[hospital]\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
+             [cluster]\nservers = [{servers}]\nkeep_alive = \"5s\"\nconnect_timeout = \"2s\"\n{extra_cluster}",
+            dir.path().join("hospital").display()
+        ),
+        "test",
+    )
+    .expect("hospital config");
+    let view = Hospital::start(
+        config,
+        vec![("wall".into(), Role::Viewer, VIEWER_TOKEN.into())],
+    )
+    .await
+    .expect("hospital view starts");
+    (view, dir)
+}
+
+async fn hospital_json(view: &Hospital) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{}/api/v1/hospital", view.addr))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .expect("hospital API")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// The open alarms the hospital view shows for a ward: id → priority.
+fn shown(snapshot: &serde_json::Value, ward: &str) -> BTreeMap<String, String> {
+    snapshot["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["ward"] == ward)
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["priority"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn until<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What a downstream subscriber got from one ward hub's stream, checked: every sequence
+/// number from 1 to `queued` exactly once after de-duplication, each class in order.
+fn check_stream(ward: &str, received: &[(String, Envelope)], queued: u64) -> Vec<Envelope> {
+    let mine: Vec<&Envelope> = received
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.ward == ward)
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut unique = Vec::new();
+    let mut last: HashMap<bool, u64> = HashMap::new();
+    let mut duplicates = 0;
+    for e in mine {
+        assert_eq!(
+            e.id,
+            format!("{}:{}", e.stream, e.seq),
+            "{ward}: id is stream:seq"
+        );
+        if !seen.insert(e.seq) {
+            duplicates += 1;
+            continue;
+        }
+        let top = last.entry(e.kind.is_alarm()).or_insert(0);
+        assert!(
+            e.seq > *top,
+            "{ward}: {:?} seq {} arrived after seq {} of its class: out of order",
+            e.kind,
+            e.seq,
+            top
+        );
+        *top = e.seq;
+        unique.push(e.clone());
+    }
+    let streams: BTreeSet<&str> = unique.iter().map(|e| e.stream.as_str()).collect();
+    assert_eq!(streams.len(), 1, "{ward}: one stream per data directory");
+    let expected: BTreeSet<u64> = (1..=queued).collect();
+    let missing: Vec<&u64> = expected.difference(&seen).take(20).collect();
+    assert!(
+        missing.is_empty(),
+        "{ward}: {} of {queued} messages never arrived (first: {missing:?})",
+        expected.difference(&seen).count()
+    );
+    assert_eq!(
+        seen.len() as u64,
+        queued,
+        "{ward}: more arrived than was queued"
+    );
+    eprintln!("{ward}: {queued} messages arrived, {duplicates} duplicates dropped by id");
+    unique
+}
+
+/// The observations in a ward's unique observation messages.
+fn observations_in(unique: &[Envelope]) -> usize {
+    unique
+        .iter()
+        .filter(|e| e.kind == Kind::Observations)
+        .map(|e| e.body["observations"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+async fn stored(ward: &Ward) -> usize {
+    let mut n = 0;
+    for m in &ward.monitors {
+        n += ward.server.stored(m).await;
+    }
+    n
+}
+
+/// The ward's announced alarm transitions (its own audit log).
+async fn announced(ward: &Ward) -> usize {
+    ward.server
+        .alarm_history("from=0")
+        .await
+        .iter()
+        .filter(|t| t["event"] != "suppressed")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_wards_uplink_to_a_nats_cluster_through_a_node_kill_and_a_cluster_outage() {
+    if wardhub_e2e::skipped("WARDHUB_SKIP_NATS", "the NATS cluster uplink test") {
+        return;
+    }
+    let mut nats = NatsCluster::start(3).await;
+    // The independent downstream subscriber, and the hospital view, on nodes that stay up
+    // when node 1 is killed.
+    let collector = Collector::start(nats.nodes[1].mqtt, "downstream-check", &[]);
+    let (view, _view_dir) = hospital(&nats.servers_toml(2), "").await;
+    until(
+        "hospital view connected",
+        Duration::from_secs(30),
+        || async { view.metrics.connected.get() == 1 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut wards = Vec::new();
+    for i in 0..3 {
+        let overlay = uplink_overlay("st-mary", &nats.servers_toml(i), "");
+        wards.push(Ward::start(&format!("icu-{}", i + 1), &overlay).await);
+    }
+    for w in &wards {
+        until(
+            &format!("{} uplink connected", w.name),
+            Duration::from_secs(30),
+            || async { w.metric("wardhub_uplink_connected").await == 1.0 },
+        )
+        .await;
+        // NATS 2.9 speaks MQTT 3.1.1 only: the uplink fell back.
+        assert_eq!(w.metric("wardhub_uplink_protocol_version").await, 4.0);
+    }
+
+    // 1. An alarm on every ward reaches the hospital view within a second.
+    for w in &wards {
+        w.set(0, 80.0);
+    }
+    let mut raised_at: HashMap<String, i64> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while raised_at.len() < wards.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every ward raised its alarm"
+        );
+        for w in &wards {
+            if let Some(a) = w.server.alarms("").await.first() {
+                raised_at.insert(w.name.clone(), a["raised_at"].as_i64().unwrap());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen_at: HashMap<String, i64> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen_at.len() < wards.len() && tokio::time::Instant::now() < deadline {
+        let snap = hospital_json(&view).await;
+        let now = now_ms();
+        for w in &wards {
+            if !shown(&snap, &w.name).is_empty() {
+                seen_at.entry(w.name.clone()).or_insert(now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for w in &wards {
+        let seen = seen_at
+            .get(&w.name)
+            .unwrap_or_else(|| panic!("{}: its alarm never reached the hospital view", w.name));
+        let took = seen - raised_at[&w.name];
+        eprintln!(
+            "{}: alarm raised → shown by the hospital view in {took} ms",
+            w.name
+        );
+        assert!(
+            took <= 1000,
+            "{}: {took} ms from the ward's alarm to the hospital view",
+            w.name
+        );
+    }
+
+    // 2. Kill node 1 (ward 1's broker) mid-stream; the wards go on.
+    nats.nodes[0].kill();
+    for w in &wards {
+        w.set(0, 97.0);
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    until(
+        "ward 1 on another node",
+        Duration::from_secs(30),
+        || async { wards[0].metric("wardhub_uplink_connected").await == 1.0 },
+    )
+    .await;
+    assert!(wards[0].metric("wardhub_uplink_reconnects_total").await >= 1.0);
+
+    // 3. The whole cluster down for a minute; the wards keep publishing and alarming.
+    let outage: u64 = std::env::var("WARDHUB_UPLINK_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    nats.kill_all();
+    let queued_before: Vec<u64> = {
+        let mut v = Vec::new();
+        for w in &wards {
+            v.push(w.queued().await);
+        }
+        v
+    };
+    tokio::time::sleep(Duration::from_secs(outage / 3)).await;
+    for w in &wards[1..] {
+        w.set(1, 82.0);
+    }
+    tokio::time::sleep(Duration::from_secs(outage / 3)).await;
+    for w in &wards[1..] {
+        assert!(
+            !w.open_alarms().await.is_empty(),
+            "{}: no local alarm during the outage",
+            w.name
+        );
+        assert_eq!(w.metric("wardhub_uplink_connected").await, 0.0);
+        w.set(1, 97.0);
+    }
+    tokio::time::sleep(Duration::from_secs(outage - 2 * (outage / 3))).await;
+    for (w, before) in wards.iter().zip(&queued_before) {
+        let backlog = w.metric("wardhub_uplink_outbox_messages").await;
+        assert!(
+            backlog as u64 >= (w.queued().await - before) / 2,
+            "{}: the outbox holds {backlog} during the outage",
+            w.name
+        );
+    }
+    nats.start_stopped().await;
+
+    // 4. Everything queued meanwhile arrives, in order, none twice after de-duplication.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for w in &mut wards {
+        w.stop_feeding().await;
+    }
+    for w in &wards {
+        until(
+            &format!("{} outbox drained", w.name),
+            Duration::from_secs(120),
+            || async { w.metric("wardhub_uplink_outbox_messages").await == 0.0 },
+        )
+        .await;
+    }
+    for w in &wards {
+        // Health messages go on being queued: everything up to now must arrive.
+        let queued = w.queued().await;
+        let complete = || {
+            let got: BTreeSet<u64> = collector
+                .received()
+                .iter()
+                .filter(|(_, e)| e.ward == w.name)
+                .map(|(_, e)| e.seq)
+                .collect();
+            (1..=queued).all(|s| got.contains(&s))
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !complete() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let received: Vec<(String, Envelope)> = collector
+            .received()
+            .into_iter()
+            .filter(|(_, e)| e.seq <= queued)
+            .collect();
+        for reason in ["full", "expired", "refused", "error"] {
+            assert_eq!(
+                w.metric(&format!(
+                    "wardhub_uplink_dropped_total{{reason=\"{reason}\"}}"
+                ))
+                .await,
+                0.0,
+                "{}: dropped ({reason})",
+                w.name
+            );
+        }
+        let unique = check_stream(&w.name, &received, queued);
+        assert_eq!(
+            observations_in(&unique),
+            stored(w).await,
+            "{}: every stored observation went up",
+            w.name
+        );
+        let alarms = unique.iter().filter(|e| e.kind == Kind::Alarm).count();
+        assert_eq!(
+            alarms,
+            announced(w).await,
+            "{}: every alarm transition went up",
+            w.name
+        );
+    }
+
+    // 5. The hospital view agrees with every ward's own open alarms.
+    until("hospital view caught up", Duration::from_secs(30), || {
+        let (wards, view) = (&wards, &view);
+        async move {
+            let snap = hospital_json(view).await;
+            let mut all = true;
+            for w in wards {
+                let ids: BTreeSet<String> = shown(&snap, &w.name).into_keys().collect();
+                all &= ids == w.open_alarms().await;
+            }
+            all
+        }
+    })
+    .await;
+    let dupes = view.metrics.duplicates.get();
+    eprintln!("hospital view: {dupes} duplicates dropped");
+    view.shutdown().await;
+    drop(nats);
+}
