@@ -131,12 +131,16 @@ impl Ward {
 }
 
 fn uplink_overlay(site: &str, servers: &str, extra: &str) -> String {
+    let extra = if extra.contains("health_interval") {
+        extra.to_owned()
+    } else {
+        format!("health_interval = \"1s\"\n{extra}")
+    };
     format!(
         r#"
 [uplink]
 enabled = true
 site = "{site}"
-health_interval = "1s"
 dashboard_url = "http://ward.example/"
 {extra}
 [uplink.cluster]
@@ -496,4 +500,279 @@ async fn three_wards_uplink_to_a_nats_cluster_through_a_node_kill_and_a_cluster_
     eprintln!("hospital view: {dupes} duplicates dropped");
     view.shutdown().await;
     drop(nats);
+}
+
+/// A CA and a server certificate for 127.0.0.1, as PEM files.
+fn pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "hospital cluster test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(p, ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, "broker");
+    let cert = p.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join("broker.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("broker-key.pem"), key.serialize_pem()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_uplink_speaks_mqtt_5_to_mosquitto_over_tls_with_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pki(d);
+    // mosquitto_passwd (Debian's) writes the broker's password file.
+    let passwd = d.join("passwd");
+    for (i, (user, pass)) in [
+        ("ward-icu-7", "uplink-secret-1"),
+        ("hospital-view", "view-secret-2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cmd = std::process::Command::new("mosquitto_passwd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let ok = cmd
+            .arg("-b")
+            .arg(&passwd)
+            .args([user, pass])
+            .status()
+            .expect("mosquitto_passwd runs (Debian mosquitto)")
+            .success();
+        assert!(ok, "mosquitto_passwd failed");
+    }
+    std::fs::write(d.join("uplink-password"), "uplink-secret-1\n").unwrap();
+    std::fs::write(d.join("wrong-password"), "not-the-password\n").unwrap();
+    std::fs::write(d.join("view-password"), "view-secret-2\n").unwrap();
+    let port = free_port();
+    let broker = Mosquitto::start(
+        port,
+        &format!(
+            "cafile {ca}\ncertfile {cert}\nkeyfile {key}\nallow_anonymous false\npassword_file {passwd}\n",
+            ca = d.join("ca.pem").display(),
+            cert = d.join("broker.pem").display(),
+            key = d.join("broker-key.pem").display(),
+            passwd = passwd.display(),
+        ),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let tls = |user: &str, password_file: &str| {
+        format!(
+            "ca = \"{}\"\nusername = \"{user}\"\npassword_file = \"{}\"\n",
+            d.join("ca.pem").display(),
+            d.join(password_file).display()
+        )
+    };
+    let server = format!("\"mqtts://127.0.0.1:{port}\"");
+    let (view, _view_dir) = hospital(
+        &server,
+        &format!(
+            "protocol = \"auto\"\n{}",
+            tls("hospital-view", "view-password")
+        ),
+    )
+    .await;
+    until(
+        "hospital view connected over TLS",
+        Duration::from_secs(20),
+        || async { view.metrics.connected.get() == 1 },
+    )
+    .await;
+    let overlay = format!(
+        "{}{}",
+        uplink_overlay("st-luke", &server, ""),
+        tls("ward-icu-7", "uplink-password")
+    );
+    let mut ward = Ward::start("icu-7", &overlay).await;
+    until(
+        "uplink connected over TLS",
+        Duration::from_secs(20),
+        || async { ward.metric("wardhub_uplink_connected").await == 1.0 },
+    )
+    .await;
+    assert_eq!(
+        ward.metric("wardhub_uplink_protocol_version").await,
+        5.0,
+        "mosquitto speaks MQTT 5: no fallback"
+    );
+    ward.set(1, 81.0);
+    until(
+        "the alarm and the ward's health in the hospital view",
+        Duration::from_secs(20),
+        || {
+            let view = &view;
+            async move {
+                let snap = hospital_json(view).await;
+                let health = snap["wards"].as_array().is_some_and(|w| {
+                    w.iter()
+                        .any(|w| w["ward"] == "icu-7" && w["health"]["uplink_connected"] == true)
+                });
+                health && shown(&snap, "icu-7").values().any(|p| p == "high")
+            }
+        },
+    )
+    .await;
+    let snap = hospital_json(&view).await;
+    let card = snap["wards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["ward"] == "icu-7")
+        .expect("the ward's card")
+        .clone();
+    assert_eq!(card["site"], "st-luke");
+    assert_eq!(card["dashboard_url"], "http://ward.example/");
+    assert_eq!(card["health"]["uplink_connected"], true);
+    let bed = card["beds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bed"] == "bed-02")
+        .expect("bed-02")
+        .clone();
+    assert_eq!(bed["worst"]["priority"], "high", "{bed}");
+    assert_eq!(bed["worst"]["cause"], "spo2 low", "{bed}");
+    // Without a token, nothing of the wards.
+    let anon = reqwest::get(format!("http://{}/api/v1/hospital", view.addr))
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+
+    // A ward with the wrong password: refused by the broker, counted, its data kept.
+    let overlay = format!(
+        "{}{}",
+        uplink_overlay("st-luke", &server, ""),
+        tls("ward-icu-7", "wrong-password")
+    );
+    let mut refused = Ward::start("icu-8", &overlay).await;
+    until(
+        "connection failures counted",
+        Duration::from_secs(20),
+        || async {
+            refused
+                .metric("wardhub_uplink_connect_failures_total")
+                .await
+                >= 2.0
+        },
+    )
+    .await;
+    assert_eq!(refused.metric("wardhub_uplink_connected").await, 0.0);
+    assert!(refused.metric("wardhub_uplink_outbox_messages").await > 0.0);
+    refused.stop_feeding().await;
+    ward.stop_feeding().await;
+    view.shutdown().await;
+    drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_ward_hub_keeps_its_full_outbox_and_drains_it_at_the_set_rate() {
+    // A broker that is not there yet; a small outbox (64 KiB) that overflows; 20 messages/s.
+    let port = free_port();
+    let overlay = uplink_overlay(
+        "st-mary",
+        &format!("\"mqtt://127.0.0.1:{port}\""),
+        "outbox_max_bytes = 65536\nmax_messages_per_second = 20\nhealth_interval = \"1h\"\n",
+    );
+    let mut ward = Ward::start("icu-9", &overlay).await;
+    // An alarm early: it must survive the overflow that follows.
+    ward.set(0, 80.0);
+    until("alarm raised locally", Duration::from_secs(10), || async {
+        !ward.open_alarms().await.is_empty()
+    })
+    .await;
+    ward.set(0, 97.0);
+    until("the outbox overflowed", Duration::from_secs(60), || async {
+        ward.metric("wardhub_uplink_dropped_total{reason=\"full\"}")
+            .await
+            >= 20.0
+    })
+    .await;
+    ward.stop_feeding().await;
+    let alarms_queued = ward
+        .metric("wardhub_uplink_queued_total{kind=\"alarm\"}")
+        .await;
+    assert!(alarms_queued >= 2.0, "raised and cleared: {alarms_queued}");
+    let before = ward.metric("wardhub_uplink_outbox_messages").await;
+    let bytes = ward.metric("wardhub_uplink_outbox_bytes").await;
+    assert!(bytes <= 65536.0, "the outbox holds {bytes} bytes");
+    // Sequence numbers given out so far (a fresh data directory starts at 1).
+    let queued_first_run = ward.queued().await;
+
+    // Restart the hub: the backlog survives.
+    ward.server.restart().await;
+    assert_eq!(
+        ward.metric("wardhub_uplink_outbox_messages").await,
+        before,
+        "the outbox came back whole"
+    );
+
+    // The broker appears, with a subscriber; the backlog drains, no faster than 20/s.
+    let broker =
+        Mosquitto::start(port, "allow_anonymous true\n", tempfile::tempdir().unwrap()).await;
+    let collector = Collector::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "drain-check",
+        &["-V", "mqttv5"],
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ward.metric("wardhub_uplink_connected").await != 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the uplink never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = tokio::time::Instant::now();
+    until("the backlog drained", Duration::from_secs(120), || async {
+        ward.metric("wardhub_uplink_outbox_messages").await == 0.0
+    })
+    .await;
+    let took = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = collector.received();
+    // The counters start again with the process; the sequence goes on.
+    let queued_total = queued_first_run + ward.queued().await;
+    assert!(
+        got.len() as f64 >= before,
+        "every message the outbox held arrived ({} of {before})",
+        got.len()
+    );
+    // A token bucket of 20/s with bursts of 2: N messages take at least (N - 2) / 20 s.
+    let floor = (before - 4.0) / 20.0;
+    assert!(
+        took >= floor * 0.9,
+        "{before} messages drained in {took:.1} s: faster than 20/s"
+    );
+    eprintln!("{before} messages drained in {took:.1} s (at most 20/s)");
+    // Alarms were kept over data: both transitions arrived, first.
+    let alarms: Vec<&Envelope> = got
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.kind == Kind::Alarm)
+        .collect();
+    assert_eq!(
+        alarms.len() as f64,
+        alarms_queued,
+        "no alarm transition was dropped"
+    );
+    assert!(got[0].1.kind == Kind::Alarm, "alarms drain first");
+    // The data that survived is the newest: one unbroken run ending at the last message.
+    let data: Vec<u64> = got
+        .iter()
+        .filter(|(_, e)| e.kind != Kind::Alarm)
+        .map(|(_, e)| e.seq)
+        .collect();
+    assert!(
+        data.windows(2).all(|w| w[1] == w[0] + 1),
+        "oldest data went first: {data:?}"
+    );
+    assert_eq!(*data.last().unwrap(), queued_total, "the newest data stays");
+    drop(broker);
 }

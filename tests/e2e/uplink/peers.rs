@@ -82,12 +82,6 @@ impl NatsNode {
             let _ = c.wait();
         }
     }
-
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
 }
 
 /// A NATS cluster with JetStream and the MQTT interface on every node, on loopback.
@@ -141,7 +135,11 @@ impl NatsCluster {
     pub async fn wait_up(&self) {
         for n in &self.nodes {
             if n.child.is_some() {
-                wait_mqtt(n.mqtt, &format!("NATS node {}", n.name)).await;
+                wait_mqtt(
+                    n.mqtt,
+                    &format!("NATS node {} (log: {})", n.name, n.log.display()),
+                )
+                .await;
             }
         }
     }
@@ -180,8 +178,7 @@ impl Drop for NatsCluster {
 /// Debian's mosquitto broker with a configuration of the test's.
 pub struct Mosquitto {
     child: Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
@@ -213,7 +210,7 @@ impl Mosquitto {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Mosquitto { child, port, dir }
+        Mosquitto { child, _dir: dir }
     }
 }
 
