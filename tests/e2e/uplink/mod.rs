@@ -776,3 +776,79 @@ async fn a_restarted_ward_hub_keeps_its_full_outbox_and_drains_it_at_the_set_rat
     assert_eq!(*data.last().unwrap(), queued_total, "the newest data stays");
     drop(broker);
 }
+
+/// The hospital view's page in Debian's headless Chromium (tests/browser/hospital.test.mjs):
+/// two ward hubs uplink through mosquitto, one raises a high alarm, the page must show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hospital_page_shows_every_ward_and_the_alarm_in_chromium() {
+    if wardhub_e2e::skipped("WARDHUB_SKIP_BROWSER", "the hospital page browser test") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let chromium = std::env::var("WARDHUB_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists()
+            && dir.join("node_modules/playwright-core").is_dir(),
+        "Chromium or tests/browser/node_modules is missing (tests/run installs both)"
+    );
+    let port = free_port();
+    let broker =
+        Mosquitto::start(port, "allow_anonymous true\n", tempfile::tempdir().unwrap()).await;
+    let server = format!("\"mqtt://127.0.0.1:{port}\"");
+    let (view, _view_dir) = hospital(&server, "").await;
+    let mut wards = Vec::new();
+    for name in ["icu-1", "icu-2"] {
+        wards.push(Ward::start(name, &uplink_overlay("st-mary", &server, "")).await);
+    }
+    wards[1].set(0, 80.0);
+    until(
+        "the alarm in the hospital API",
+        Duration::from_secs(20),
+        || {
+            let view = &view;
+            async move {
+                let snap = hospital_json(view).await;
+                snap["wards"].as_array().map_or(0, Vec::len) == 2
+                    && !shown(&snap, "icu-2").is_empty()
+            }
+        },
+    )
+    .await;
+    let expect = serde_json::json!({
+        "wards": ["st-mary/icu-1", "st-mary/icu-2"],
+        "alarm": {"ward": "st-mary/icu-2", "bed": "bed-01", "priority": "high"},
+    });
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "hospital.test.mjs"])
+        .current_dir(&dir)
+        .env("WARDHUB_HOSPITAL_URL", format!("http://{}", view.addr))
+        .env("WARDHUB_HOSPITAL_TOKEN", VIEWER_TOKEN)
+        .env("WARDHUB_EXPECT", expect.to_string())
+        .env("WARDHUB_CHROMIUM", &chromium)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), out)
+        .await
+        .expect("the hospital page test finished in 180 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = std::fs::write(
+        dir.join("artifacts/hospital-node-output.txt"),
+        format!("{stdout}\n{stderr}"),
+    );
+    assert!(
+        out.status.success(),
+        "hospital page tests failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("ℹ pass") && !stdout.contains("ℹ pass 0"),
+        "no test ran:\n{stdout}"
+    );
+    for w in &mut wards {
+        w.stop_feeding().await;
+    }
+    view.shutdown().await;
+    drop(broker);
+}
