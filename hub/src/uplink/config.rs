@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::humane;
+use wardhub_adapters::duration::humane;
 
 /// One broker of the cluster: `mqtt://host:port` (plain) or `mqtts://host:port` (TLS).
 #[derive(Debug, Clone, PartialEq, Eq)]

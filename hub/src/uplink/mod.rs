@@ -123,7 +123,11 @@ impl Uplink {
                     from: rolled_to,
                     to: now + 1,
                 };
-                let page = store.device_observations(&device, None, range, usize::MAX)?;
+                // Only the minutes not yet queued at the stop: a minute or two of data.
+                let page = store.device_observations(&device, None, range, 1_000_000)?;
+                if page.truncated {
+                    tracing::warn!(device = %device, "uplink: more than a million observations in the open rollup minutes; the rest are not in the rollups");
+                }
                 r.add(&page.items);
             }
             Some(Mutex::new(r))
@@ -352,5 +356,134 @@ impl crate::pipeline::StoredObserver for Uplink {
 impl crate::alarms::service::CommittedObserver for Uplink {
     fn committed(&self, transitions: &[Transition]) {
         self.transitions(transitions);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use wardhub_adapters::model::{metric_by_name, DeviceId, Status};
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct TestClock(AtomicI64);
+    impl Clock for TestClock {
+        fn now_ms(&self) -> Millis {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    fn config() -> UplinkConfig {
+        crate::config::Config::merged(
+            "[hub]\nward = \"icu-3\"\n[uplink]\nenabled = true\nsite = \"st-mary\"\n\
+             observations = \"rollups\"\nrollup_delay = \"10s\"\n\
+             [uplink.cluster]\nservers = [\"mqtt://127.0.0.1:1\"]\n",
+            "test",
+        )
+        .unwrap()
+        .uplink
+    }
+
+    fn hr(at: Millis, value: f64) -> Observation {
+        Observation {
+            device_id: DeviceId::new("mon-1").unwrap(),
+            bed: Some("bed-01".into()),
+            metric: metric_by_name("hr").unwrap(),
+            value,
+            observed_at: at,
+            received_at: at,
+            status: Status::Valid,
+            channel: None,
+            clock_correction_ms: 0,
+        }
+    }
+
+    fn rollups_in(u: &Uplink) -> Vec<serde_json::Value> {
+        let all = u
+            .outbox()
+            .read(outbox::Cursor::default(), 1000, u.clock.now_ms())
+            .unwrap();
+        all.iter()
+            .filter(|e| e.kind == Kind::Rollups)
+            .flat_map(|e| {
+                let env: envelope::Envelope = serde_json::from_slice(&e.payload).unwrap();
+                env.body["rollups"].as_array().unwrap().clone()
+            })
+            .collect()
+    }
+
+    /// Guards against a restart losing (or sending twice) the minute that was open: it is
+    /// rebuilt from the store, and the minute already queued is not queued again.
+    #[test]
+    fn rollup_minutes_open_at_a_restart_are_rebuilt_from_the_store_and_sent_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = crate::store::Retention {
+            raw: Duration::from_secs(72 * 3600),
+            rollup: Duration::from_secs(30 * 86400),
+        };
+        let t0: Millis = 1_800_000_000_000 - 1_800_000_000_000 % 60_000;
+        let clock = Arc::new(TestClock(AtomicI64::new(t0 + 1_000)));
+        let store = SledStore::open(dir.path(), 8 << 20, retention).unwrap();
+        {
+            let u = Uplink::open(
+                config(),
+                "icu-3",
+                &store,
+                &prometheus::Registry::new(),
+                clock.clone(),
+            )
+            .unwrap();
+            // Minute t0: two values reach the uplink and the store; then the hub stops.
+            let first = [hr(t0 + 5_000, 60.0), hr(t0 + 20_000, 80.0)];
+            store.write(&first).unwrap();
+            u.observations(&first);
+        }
+        // Back: one more value of the same minute, after the restart.
+        clock.0.store(t0 + 40_000, Ordering::Relaxed);
+        let u = Uplink::open(
+            config(),
+            "icu-3",
+            &store,
+            &prometheus::Registry::new(),
+            clock.clone(),
+        )
+        .unwrap();
+        let later = [hr(t0 + 45_000, 100.0)];
+        store.write(&later).unwrap();
+        u.observations(&later);
+        u.roll(t0 + 65_000);
+        assert!(rollups_in(&u).is_empty(), "the minute waits for its delay");
+        u.roll(t0 + 70_000);
+        let sent = rollups_in(&u);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let r = &sent[0];
+        assert_eq!(
+            (
+                r["count"].as_u64(),
+                r["min"].as_f64(),
+                r["max"].as_f64(),
+                r["mean"].as_f64()
+            ),
+            (Some(3), Some(60.0), Some(100.0), Some(80.0))
+        );
+        assert_eq!(r["minute"].as_i64(), Some(t0));
+        // A value of that minute now is late: counted, in no rollup.
+        u.observations(&[hr(t0 + 50_000, 70.0)]);
+        assert_eq!(u.metrics.late_observations.get(), 1);
+        // Another restart: the minute was queued, it is not rebuilt nor queued again.
+        drop(u);
+        clock.0.store(t0 + 200_000, Ordering::Relaxed);
+        let u = Uplink::open(
+            config(),
+            "icu-3",
+            &store,
+            &prometheus::Registry::new(),
+            clock.clone(),
+        )
+        .unwrap();
+        u.roll(t0 + 200_000);
+        assert_eq!(rollups_in(&u).len(), 1, "minute t0 went once");
     }
 }

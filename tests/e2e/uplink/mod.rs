@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use peers::{free_port, Collector, Mosquitto, NatsCluster};
+use peers::{check_against_schema, free_port, Collector, Mosquitto, NatsCluster};
 use wardhub::auth::Role;
 use wardhub::hospital::config::HospitalConfig;
 use wardhub::hospital::Hospital;
@@ -496,6 +496,8 @@ async fn three_wards_uplink_to_a_nats_cluster_through_a_node_kill_and_a_cluster_
         }
     })
     .await;
+    // What arrived through the cluster is what the published schema says.
+    check_against_schema(&collector.payloads());
     let dupes = view.metrics.duplicates.get();
     eprintln!("hospital view: {dupes} duplicates dropped");
     view.shutdown().await;
@@ -737,6 +739,7 @@ async fn a_restarted_ward_hub_keeps_its_full_outbox_and_drains_it_at_the_set_rat
     let took = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let got = collector.received();
+    check_against_schema(&collector.payloads());
     // The counters start again with the process; the sequence goes on.
     let queued_total = queued_first_run + ward.queued().await;
     assert!(

@@ -257,6 +257,14 @@ impl Collector {
         }
     }
 
+    /// Every payload received so far, as it came.
+    pub fn payloads(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_owned()))
+            .collect()
+    }
+
     /// Every message received so far, in arrival order (duplicates included).
     pub fn received(&self) -> Vec<(String, Envelope)> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
@@ -276,4 +284,54 @@ impl Drop for Collector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Checks `payloads` against the published uplink schema with Python's `jsonschema` (a
+/// validator no one here wrote; tests/run installs it); panics naming the first that fails.
+pub fn check_against_schema(payloads: &[String]) {
+    const SCRIPT: &str = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+v = Draft202012Validator(schema)
+n = 0
+for line in sys.stdin:
+    doc = json.loads(line)
+    errors = [e.message for e in v.iter_errors(doc)]
+    if errors:
+        print(json.dumps({"message": doc, "errors": errors})[:2000])
+        sys.exit(1)
+    n += 1
+print(n)
+"#;
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters/schema/uplink-message.schema.json");
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(&schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (tests/run installs the PyPI package jsonschema)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for p in payloads {
+            writeln!(stdin, "{p}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "an uplink message does not match adapters/schema/uplink-message.schema.json:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: usize = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert_eq!(n, payloads.len(), "the validator saw every message");
 }
