@@ -437,3 +437,43 @@ pub fn init_logging() {
             .try_init();
     }
 }
+
+/// A `wardhub serve` process of a test (SIGKILL-able), with the addresses it printed.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub mqtt: SocketAddr,
+    pub hl7: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+/// Starts `wardhub serve --config config --data-dir data` on loopback port 0 everywhere.
+pub fn spawn_hub(config: &std::path::Path, data: &std::path::Path) -> Spawned {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(wardhub_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--hl7-listen",
+            "127.0.0.1:0",
+        ])
+        .env("WARDHUB_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("wardhub starts");
+    let banner = Banner::read(std::io::BufReader::new(child.stdout.take().unwrap()));
+    Spawned {
+        child,
+        mqtt: banner.mqtt.expect("MQTT address printed"),
+        hl7: banner.hl7.expect("HL7 address printed"),
+        metrics: banner.metrics.expect("metrics address printed"),
+    }
+}

@@ -3,7 +3,7 @@
 //! be stored, checked per device and per time stamp.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wardhub_e2e::load::{exact_publisher, missing, stored_times, Exact, Plan};
@@ -168,41 +168,6 @@ async fn a_flooding_device_does_not_starve_the_others() {
     }
 }
 
-struct Spawned {
-    child: Child,
-    mqtt: std::net::SocketAddr,
-    hl7: std::net::SocketAddr,
-}
-
-fn spawn_hub(config: &Path, data: &Path) -> Spawned {
-    let mut child = Command::new(wardhub_e2e::wardhub_bin())
-        .args(["serve", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .args([
-            "--mqtt-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--hl7-listen",
-            "127.0.0.1:0",
-        ])
-        .env("WARDHUB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("wardhub starts");
-    let banner = wardhub_e2e::Banner::read(std::io::BufReader::new(child.stdout.take().unwrap()));
-    Spawned {
-        child,
-        mqtt: banner.mqtt.expect("MQTT address printed"),
-        hl7: banner.hl7.expect("HL7 address printed"),
-    }
-}
-
 /// Guards the crash case of "an acknowledgement is a promise": a hub under overload from
 /// MQTT and HL7 senders is killed with SIGKILL; after it, every observation that was
 /// acknowledged (PUBACK, AA) is in the store.
@@ -220,7 +185,7 @@ async fn kill_9_during_overload_loses_nothing_acknowledged() {
     let config = dir.path().join("hub.toml");
     std::fs::write(&config, toml).unwrap();
     let data = dir.path().join("data");
-    let mut hub = spawn_hub(&config, &data);
+    let mut hub = wardhub_e2e::spawn_hub(&config, &data);
     let t0 = now_ms() - 70 * 3600 * 1000;
     // Long runs: the kill comes in the middle of them.
     let run = Duration::from_secs(30);
@@ -311,7 +276,7 @@ async fn kill_9_during_overload_loses_nothing_acknowledged() {
         hl7_acked.len()
     );
     // And the hub starts again on that data.
-    let mut again = spawn_hub(&config, &data);
+    let mut again = wardhub_e2e::spawn_hub(&config, &data);
     again.child.kill().ok();
     let _ = again.child.wait();
 }

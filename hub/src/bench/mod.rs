@@ -17,6 +17,8 @@
 //!   format.
 //! - `bench alarm-quality` (`alarm_quality.rs`): the shipped scenarios through the alarm engine,
 //!   classified against the simulator's ground truth, beside a naive-threshold baseline.
+//! - `bench uplink` (`uplink.rs`): the uplink against a real broker: ingest with it off and on,
+//!   observations delivered downstream, alarm → hospital view latency, drain after an outage.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +36,7 @@ mod hl7;
 mod ingest;
 mod latency;
 pub mod storage;
+mod uplink;
 
 use crate::config::{Config, StaticDevice};
 use crate::server::Hub;
@@ -50,6 +53,9 @@ pub enum BenchCommand {
     Storage(storage::StorageArgs),
     /// Alarm quality against the simulator's ground truth, and a naive-threshold baseline.
     AlarmQuality(alarm_quality::AlarmQualityArgs),
+    /// The uplink to a real cluster broker: throughput, cost to ingest, drain after an
+    /// outage, ward alarm → hospital view latency (tests/bench/uplink.sh).
+    Uplink(uplink::UplinkArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -97,6 +103,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::AlarmQuality(a) => {
             tokio::task::spawn_blocking(move || alarm_quality::run(a)).await?
         }
+        BenchCommand::Uplink(a) => uplink::uplink(a).await,
     }
 }
 

@@ -423,18 +423,22 @@ mod tests {
             raw: Duration::from_secs(72 * 3600),
             rollup: Duration::from_secs(30 * 86400),
         };
-        let t0: Millis = 1_800_000_000_000 - 1_800_000_000_000 % 60_000;
+        let t0: Millis = 1_800_000_000_000; // a whole minute
         let clock = Arc::new(TestClock(AtomicI64::new(t0 + 1_000)));
         let store = SledStore::open(dir.path(), 8 << 20, retention).unwrap();
-        {
-            let u = Uplink::open(
+        // A start of the hub's uplink on this store (a fresh registry: metrics start at 0).
+        let start = || {
+            Uplink::open(
                 config(),
                 "icu-3",
                 &store,
                 &prometheus::Registry::new(),
                 clock.clone(),
             )
-            .unwrap();
+            .unwrap()
+        };
+        {
+            let u = start();
             // Minute t0: two values reach the uplink and the store; then the hub stops.
             let first = [hr(t0 + 5_000, 60.0), hr(t0 + 20_000, 80.0)];
             store.write(&first).unwrap();
@@ -442,14 +446,7 @@ mod tests {
         }
         // Back: one more value of the same minute, after the restart.
         clock.0.store(t0 + 40_000, Ordering::Relaxed);
-        let u = Uplink::open(
-            config(),
-            "icu-3",
-            &store,
-            &prometheus::Registry::new(),
-            clock.clone(),
-        )
-        .unwrap();
+        let u = start();
         let later = [hr(t0 + 45_000, 100.0)];
         store.write(&later).unwrap();
         u.observations(&later);
@@ -475,14 +472,7 @@ mod tests {
         // Another restart: the minute was queued, it is not rebuilt nor queued again.
         drop(u);
         clock.0.store(t0 + 200_000, Ordering::Relaxed);
-        let u = Uplink::open(
-            config(),
-            "icu-3",
-            &store,
-            &prometheus::Registry::new(),
-            clock.clone(),
-        )
-        .unwrap();
+        let u = start();
         u.roll(t0 + 200_000);
         assert_eq!(rollups_in(&u).len(), 1, "minute t0 went once");
     }

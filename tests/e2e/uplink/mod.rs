@@ -153,6 +153,11 @@ connect_timeout = "2s"
 
 async fn hospital(servers: &str, extra_cluster: &str) -> (Hospital, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
+    (hospital_in(&dir, servers, extra_cluster).await, dir)
+}
+
+/// A hospital view keeping its store in `dir` (a second one on the same `dir` is a restart).
+async fn hospital_in(dir: &tempfile::TempDir, servers: &str, extra_cluster: &str) -> Hospital {
     let config = HospitalConfig::merged(
         &format!(
             "[hospital]\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
@@ -162,13 +167,12 @@ async fn hospital(servers: &str, extra_cluster: &str) -> (Hospital, tempfile::Te
         "test",
     )
     .expect("hospital config");
-    let view = Hospital::start(
+    Hospital::start(
         config,
         vec![("wall".into(), Role::Viewer, VIEWER_TOKEN.into())],
     )
     .await
-    .expect("hospital view starts");
-    (view, dir)
+    .expect("hospital view starts")
 }
 
 async fn hospital_json(view: &Hospital) -> serde_json::Value {
@@ -295,10 +299,10 @@ async fn three_wards_uplink_to_a_nats_cluster_through_a_node_kill_and_a_cluster_
         return;
     }
     let mut nats = NatsCluster::start(3).await;
-    // The independent downstream subscriber, and the hospital view, on nodes that stay up
-    // when node 1 is killed.
+    // The independent downstream subscriber on a node that stays up; the hospital view on
+    // node 1, which is killed below (its persistent session moves to another node).
     let collector = Collector::start(nats.nodes[1].mqtt, "downstream-check", &[]);
-    let (view, _view_dir) = hospital(&nats.servers_toml(2), "").await;
+    let (view, _view_dir) = hospital(&nats.servers_toml(0), "").await;
     until(
         "hospital view connected",
         Duration::from_secs(30),
@@ -388,7 +392,7 @@ async fn three_wards_uplink_to_a_nats_cluster_through_a_node_kill_and_a_cluster_
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    nats.kill_all();
+    nats.stop_all();
     let queued_before: Vec<u64> = {
         let mut v = Vec::new();
         for w in &wards {
@@ -483,19 +487,30 @@ async fn three_wards_uplink_to_a_nats_cluster_through_a_node_kill_and_a_cluster_
     }
 
     // 5. The hospital view agrees with every ward's own open alarms.
-    until("hospital view caught up", Duration::from_secs(30), || {
-        let (wards, view) = (&wards, &view);
-        async move {
-            let snap = hospital_json(view).await;
-            let mut all = true;
-            for w in wards {
-                let ids: BTreeSet<String> = shown(&snap, &w.name).into_keys().collect();
-                all &= ids == w.open_alarms().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let snap = hospital_json(&view).await;
+        let mut diff = Vec::new();
+        for w in &wards {
+            let ids: BTreeSet<String> = shown(&snap, &w.name).into_keys().collect();
+            let open = w.open_alarms().await;
+            if ids != open {
+                diff.push(format!(
+                    "{}: shown {ids:?}, open on the ward {open:?}",
+                    w.name
+                ));
             }
-            all
         }
-    })
-    .await;
+        if diff.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hospital view disagrees with the wards: {diff:?}\n{}",
+            view.metrics.render()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // What arrived through the cluster is what the published schema says.
     check_against_schema(&collector.payloads());
     let dupes = view.metrics.duplicates.get();
@@ -573,14 +588,12 @@ async fn the_same_uplink_speaks_mqtt_5_to_mosquitto_over_tls_with_a_password() {
         )
     };
     let server = format!("\"mqtts://127.0.0.1:{port}\"");
-    let (view, _view_dir) = hospital(
-        &server,
-        &format!(
-            "protocol = \"auto\"\n{}",
-            tls("hospital-view", "view-password")
-        ),
-    )
-    .await;
+    let view_dir = tempfile::tempdir().unwrap();
+    let view_cluster = format!(
+        "protocol = \"auto\"\n{}",
+        tls("hospital-view", "view-password")
+    );
+    let view = hospital_in(&view_dir, &server, &view_cluster).await;
     until(
         "hospital view connected over TLS",
         Duration::from_secs(20),
@@ -646,6 +659,16 @@ async fn the_same_uplink_speaks_mqtt_5_to_mosquitto_over_tls_with_a_password() {
         .await
         .unwrap();
     assert_eq!(anon.status(), 401);
+    // A restarted view shows the ward and its alarm from its own store at once, before it
+    // has heard anything new (here it has no broker at all).
+    view.shutdown().await;
+    let view = hospital_in(&view_dir, "\"mqtt://127.0.0.1:1\"", "").await;
+    let again = hospital_json(&view).await;
+    assert!(
+        shown(&again, "icu-7").values().any(|p| p == "high"),
+        "the restarted view lost the open alarm: {again}"
+    );
+    assert_eq!(view.metrics.connected.get(), 0);
 
     // A ward with the wrong password: refused by the broker, counted, its data kept.
     let overlay = format!(
@@ -853,5 +876,102 @@ async fn the_hospital_page_shows_every_ward_and_the_alarm_in_chromium() {
         w.stop_feeding().await;
     }
     view.shutdown().await;
+    drop(broker);
+}
+
+/// Guards "an acknowledgement is a promise" beyond the ward: a hub whose cluster is away is
+/// killed with SIGKILL under load; started again, it sends every observation it had
+/// acknowledged (PUBACK) to the cluster once that is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_acknowledged_from_the_uplink() {
+    use wardhub_e2e::load::{exact_publisher, Plan};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hub]\nward = \"icu-5\"\n\
+             [[devices]]\nid = \"k1\"\nbed = \"bed-01\"\n[[devices]]\nid = \"k2\"\nbed = \"bed-02\"\n\
+             [uplink]\nenabled = true\nsite = \"st-mary\"\nmax_messages_per_second = 5000\n\
+             [uplink.cluster]\nservers = [\"mqtt://127.0.0.1:{port}\"]\nconnect_timeout = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut hub = wardhub_e2e::spawn_hub(&config, &data);
+    let t0 = now_ms() - 3600 * 1000;
+    let mut tasks = Vec::new();
+    for (i, d) in ["k1", "k2"].iter().enumerate() {
+        let mut p = Plan::new(d, t0, 20, 50, Duration::from_secs(20));
+        p.level = if i == 0 { 4 } else { 5 };
+        p.settle = Duration::from_secs(1);
+        tasks.push(tokio::spawn(exact_publisher(hub.mqtt, p)));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    hub.child.kill().expect("SIGKILL");
+    let _ = hub.child.wait();
+    let mut reports = Vec::new();
+    for t in tasks {
+        reports.push(t.await.unwrap());
+    }
+    let acked: usize = reports.iter().map(|r| r.acked.len()).sum();
+    assert!(acked > 50, "too little load to mean anything: {acked}");
+
+    // The cluster is back, with a subscriber; the hub starts again on its data.
+    let broker =
+        Mosquitto::start(port, "allow_anonymous true\n", tempfile::tempdir().unwrap()).await;
+    let collector = Collector::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "kill-9-check",
+        &[],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut again = wardhub_e2e::spawn_hub(&config, &data);
+    let metrics = format!("http://{}/metrics", again.metrics);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if wardhub_e2e::sample(&text, "wardhub_uplink_outbox_messages") == Some(0.0)
+            && wardhub_e2e::sample(&text, "wardhub_uplink_connected") == Some(1.0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox did not drain:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut sent: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (_, e) in collector.received() {
+        if e.kind == Kind::Observations {
+            for o in e.body["observations"].as_array().unwrap() {
+                sent.entry(o["device_id"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .insert(o["observed_at"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    for r in &reports {
+        let got = sent.get(&r.device).cloned().unwrap_or_default();
+        let lost: Vec<i64> = r
+            .acked_times()
+            .into_iter()
+            .filter(|t| !got.contains(&wardhub_adapters::model::format_rfc3339(*t)))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{}: {} of {} acknowledged observations never reached the cluster (first {:?})",
+            r.device,
+            lost.len(),
+            r.acked_times().len(),
+            &lost[..lost.len().min(5)]
+        );
+    }
+    eprintln!("kill -9: {acked} acknowledged messages, every observation reached the cluster");
+    again.child.kill().ok();
+    let _ = again.child.wait();
     drop(broker);
 }

@@ -111,7 +111,7 @@ impl NatsCluster {
                     "server_name: {name}\nlisten: 127.0.0.1:{client}\n\
                      jetstream {{ store_dir: \"{store}\" }}\n\
                      cluster {{\n  name: wardhub-test\n  listen: 127.0.0.1:{route}\n  routes: [{route_list}]\n}}\n\
-                     mqtt {{ listen: {mqtt} }}\n",
+                     mqtt {{ listen: {mqtt}, stream_replicas: 3, consumer_replicas: 3 }}\n",
                     client = free_port(),
                     store = store.display(),
                 ),
@@ -157,6 +157,23 @@ impl NatsCluster {
     pub fn kill_all(&mut self) {
         for n in &mut self.nodes {
             n.kill();
+        }
+    }
+
+    /// SIGTERM to every node, then waits for each to exit: the cluster stopped, as an
+    /// operator stops it.
+    pub fn stop_all(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(c) = &n.child {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
+            }
+        }
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.wait();
+            }
         }
     }
 
