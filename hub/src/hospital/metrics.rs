@@ -16,6 +16,11 @@ pub struct HospitalMetrics {
     pub wards: IntGauge,
     /// From the ward hub queueing an alarm transition to its arrival here.
     pub alarm_delivery_seconds: Histogram,
+    pub resend_requests: IntCounter,
+    /// Messages that arrived after the view asked for them again (as kept in its store).
+    pub repaired: IntGauge,
+    /// Messages given up: still missing two minutes after they were noticed.
+    pub lost: IntGauge,
 }
 
 impl HospitalMetrics {
@@ -72,7 +77,28 @@ impl HospitalMetrics {
         )
         .expect("valid metric");
         reg(Box::new(alarm_delivery_seconds.clone()));
+        let resend_requests = IntCounter::new(
+            "wardhub_hospital_resend_requests_total",
+            "Requests to a ward hub to send missing messages again.",
+        )
+        .expect("valid metric");
+        reg(Box::new(resend_requests.clone()));
+        let repaired = IntGauge::new(
+            "wardhub_hospital_repaired_messages",
+            "Messages that arrived after the view asked for them again.",
+        )
+        .expect("valid metric");
+        reg(Box::new(repaired.clone()));
+        let lost = IntGauge::new(
+            "wardhub_hospital_lost_messages",
+            "Messages never received and given up (dropped by a ward's outbox, or lost on the way and no longer kept).",
+        )
+        .expect("valid metric");
+        reg(Box::new(lost.clone()));
         HospitalMetrics {
+            resend_requests,
+            repaired,
+            lost,
             registry: r,
             connected,
             reconnects,

@@ -1,5 +1,5 @@
-//! The hospital view's own sled store: each ward (health, open alarms, counts), the highest
-//! sequence number seen per stream and class (de-duplication survives a restart), and the
+//! The hospital view's own sled store: each ward (health, open alarms, counts), what has been
+//! seen of each stream (de-duplication and repair survive a restart), and the
 //! alarm transitions of the last `keep` hours. A restarted view shows what it showed.
 
 use std::path::Path;
@@ -22,7 +22,7 @@ pub enum HospitalStoreError {
 pub struct HospitalStore {
     db: sled::Db,
     wards: sled::Tree,
-    highest: sled::Tree,
+    seen: sled::Tree,
     recent: sled::Tree,
 }
 
@@ -36,16 +36,12 @@ fn ward_key(site: &str, ward: &str) -> Vec<u8> {
     format!("{site}/{ward}").into_bytes()
 }
 
-fn highest_key(stream: &str, alarm: bool) -> Vec<u8> {
-    format!("{stream}/{}", if alarm { 'a' } else { 'd' }).into_bytes()
-}
-
 impl HospitalStore {
     pub fn open(dir: &Path) -> Result<HospitalStore, HospitalStoreError> {
         let db = sled::open(dir)?;
         Ok(HospitalStore {
             wards: db.open_tree("wards")?,
-            highest: db.open_tree("highest")?,
+            seen: db.open_tree("seen")?,
             recent: db.open_tree("recent")?,
             db,
         })
@@ -59,15 +55,11 @@ impl HospitalStore {
             let w: Ward = serde_json::from_slice(&v)?;
             view.wards.insert((w.site.clone(), w.ward.clone()), w);
         }
-        for kv in self.highest.iter() {
+        for kv in self.seen.iter() {
             let (k, v) = kv?;
-            let k = String::from_utf8_lossy(&k).into_owned();
-            if let (Some((stream, class)), Ok(b)) =
-                (k.rsplit_once('/'), <[u8; 8]>::try_from(v.as_ref()))
-            {
-                view.highest
-                    .insert((stream.to_owned(), class == "a"), u64::from_be_bytes(b));
-            }
+            let seen: super::view::Seen = serde_json::from_slice(&v)?;
+            view.seen
+                .insert(String::from_utf8_lossy(&k).into_owned(), seen);
         }
         for kv in self.recent.iter().rev().take(200) {
             let (_, v) = kv?;
@@ -77,7 +69,7 @@ impl HospitalStore {
         Ok(view)
     }
 
-    /// Saves the wards `touched` and the highest sequence numbers, in one batch, and the alarm
+    /// Saves the wards `touched` and what has been seen of each stream, in one batch, and the alarm
     /// transitions just received.
     pub fn save(
         &self,
@@ -93,9 +85,9 @@ impl HospitalStore {
                 wards.insert(ward_key(&w.site, &w.ward), serde_json::to_vec(w)?);
             }
         }
-        let mut highest = sled::Batch::default();
-        for ((stream, alarm), top) in &view.highest {
-            highest.insert(highest_key(stream, *alarm), &top.to_be_bytes());
+        let mut seen = sled::Batch::default();
+        for (stream, s) in &view.seen {
+            seen.insert(stream.as_bytes(), serde_json::to_vec(s)?);
         }
         let mut recent = sled::Batch::default();
         for t in transitions {
@@ -105,10 +97,10 @@ impl HospitalStore {
             recent.insert(k, serde_json::to_vec(t)?);
         }
         use sled::Transactional;
-        (&self.wards, &self.highest, &self.recent)
+        (&self.wards, &self.seen, &self.recent)
             .transaction(|(w, h, r)| {
                 w.apply_batch(&wards)?;
-                h.apply_batch(&highest)?;
+                h.apply_batch(&seen)?;
                 r.apply_batch(&recent)?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })

@@ -79,7 +79,11 @@ impl Subscriber {
                             tracing::info!(server = %server, session_present = a.session_present, "hospital: connected to the cluster");
                         }
                         Ok(Event::Incoming(Incoming::Publish(p))) => {
-                            self.handle(&p.payload, &mut dirty, &mut seq).await;
+                            // Resend requests (ours and others') share the wards' topics.
+                            let topic = p.topic.as_str();
+                            if !Topics::is_resend(topic) {
+                                self.handle(&p.payload, &mut dirty, &mut seq).await;
+                            }
                             if let Err(e) = client.try_ack(&p) {
                                 break e.to_string();
                             }
@@ -88,6 +92,7 @@ impl Subscriber {
                         Err(e) => break e.to_string(),
                     },
                     _ = save_tick.tick() => {
+                        self.repair(&client);
                         self.save(&mut dirty, &[], &mut seq);
                         if pruned_at.elapsed() > Duration::from_secs(60) {
                             pruned_at = tokio::time::Instant::now();
@@ -118,6 +123,29 @@ impl Subscriber {
                 () = cancel.cancelled() => return,
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Asks the ward hubs again for what went missing on the way (view.rs: repair).
+    fn repair(&self, client: &rumqttc::AsyncClient) {
+        let (asks, repaired, lost) = {
+            let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+            let asks = view.repairs(self.clock.now_ms());
+            (asks, view.repaired, view.lost)
+        };
+        self.metrics.repaired.set(repaired as i64);
+        self.metrics.lost.set(lost as i64);
+        for r in asks {
+            let topic = Topics::new(&r.site, &r.ward).resend();
+            let body = serde_json::to_vec(&r).expect("serialisable");
+            tracing::warn!(site = %r.site, ward = %r.ward, from = r.from, to = r.to, "hospital: messages missing on the way; asking the ward hub again");
+            self.metrics.resend_requests.inc();
+            if client
+                .try_publish(topic, QoS::AtLeastOnce, false, body)
+                .is_err()
+            {
+                return;
+            }
         }
     }
 

@@ -1,11 +1,16 @@
 //! What the hospital view knows: every ward that has reported, its health, its open alarms,
 //! and what it has received, built from uplink messages in the order they arrive.
 //!
-//! De-duplication: the uplink sends each class of message (alarms; everything else) in
-//! sequence order on one connection, and sends again only from the oldest message its
-//! broker had not acknowledged. So a message whose `seq` is not above the highest seen for
-//! its stream and class is a redelivery: counted and dropped. (A gap in `seq` is a message
-//! the ward's outbox dropped, counted there.)
+//! De-duplication is exact: per stream, every sequence number up to a low-water mark has been
+//! seen, and the few seen above it are kept; a message seen before is a redelivery, counted
+//! and dropped.
+//!
+//! Repair: the uplink sends alarms first and each class in order, so once a non-alarm message
+//! with `seq` n has arrived, every message of the stream below n has been sent. One still
+//! missing [`GRACE_MS`] later was lost on the way (a broker can lose what it acknowledged):
+//! the view asks the ward hub for it again on `…/resend` ([`View::repairs`]), every
+//! [`ASK_EVERY_MS`], and gives it up after [`GIVE_UP_MS`] (counted: the ward dropped it, or no
+//! longer keeps it).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -59,14 +64,74 @@ pub enum Applied {
     Duplicate,
 }
 
-/// The highest sequence number seen per stream and class.
-pub type Highest = HashMap<(String, bool), u64>;
+/// A missing message is asked for once it has been missing this long…
+pub const GRACE_MS: Millis = 5_000;
+/// …again this often…
+pub const ASK_EVERY_MS: Millis = 10_000;
+/// …and given up after this long.
+pub const GIVE_UP_MS: Millis = 120_000;
+/// The most sequence numbers of a stream tracked as missing at once.
+const MAX_MISSING: u64 = 10_000;
+
+/// What has been seen of one stream (one ward hub's data directory).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    pub site: String,
+    pub ward: String,
+    /// Every sequence number up to this has been seen (or given up).
+    pub low: u64,
+    /// Those seen above `low`.
+    pub above: std::collections::BTreeSet<u64>,
+    /// The highest non-alarm message seen: everything below it has been sent.
+    pub max_data: u64,
+    /// Missing sequence numbers: when noticed, when last asked for.
+    #[serde(skip)]
+    missing: BTreeMap<u64, (Millis, Option<Millis>)>,
+}
+
+impl Seen {
+    fn is_new(&self, seq: u64) -> bool {
+        seq > self.low && !self.above.contains(&seq)
+    }
+
+    fn record(&mut self, seq: u64, alarm: bool) {
+        self.above.insert(seq);
+        self.missing.remove(&seq);
+        if !alarm {
+            self.max_data = self.max_data.max(seq);
+        }
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        while self.above.remove(&(self.low + 1)) {
+            self.low += 1;
+        }
+    }
+}
+
+/// What the view asks of a ward hub: send `from..=to` of `stream` again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resend {
+    #[serde(skip)]
+    pub site: String,
+    #[serde(skip)]
+    pub ward: String,
+    pub stream: String,
+    pub from: u64,
+    pub to: u64,
+}
 
 /// The hospital's wards.
 #[derive(Debug, Default)]
 pub struct View {
     pub wards: BTreeMap<(String, String), Ward>,
-    pub highest: Highest,
+    /// Per stream.
+    pub seen: HashMap<String, Seen>,
+    /// Messages that arrived after the view asked for them again.
+    pub repaired: u64,
+    /// Messages given up (never arrived).
+    pub lost: u64,
     /// The last alarm transitions received, newest last (bounded).
     pub recent: std::collections::VecDeque<(String, String, Transition)>,
 }
@@ -76,12 +141,18 @@ const RECENT: usize = 200;
 impl View {
     /// Applies one message received at `now` (hospital time).
     pub fn apply(&mut self, e: &Envelope, now: Millis) -> Applied {
-        let key = (e.stream.clone(), e.kind.is_alarm());
-        let top = self.highest.entry(key).or_insert(0);
-        if e.seq <= *top {
+        let seen = self.seen.entry(e.stream.clone()).or_insert_with(|| Seen {
+            site: e.site.clone(),
+            ward: e.ward.clone(),
+            ..Seen::default()
+        });
+        if !seen.is_new(e.seq) {
             return Applied::Duplicate;
         }
-        *top = e.seq;
+        if seen.missing.get(&e.seq).is_some_and(|m| m.1.is_some()) {
+            self.repaired += 1;
+        }
+        seen.record(e.seq, e.kind.is_alarm());
         let w = self
             .wards
             .entry((e.site.clone(), e.ward.clone()))
@@ -125,6 +196,52 @@ impl View {
             Kind::Observations | Kind::Rollups | Kind::DeviceStatus => {}
         }
         Applied::New
+    }
+
+    /// The resend requests due at `now` (module docs); gives up what has been missing too long.
+    pub fn repairs(&mut self, now: Millis) -> Vec<Resend> {
+        let mut out = Vec::new();
+        for (stream, s) in &mut self.seen {
+            let top = s.max_data.min(s.low.saturating_add(MAX_MISSING));
+            for seq in s.low + 1..top {
+                if !s.above.contains(&seq) {
+                    s.missing.entry(seq).or_insert((now, None));
+                }
+            }
+            let mut ask: Vec<u64> = Vec::new();
+            let mut give_up = Vec::new();
+            for (seq, (since, asked)) in s.missing.iter_mut() {
+                if now - *since >= GIVE_UP_MS {
+                    give_up.push(*seq);
+                } else if now - *since >= GRACE_MS && asked.is_none_or(|a| now - a >= ASK_EVERY_MS)
+                {
+                    *asked = Some(now);
+                    ask.push(*seq);
+                }
+            }
+            for seq in give_up {
+                s.missing.remove(&seq);
+                s.above.insert(seq);
+                self.lost += 1;
+            }
+            s.advance();
+            // Runs of consecutive numbers, one request each.
+            let mut runs: Vec<(u64, u64)> = Vec::new();
+            for seq in ask {
+                match runs.last_mut() {
+                    Some(r) if r.1 + 1 == seq => r.1 = seq,
+                    _ => runs.push((seq, seq)),
+                }
+            }
+            out.extend(runs.into_iter().map(|(from, to)| Resend {
+                site: s.site.clone(),
+                ward: s.ward.clone(),
+                stream: stream.clone(),
+                from,
+                to,
+            }));
+        }
+        out
     }
 
     /// `GET /api/v1/hospital` (the page's one source).
@@ -264,4 +381,59 @@ fn alarm_json(w: &Ward, t: &Transition, now: Millis) -> serde_json::Value {
         "value": a.value,
         "since": a.raised_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(seq: u64, kind: Kind) -> Envelope {
+        Envelope {
+            schema: crate::uplink::envelope::SCHEMA.into(),
+            id: format!("abcd:{seq}"),
+            stream: "abcd".into(),
+            seq,
+            site: "s".into(),
+            ward: "w".into(),
+            kind,
+            queued_at: 0,
+            body: json!({"reported_at": 0}),
+        }
+    }
+
+    /// Guards "a message the broker lost stays lost without anyone noticing": a gap below the
+    /// newest data message is asked for after the grace, again later, and given up (counted).
+    #[test]
+    fn gaps_are_asked_for_again_repaired_or_given_up_and_duplicates_dropped() {
+        let mut v = View::default();
+        for seq in [1, 2, 5, 7] {
+            assert_eq!(v.apply(&envelope(seq, Kind::Health), 0), Applied::New);
+        }
+        assert_eq!(v.apply(&envelope(2, Kind::Health), 0), Applied::Duplicate);
+        // An alarm above the newest data may simply not have been sent yet: 8 is not asked.
+        assert_eq!(v.apply(&envelope(9, Kind::Alarm), 0), Applied::New);
+        assert!(v.repairs(1_000).is_empty(), "within the grace");
+        let asks = v.repairs(GRACE_MS + 1_000);
+        let runs: Vec<(u64, u64)> = asks.iter().map(|r| (r.from, r.to)).collect();
+        assert_eq!(runs, [(3, 4), (6, 6)]);
+        assert_eq!((asks[0].site.as_str(), asks[0].ward.as_str()), ("s", "w"));
+        assert!(
+            v.repairs(GRACE_MS + 2_000).is_empty(),
+            "not asked again at once"
+        );
+        // 3 and 4 arrive again (resent): repaired; 6 never does.
+        assert_eq!(v.apply(&envelope(3, Kind::Observations), 0), Applied::New);
+        assert_eq!(v.apply(&envelope(4, Kind::Observations), 0), Applied::New);
+        assert_eq!(v.repaired, 2);
+        assert_eq!(v.seen["abcd"].low, 5);
+        let again = v.repairs(GRACE_MS + 1_000 + ASK_EVERY_MS);
+        assert_eq!(
+            again.iter().map(|r| (r.from, r.to)).collect::<Vec<_>>(),
+            [(6, 6)]
+        );
+        v.repairs(GIVE_UP_MS + 1_000);
+        assert_eq!(v.lost, 1);
+        assert_eq!(v.seen["abcd"].low, 7, "given up: the stream goes on");
+        assert_eq!(v.apply(&envelope(6, Kind::Health), 0), Applied::Duplicate);
+    }
 }

@@ -48,6 +48,8 @@ pub enum Happened {
     /// A publish went out with this packet id (in the order they were handed over).
     Sent(u16),
     Acked(u16, Verdict),
+    /// A message on a subscribed topic (the hub's resend requests).
+    Message(Bytes),
     Other,
 }
 
@@ -237,6 +239,18 @@ impl Connection {
         }
     }
 
+    /// Subscribes at QoS 1 (never waits, as [`Connection::publish`]).
+    pub fn subscribe(&self, filter: &str) -> Result<(), String> {
+        match &self.inner {
+            Inner::V311(c, _) => c
+                .try_subscribe(filter, rumqttc::QoS::AtLeastOnce)
+                .map_err(|e| e.to_string()),
+            Inner::V5(c, _) => c
+                .try_subscribe(filter, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// The next thing that happened; an `Err` ends the connection.
     pub async fn next(&mut self) -> Result<Happened, String> {
         match &mut self.inner {
@@ -247,6 +261,7 @@ impl Connection {
                     Event::Incoming(Packet::PubAck(a)) => {
                         Ok(Happened::Acked(a.pkid, Verdict::Accepted))
                     }
+                    Event::Incoming(Packet::Publish(p)) => Ok(Happened::Message(p.payload)),
                     Event::Incoming(Packet::Disconnect) => Err("the broker disconnected".into()),
                     _ => Ok(Happened::Other),
                 }
@@ -270,6 +285,7 @@ impl Connection {
                         };
                         Ok(Happened::Acked(a.pkid, verdict))
                     }
+                    Event::Incoming(Packet::Publish(p)) => Ok(Happened::Message(p.payload)),
                     Event::Incoming(Packet::Disconnect(d)) => {
                         Err(format!("the broker disconnected ({:?})", d.reason_code))
                     }

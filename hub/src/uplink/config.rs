@@ -207,6 +207,11 @@ pub struct UplinkConfig {
     /// In `rollups` mode, how long after a minute ends its rollups are sent (late data).
     #[serde(with = "humane")]
     pub rollup_delay: Duration,
+    /// Messages the broker acknowledged are kept this long (and at most `keep_sent_bytes`)
+    /// so that a receiver that finds a gap can ask for them again (`…/resend`).
+    #[serde(with = "humane")]
+    pub keep_sent: Duration,
+    pub keep_sent_bytes: u64,
     /// `[uplink.cluster]`: the brokers and the login.
     #[serde(rename = "cluster")]
     pub connection: ClusterConnection,

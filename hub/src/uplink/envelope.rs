@@ -110,6 +110,17 @@ impl Topics {
             Kind::Health => format!("{}/health", self.prefix),
         }
     }
+
+    /// Where receivers ask this ward hub for messages again:
+    /// `{"stream": "…", "from": 17, "to": 20}`.
+    pub fn resend(&self) -> String {
+        format!("{}/resend", self.prefix)
+    }
+
+    /// Whether `topic` is a resend request rather than an uplink message.
+    pub fn is_resend(topic: &str) -> bool {
+        topic.ends_with("/resend")
+    }
 }
 
 /// One topic level: `[A-Za-z0-9_-]` as it is, every other byte as `%XX` (ids may hold `.`,

@@ -39,6 +39,16 @@ pub struct Forwarder {
     pub rate: u32,
     pub metrics: Arc<UplinkMetrics>,
     pub clock: Arc<dyn Clock>,
+    /// Where receivers ask for messages again (`…/resend`).
+    pub resend_topic: String,
+}
+
+/// A receiver's request for messages again: `from..=to` of `stream` (docs/UPLINK.md).
+#[derive(Debug, serde::Deserialize)]
+struct ResendRequest {
+    stream: String,
+    from: u64,
+    to: u64,
 }
 
 /// Why a session ended.
@@ -172,6 +182,34 @@ impl Forwarder {
         }
     }
 
+    /// Answers a resend request for this hub's stream (others are not ours: ignored).
+    fn resend(&self, payload: &[u8]) {
+        match serde_json::from_slice::<ResendRequest>(payload) {
+            Ok(r) if r.stream == self.outbox.stream() => {
+                self.metrics.resend_requests.inc();
+                match self.outbox.requeue(r.from, r.to) {
+                    Ok(q) => {
+                        self.metrics.resent.inc_by(q.requeued);
+                        self.metrics.resend_unavailable.inc_by(q.unavailable);
+                        tracing::warn!(
+                            from = r.from,
+                            to = r.to,
+                            requeued = q.requeued,
+                            unavailable = q.unavailable,
+                            "uplink: a receiver asked for messages again (a gap downstream)"
+                        );
+                    }
+                    Err(e) => tracing::error!(error = %e, "uplink: a resend request failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.metrics.resend_requests_invalid.inc();
+                tracing::warn!(error = %e, "uplink: a resend request that is not one; ignored");
+            }
+        }
+    }
+
     /// Drops what has outlived the age bound and sets the age gauge.
     fn housekeeping(&self) {
         let now = self.clock.now_ms();
@@ -202,7 +240,18 @@ impl Forwarder {
         let mut tick = tokio::time::interval(ACK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut housekeeping_at = Instant::now();
+        let mut rewinds = self.outbox.rewinds();
+        if let Err(e) = conn.subscribe(&self.resend_topic) {
+            return End::Lost(e);
+        }
         loop {
+            // Messages were put back (a resend request): read from the start again (what is
+            // in flight goes again too: same ids).
+            if self.outbox.rewinds() != rewinds {
+                rewinds = self.outbox.rewinds();
+                ready.clear();
+                cursor = Cursor::default();
+            }
             // Hand over what the window and the rate allow.
             let mut throttled = false;
             while handed.len() + inflight.len() < max_inflight {
@@ -268,6 +317,7 @@ impl Forwarder {
                             }
                         }
                     }
+                    Ok(Happened::Message(payload)) => self.resend(&payload),
                     Ok(Happened::Other) => {}
                 },
                 () = self.outbox.queued.notified(), if idle => {}

@@ -54,6 +54,10 @@ pub struct UplinkMetrics {
     pub broker_refusals: IntCounter,
     /// Observations whose minute was sent already (`rollups` mode).
     pub late_observations: IntCounter,
+    pub resend_requests: IntCounter,
+    pub resend_requests_invalid: IntCounter,
+    pub resent: IntCounter,
+    pub resend_unavailable: IntCounter,
 }
 
 impl UplinkMetrics {
@@ -127,6 +131,22 @@ impl UplinkMetrics {
             late_observations: counter(
                 "wardhub_uplink_late_observations_total",
                 "Observations that arrived after their minute's rollups were sent (not in any rollup).",
+            ),
+            resend_requests: counter(
+                "wardhub_uplink_resend_requests_total",
+                "Requests from receivers (a gap downstream) to send messages of this hub again.",
+            ),
+            resend_requests_invalid: counter(
+                "wardhub_uplink_resend_requests_invalid_total",
+                "Messages on the resend topic that are not a resend request (ignored).",
+            ),
+            resent: counter(
+                "wardhub_uplink_resent_total",
+                "Messages put back in the outbox because a receiver asked for them again.",
+            ),
+            resend_unavailable: counter(
+                "wardhub_uplink_resend_unavailable_total",
+                "Messages asked for again that the hub no longer keeps (uplink.keep_sent).",
             ),
         };
         for k in Kind::ALL {

@@ -100,6 +100,8 @@ impl Uplink {
         let bounds = Bounds {
             max_bytes: config.outbox_max_bytes,
             max_age_ms: i64::try_from(config.outbox_max_age.as_millis()).unwrap_or(i64::MAX),
+            keep_sent_bytes: config.keep_sent_bytes,
+            keep_sent_ms: i64::try_from(config.keep_sent.as_millis()).unwrap_or(i64::MAX),
         };
         let outbox = Arc::new(Outbox::open(
             store.db(),
@@ -311,6 +313,7 @@ impl Uplink {
             rate: c.max_messages_per_second,
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
+            resend_topic: self.topics.resend(),
         };
         let mut tasks = vec![tokio::spawn(forwarder.run(cancel.clone()))];
         let this = self.clone();

@@ -27,6 +27,9 @@ pub struct OutboxError(#[from] sled::Error);
 
 const ALARM: u8 = b'a';
 const DATA: u8 = b'd';
+/// Messages the broker acknowledged, kept a while so a receiver that found a gap can ask for
+/// them again (a broker may lose what it acknowledged: docs/UPLINK.md).
+const SENT: u8 = b's';
 const META_NEXT: &[u8] = b"m/next";
 const META_STREAM: &[u8] = b"m/stream";
 
@@ -96,6 +99,7 @@ struct Counts {
     next_seq: u64,
     messages: [u64; 2],
     bytes: [u64; 2],
+    sent_bytes: u64,
 }
 
 /// Where a reader is: the last alarm and the last other message it took.
@@ -121,7 +125,22 @@ impl Cursor {
 pub struct Bounds {
     pub max_bytes: u64,
     pub max_age_ms: i64,
+    /// Sent messages kept for resend requests: at most this many bytes, this long.
+    pub keep_sent_bytes: u64,
+    pub keep_sent_ms: i64,
 }
+
+/// What a resend request found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Put back in the outbox, to be sent again.
+    pub requeued: u64,
+    /// Not kept any more (or never made): the receiver's gap stays.
+    pub unavailable: u64,
+}
+
+/// The most sequence numbers one resend request may name.
+pub const MAX_RESEND: u64 = 10_000;
 
 /// What the outbox holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -140,6 +159,7 @@ pub struct Outbox {
     bounds: Bounds,
     counts: Mutex<Counts>,
     metrics: Arc<UplinkMetrics>,
+    rewinds: std::sync::atomic::AtomicU64,
     /// Woken when a message is queued.
     pub queued: tokio::sync::Notify,
 }
@@ -194,6 +214,12 @@ impl Outbox {
                 counts.bytes[slot(c)] += (k.len() + v.len()) as u64;
             }
         }
+        for kv in tree.scan_prefix([SENT]) {
+            let (k, v) = kv?;
+            let seq = u64::from_be_bytes(k[1..9].try_into().unwrap_or([0; 8]));
+            counts.next_seq = counts.next_seq.max(seq + 1);
+            counts.sent_bytes += (k.len() + v.len()) as u64;
+        }
         let outbox = Outbox {
             tree,
             stream,
@@ -202,6 +228,7 @@ impl Outbox {
             bounds,
             counts: Mutex::new(counts),
             metrics,
+            rewinds: std::sync::atomic::AtomicU64::new(0),
             queued: tokio::sync::Notify::new(),
         };
         outbox.update_gauges();
@@ -427,23 +454,105 @@ impl Outbox {
         Ok(n)
     }
 
-    /// The broker has these (PUBACK): they leave the outbox.
+    /// The broker has these (PUBACK): they leave the outbox for the sent messages kept for
+    /// resend requests (bounded: the oldest go first).
     pub fn acknowledged(&self, entries: &[Entry]) -> Result<(), OutboxError> {
         if entries.is_empty() {
             return Ok(());
         }
         let mut c = self.counts();
+        let mut batch = sled::Batch::default();
         for e in entries {
-            self.remove(&mut c, e)?;
+            let s = slot(class(e.kind));
+            if self.tree.contains_key(e.key())? {
+                c.messages[s] = c.messages[s].saturating_sub(1);
+                c.bytes[s] = c.bytes[s].saturating_sub(e.size());
+                batch.remove(&e.key());
+                batch.insert(&key(SENT, e.seq), e.encode());
+                c.sent_bytes += e.size();
+            }
             self.metrics
                 .forwarded
                 .with_label_values(&[e.kind.as_str()])
                 .inc();
         }
-        self.tree.insert(META_NEXT, &c.next_seq.to_be_bytes())?;
+        batch.insert(META_NEXT, &c.next_seq.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        self.prune_sent(&mut c, entries.last().map_or(0, |e| e.queued_at))?;
         drop(c);
         self.update_gauges();
         Ok(())
+    }
+
+    /// Forgets sent messages past the keep bounds (by bytes; by age against `now`).
+    fn prune_sent(&self, c: &mut Counts, now: Millis) -> Result<(), OutboxError> {
+        while let Some(kv) = self.tree.scan_prefix([SENT]).next() {
+            let (k, v) = kv?;
+            let Some(e) = Entry::decode(&k, &v) else {
+                self.tree.remove(k)?;
+                continue;
+            };
+            if c.sent_bytes <= self.bounds.keep_sent_bytes
+                && now - e.queued_at <= self.bounds.keep_sent_ms
+            {
+                break;
+            }
+            self.tree.remove(k)?;
+            c.sent_bytes = c.sent_bytes.saturating_sub(e.size());
+        }
+        Ok(())
+    }
+
+    /// A receiver asks again for `from..=to` (at most [`MAX_RESEND`]): the sent messages still
+    /// kept go back into the outbox under their own ids; [`Outbox::rewinds`] tells readers to
+    /// read from the start again.
+    pub fn requeue(&self, from: u64, to: u64) -> Result<Requeued, OutboxError> {
+        let mut r = Requeued::default();
+        if from == 0 || to < from {
+            return Ok(r);
+        }
+        let to = to.min(from.saturating_add(MAX_RESEND - 1));
+        let mut c = self.counts();
+        for seq in from..=to {
+            let sk = key(SENT, seq);
+            match self.tree.get(sk)? {
+                Some(v) => {
+                    let Some(e) = Entry::decode(&sk, &v) else {
+                        r.unavailable += 1;
+                        continue;
+                    };
+                    let mut batch = sled::Batch::default();
+                    batch.remove(&sk);
+                    batch.insert(&e.key(), v);
+                    self.tree.apply_batch(batch)?;
+                    let s = slot(class(e.kind));
+                    c.sent_bytes = c.sent_bytes.saturating_sub(e.size());
+                    c.messages[s] += 1;
+                    c.bytes[s] += e.size();
+                    r.requeued += 1;
+                }
+                None => {
+                    let queued = self.tree.contains_key(key(ALARM, seq))?
+                        || self.tree.contains_key(key(DATA, seq))?;
+                    if !queued && seq < c.next_seq {
+                        r.unavailable += 1;
+                    }
+                }
+            }
+        }
+        drop(c);
+        if r.requeued > 0 {
+            self.rewinds
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.update_gauges();
+            self.queued.notify_one();
+        }
+        Ok(r)
+    }
+
+    /// Changes each time messages were put back (a reader then reads from the start again).
+    pub fn rewinds(&self) -> u64 {
+        self.rewinds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Drops one message the broker refused for good (counted).
@@ -502,6 +611,8 @@ mod tests {
         let bounds = Bounds {
             max_bytes,
             max_age_ms: 60_000,
+            keep_sent_bytes: 4096,
+            keep_sent_ms: 60_000,
         };
         Outbox::open(db, "s", "w", bounds, m).unwrap()
     }
@@ -595,6 +706,59 @@ mod tests {
             push(&o, Kind::Alarm, 1000),
             4,
             "no sequence number is used twice"
+        );
+    }
+
+    /// Guards "a broker that lost what it acknowledged leaves a gap for good": sent messages
+    /// are kept (bounded) and a resend request puts them back under their own ids.
+    #[test]
+    fn sent_messages_can_be_asked_for_again_within_the_keep_bounds() {
+        let (_d, db) = temp_db();
+        let o = open(&db, 1 << 20);
+        for k in [Kind::Observations, Kind::Alarm, Kind::Observations] {
+            push(&o, k, 1000);
+        }
+        let sent = all(&o, 1000);
+        o.acknowledged(&sent).unwrap();
+        assert_eq!(o.depth().messages, 0);
+        let before = o.rewinds();
+        let r = o.requeue(2, 3).unwrap();
+        assert_eq!(
+            r,
+            Requeued {
+                requeued: 2,
+                unavailable: 0
+            }
+        );
+        assert!(o.rewinds() > before);
+        let again = all(&o, 1000);
+        assert_eq!(again.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        let first = sent.iter().find(|e| e.seq == 2).unwrap();
+        assert_eq!(
+            again[0].payload, first.payload,
+            "the same message, the same id"
+        );
+        // Never made, or pushed out of the keep bounds: unavailable.
+        assert_eq!(
+            o.requeue(9, 9).unwrap().unavailable,
+            0,
+            "seq 9 was never made"
+        );
+        for _ in 0..40 {
+            push(&o, Kind::Observations, 1000);
+        }
+        let more = all(&o, 1000);
+        o.acknowledged(&more).unwrap();
+        assert_eq!(
+            o.requeue(4, 4).unwrap().unavailable,
+            1,
+            "4 KiB keep only the newest"
+        );
+        assert_eq!(
+            o.requeue(more.last().unwrap().seq, more.last().unwrap().seq)
+                .unwrap()
+                .requeued,
+            1
         );
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use wardhub::uplink::envelope::Envelope;
+use wardhub::uplink::envelope::{Envelope, Topics};
 
 /// A port free now (for a peer that cannot be told to bind port 0 and report it).
 pub fn free_port() -> u16 {
@@ -278,7 +278,9 @@ impl Collector {
     pub fn payloads(&self) -> Vec<String> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         text.lines()
-            .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_owned()))
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(topic, _)| !Topics::is_resend(topic))
+            .map(|(_, p)| p.to_owned())
             .collect()
     }
 
@@ -288,6 +290,9 @@ impl Collector {
         text.lines()
             .filter_map(|l| {
                 let (topic, payload) = l.split_once(' ')?;
+                if Topics::is_resend(topic) {
+                    return None;
+                }
                 let e: Envelope = serde_json::from_str(payload)
                     .unwrap_or_else(|e| panic!("not an uplink envelope ({e}): {l}"));
                 Some((topic.to_owned(), e))
