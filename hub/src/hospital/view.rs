@@ -10,7 +10,8 @@
 //! missing [`GRACE_MS`] later was lost on the way (a broker can lose what it acknowledged):
 //! the view asks the ward hub for it again on `…/resend` ([`View::repairs`]), every
 //! [`ASK_EVERY_MS`], and gives it up after [`GIVE_UP_MS`] (counted: the ward dropped it, or no
-//! longer keeps it).
+//! longer keeps it). A stream is anchored at the first non-alarm message the view sees: what
+//! the ward sent before that is not asked for.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -84,6 +85,11 @@ pub struct Seen {
     pub above: std::collections::BTreeSet<u64>,
     /// The highest non-alarm message seen: everything below it has been sent.
     pub max_data: u64,
+    /// Whether `low` has been set from the first non-alarm message seen: what a ward sent
+    /// before the view first heard of it is not missing (a new view would otherwise ask for a
+    /// ward's whole history).
+    #[serde(default)]
+    pub anchored: bool,
     /// Missing sequence numbers: when noticed, when last asked for.
     #[serde(skip)]
     missing: BTreeMap<u64, (Millis, Option<Millis>)>,
@@ -95,6 +101,12 @@ impl Seen {
     }
 
     fn record(&mut self, seq: u64, alarm: bool) {
+        if !alarm && !self.anchored {
+            self.anchored = true;
+            self.low = self.low.max(seq - 1);
+            let low = self.low;
+            self.above.retain(|s| *s > low);
+        }
         self.above.insert(seq);
         self.missing.remove(&seq);
         if !alarm {
@@ -202,6 +214,9 @@ impl View {
     pub fn repairs(&mut self, now: Millis) -> Vec<Resend> {
         let mut out = Vec::new();
         for (stream, s) in &mut self.seen {
+            if !s.anchored {
+                continue;
+            }
             let top = s.max_data.min(s.low.saturating_add(MAX_MISSING));
             for seq in s.low + 1..top {
                 if !s.above.contains(&seq) {
@@ -406,7 +421,9 @@ mod tests {
     #[test]
     fn gaps_are_asked_for_again_repaired_or_given_up_and_duplicates_dropped() {
         let mut v = View::default();
-        for seq in [1, 2, 5, 7] {
+        // An alarm first (it went ahead of the data): nothing is anchored yet.
+        assert_eq!(v.apply(&envelope(2, Kind::Alarm), 0), Applied::New);
+        for seq in [1, 5, 7] {
             assert_eq!(v.apply(&envelope(seq, Kind::Health), 0), Applied::New);
         }
         assert_eq!(v.apply(&envelope(2, Kind::Health), 0), Applied::Duplicate);
@@ -435,5 +452,26 @@ mod tests {
         assert_eq!(v.lost, 1);
         assert_eq!(v.seen["abcd"].low, 7, "given up: the stream goes on");
         assert_eq!(v.apply(&envelope(6, Kind::Health), 0), Applied::Duplicate);
+    }
+
+    /// Guards a new hospital view asking a ward for its whole history: the stream is anchored
+    /// at the first data message it sees.
+    #[test]
+    fn a_new_view_does_not_ask_for_what_was_sent_before_it_listened() {
+        let mut v = View::default();
+        assert_eq!(
+            v.apply(&envelope(50_000, Kind::Observations), 0),
+            Applied::New
+        );
+        assert_eq!(
+            v.apply(&envelope(50_002, Kind::Observations), 0),
+            Applied::New
+        );
+        assert!(v.repairs(1).is_empty(), "noticed, within the grace");
+        let asks = v.repairs(GRACE_MS + 1);
+        assert_eq!(
+            asks.iter().map(|r| (r.from, r.to)).collect::<Vec<_>>(),
+            [(50_001, 50_001)]
+        );
     }
 }

@@ -121,7 +121,15 @@ where
         } else {
             config.internal_v4
         };
-        let (upstream, connack) = connect_upstream(internal, connect, clean, config).await?;
+        // A takeover or a stop ends the wait for rumqttd's CONNACK too: a connection reset
+        // while its CONNECT waited upstream (up to CONNECT_TRIES x CONNACK_WAIT) held the
+        // client id's gate meanwhile, and the same id connecting again got no CONNACK in 10 s
+        // ("no CONNACK for pager-1 v4", edge::connect_reset_cycles_do_not_take_a_listener_down).
+        let (upstream, connack) = tokio::select! {
+            r = connect_upstream(internal, connect, clean, config) => r?,
+            _ = taken_over.cancelled() => return Err(CloseReason::TakenOver),
+            _ = cancel.cancelled() => return Ok(()),
+        };
         let (client_rd, mut client_wr) = tokio::io::split(client);
         client_wr
             .write_all(&connack)
