@@ -26,19 +26,16 @@ pub struct HospitalMetrics {
 impl HospitalMetrics {
     pub fn new() -> HospitalMetrics {
         let r = Registry::new();
-        let reg = |c: Box<dyn prometheus::core::Collector>| r.register(c).expect("unique metric");
-        let connected = IntGauge::new(
-            "wardhub_hospital_connected",
-            "1 while the hospital view has a cluster connection.",
-        )
-        .expect("valid metric");
-        reg(Box::new(connected.clone()));
-        let reconnects = IntCounter::new(
-            "wardhub_hospital_reconnects_total",
-            "Cluster connections made after the first one.",
-        )
-        .expect("valid metric");
-        reg(Box::new(reconnects.clone()));
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            r.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            r.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
         let messages = IntCounterVec::new(
             Opts::new(
                 "wardhub_hospital_messages_total",
@@ -47,25 +44,11 @@ impl HospitalMetrics {
             &["kind"],
         )
         .expect("valid metric");
-        reg(Box::new(messages.clone()));
+        r.register(Box::new(messages.clone()))
+            .expect("unique metric");
         for k in Kind::ALL {
             messages.with_label_values(&[k.as_str()]);
         }
-        let duplicates = IntCounter::new(
-            "wardhub_hospital_duplicates_total",
-            "Uplink messages received again (same id) and dropped.",
-        )
-        .expect("valid metric");
-        reg(Box::new(duplicates.clone()));
-        let invalid = IntCounter::new(
-            "wardhub_hospital_invalid_messages_total",
-            "Messages on the uplink topics that are not a wardhub.uplink.v1 envelope (skipped).",
-        )
-        .expect("valid metric");
-        reg(Box::new(invalid.clone()));
-        let wards =
-            IntGauge::new("wardhub_hospital_wards", "Wards the view knows.").expect("valid metric");
-        reg(Box::new(wards.clone()));
         let alarm_delivery_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "wardhub_hospital_alarm_delivery_seconds",
@@ -76,37 +59,41 @@ impl HospitalMetrics {
             ]),
         )
         .expect("valid metric");
-        reg(Box::new(alarm_delivery_seconds.clone()));
-        let resend_requests = IntCounter::new(
-            "wardhub_hospital_resend_requests_total",
-            "Requests to a ward hub to send missing messages again.",
-        )
-        .expect("valid metric");
-        reg(Box::new(resend_requests.clone()));
-        let repaired = IntGauge::new(
-            "wardhub_hospital_repaired_messages",
-            "Messages that arrived after the view asked for them again.",
-        )
-        .expect("valid metric");
-        reg(Box::new(repaired.clone()));
-        let lost = IntGauge::new(
-            "wardhub_hospital_lost_messages",
-            "Messages never received and given up (dropped by a ward's outbox, or lost on the way and no longer kept).",
-        )
-        .expect("valid metric");
-        reg(Box::new(lost.clone()));
+        r.register(Box::new(alarm_delivery_seconds.clone()))
+            .expect("unique metric");
         HospitalMetrics {
-            resend_requests,
-            repaired,
-            lost,
-            registry: r,
-            connected,
-            reconnects,
+            connected: gauge(
+                "wardhub_hospital_connected",
+                "1 while the hospital view has a cluster connection.",
+            ),
+            reconnects: counter(
+                "wardhub_hospital_reconnects_total",
+                "Cluster connections made after the first one.",
+            ),
+            duplicates: counter(
+                "wardhub_hospital_duplicates_total",
+                "Uplink messages received again (same id) and dropped.",
+            ),
+            invalid: counter(
+                "wardhub_hospital_invalid_messages_total",
+                "Messages on the uplink topics that are not a wardhub.uplink.v1 envelope (skipped).",
+            ),
+            wards: gauge("wardhub_hospital_wards", "Wards the view knows."),
+            resend_requests: counter(
+                "wardhub_hospital_resend_requests_total",
+                "Requests to a ward hub to send missing messages again.",
+            ),
+            repaired: gauge(
+                "wardhub_hospital_repaired_messages",
+                "Messages that arrived after the view asked for them again.",
+            ),
+            lost: gauge(
+                "wardhub_hospital_lost_messages",
+                "Messages never received and given up (dropped by a ward's outbox, or lost on the way and no longer kept).",
+            ),
             messages,
-            duplicates,
-            invalid,
-            wards,
             alarm_delivery_seconds,
+            registry: r,
         }
     }
 
