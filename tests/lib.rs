@@ -477,3 +477,12 @@ pub fn spawn_hub(config: &std::path::Path, data: &std::path::Path) -> Spawned {
         metrics: banner.metrics.expect("metrics address printed"),
     }
 }
+
+/// A port free now, for a peer that cannot be told to bind port 0 and report it (Prometheus,
+/// nats-server, mosquitto).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

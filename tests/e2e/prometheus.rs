@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use wardhub_e2e::{now_ms, Device, TestServer, NURSE_TOKEN};
+use wardhub_e2e::{free_port, now_ms, Device, TestServer, NURSE_TOKEN};
 
 /// SpO2 below 85 raises a high alarm at once (so the alarm metrics have data quickly).
 const RULES: &str = r#"
@@ -459,13 +459,6 @@ impl PrometheusServer {
         let result = self.query(promql).await?;
         result.first()?["value"][1].as_str()?.parse().ok()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

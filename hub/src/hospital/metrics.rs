@@ -1,7 +1,7 @@
 //! `wardhub_hospital_*`: the hospital view's own metrics (its own registry, served at
 //! `/metrics`).
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Registry};
 
 use crate::uplink::envelope::Kind;
 
@@ -25,42 +25,27 @@ pub struct HospitalMetrics {
 
 impl HospitalMetrics {
     pub fn new() -> HospitalMetrics {
+        use crate::telemetry::{counter as counter_in, counter_vec, gauge as gauge_in, histogram};
         let r = Registry::new();
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            r.register(Box::new(g.clone())).expect("unique metric");
-            g
-        };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            r.register(Box::new(c.clone())).expect("unique metric");
-            c
-        };
-        let messages = IntCounterVec::new(
-            Opts::new(
-                "wardhub_hospital_messages_total",
-                "Uplink messages received (duplicates not included), by kind.",
-            ),
+        let gauge = |name: &str, help: &str| gauge_in(&r, name, help);
+        let counter = |name: &str, help: &str| counter_in(&r, name, help);
+        let messages = counter_vec(
+            &r,
+            "wardhub_hospital_messages_total",
+            "Uplink messages received (duplicates not included), by kind.",
             &["kind"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(messages.clone()))
-            .expect("unique metric");
+        );
         for k in Kind::ALL {
             messages.with_label_values(&[k.as_str()]);
         }
-        let alarm_delivery_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "wardhub_hospital_alarm_delivery_seconds",
-                "From a ward hub queueing an alarm transition to the view receiving it.",
-            )
-            .buckets(vec![
+        let alarm_delivery_seconds = histogram(
+            &r,
+            "wardhub_hospital_alarm_delivery_seconds",
+            "From a ward hub queueing an alarm transition to the view receiving it.",
+            vec![
                 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0,
-            ]),
-        )
-        .expect("valid metric");
-        r.register(Box::new(alarm_delivery_seconds.clone()))
-            .expect("unique metric");
+            ],
+        );
         HospitalMetrics {
             connected: gauge(
                 "wardhub_hospital_connected",

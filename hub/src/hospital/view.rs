@@ -286,7 +286,7 @@ impl View {
                     *t += n;
                 }
                 let mut beds: Vec<(&str, (u64, Option<&Transition>))> = beds.into_iter().collect();
-                beds.sort_by_key(|b| natural(b.0));
+                beds.sort_by_key(|b| crate::http::ward_api::natural_key(b.0));
                 let stale = w
                     .health
                     .as_ref()
@@ -342,12 +342,6 @@ fn worse(a: &Transition, b: &Transition) -> bool {
         )
     };
     key(a) > key(b)
-}
-
-fn natural(s: &str) -> (String, u64, String) {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let head: String = s.chars().take_while(|c| !c.is_ascii_digit()).collect();
-    (head, digits.parse().unwrap_or(0), s.to_owned())
 }
 
 /// A short text for the alarm: "SpO2 low", "nurse call", "sensor off".

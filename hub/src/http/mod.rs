@@ -25,7 +25,7 @@ pub mod metrics;
 mod registry_api;
 pub mod serve;
 mod session_api;
-mod ward_api;
+pub(crate) mod ward_api;
 
 pub use authenticated::Authenticated;
 

@@ -217,7 +217,8 @@ fn latest_by_metric(obs: &[Observation], now: Millis) -> BTreeMap<&'static str, 
 }
 
 /// `bed-2` before `bed-10`.
-fn natural_key(s: &str) -> (String, u64, String) {
+/// Sorts bed names as a nurse reads them: `bed-2` before `bed-10`.
+pub(crate) fn natural_key(s: &str) -> (String, u64, String) {
     let digits_at = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
     let (head, rest) = s.split_at(digits_at);
     let end = rest

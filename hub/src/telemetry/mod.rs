@@ -105,6 +105,7 @@ impl std::fmt::Debug for Telemetry {
 
 mod events;
 mod register;
+pub(crate) use register::{counter, counter_vec, gauge, histogram};
 #[cfg(test)]
 mod tests;
 

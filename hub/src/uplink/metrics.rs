@@ -1,6 +1,6 @@
 //! The uplink's metrics (registered in the hub's registry; labels are closed sets).
 
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Registry};
 
 use super::envelope::Kind;
 
@@ -62,21 +62,13 @@ pub struct UplinkMetrics {
 
 impl UplinkMetrics {
     pub fn register(r: &Registry) -> UplinkMetrics {
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            r.register(Box::new(g.clone())).expect("unique metric");
-            g
+        use crate::telemetry::{
+            counter as counter_in, counter_vec as counter_vec_in, gauge as gauge_in,
         };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            r.register(Box::new(c.clone())).expect("unique metric");
-            c
-        };
-        let counter_vec = |name: &str, help: &str, label: &str| {
-            let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-            r.register(Box::new(c.clone())).expect("unique metric");
-            c
-        };
+        let gauge = |name: &str, help: &str| gauge_in(r, name, help);
+        let counter = |name: &str, help: &str| counter_in(r, name, help);
+        let counter_vec =
+            |name: &str, help: &str, label: &str| counter_vec_in(r, name, help, &[label]);
         let oldest = Gauge::new(
             "wardhub_uplink_outbox_oldest_age_seconds",
             "Age of the oldest message waiting in the uplink outbox (0 when empty).",

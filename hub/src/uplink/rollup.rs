@@ -24,6 +24,19 @@ struct Key {
     channel: Option<String>,
 }
 
+impl Key {
+    /// The smallest key of `minute` (the bound of a range of whole minutes).
+    fn first_of(minute: Millis) -> Key {
+        Key {
+            minute,
+            bed: None,
+            device: String::new(),
+            code: 0,
+            channel: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Acc {
     metric: &'static str,
@@ -121,15 +134,7 @@ impl Rollups {
             return None;
         }
         let mut per_bed: BTreeMap<Option<String>, Vec<RollupBody>> = BTreeMap::new();
-        for (k, a) in self.open.range(
-            ..Key {
-                minute: closed_before,
-                bed: None,
-                device: String::new(),
-                code: 0,
-                channel: None,
-            },
-        ) {
+        for (k, a) in self.open.range(..Key::first_of(closed_before)) {
             per_bed.entry(k.bed.clone()).or_default().push(RollupBody {
                 device_id: k.device.clone(),
                 metric: a.metric,
@@ -149,13 +154,7 @@ impl Rollups {
 
     /// The minutes before `rolled_to` are queued: forget them.
     pub fn sent(&mut self, rolled_to: Millis) {
-        self.open = self.open.split_off(&Key {
-            minute: rolled_to,
-            bed: None,
-            device: String::new(),
-            code: 0,
-            channel: None,
-        });
+        self.open = self.open.split_off(&Key::first_of(rolled_to));
         self.rolled_to = rolled_to;
     }
 }

@@ -8,14 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use wardhub::uplink::envelope::{Envelope, Topics};
-
-/// A port free now (for a peer that cannot be told to bind port 0 and report it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+pub use wardhub_e2e::free_port;
 
 fn require(tool: &str) -> PathBuf {
     for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
