@@ -317,7 +317,7 @@ impl Hub {
         let uplink_tasks = match &uplink {
             Some(u) => {
                 u.set_health(health.clone());
-                u.spawn(store.db().clone(), uplink_cancel.clone())?
+                u.spawn(store.clone(), uplink_cancel.clone())?
             }
             None => Vec::new(),
         };
@@ -367,9 +367,10 @@ impl Hub {
                 async move { alarms.announced().await },
             );
         }
-        shutdown.stop("final flush", flusher_cancel, [flusher_task]);
-        // The uplink sends until the end; what it has not sent waits in the outbox.
+        // The uplink sends until the last alarm is announced; what it has not sent waits in
+        // the outbox, and the final flush keeps what the broker acknowledged out of it.
         shutdown.stop("uplink", uplink_cancel, uplink_tasks);
+        shutdown.stop("final flush", flusher_cancel, [flusher_task]);
         shutdown.then("bus close", async move {
             bus.close().await;
             announcer_task.abort();

@@ -7,8 +7,9 @@
 //! same broker, remembered), and on every new connection starts again from the oldest message
 //! the outbox still holds: a message leaves the outbox only when the broker has acknowledged
 //! it, so a connection lost with publishes in flight costs duplicates (same ids), never
-//! losses. Before a message is sent, the sled database is flushed past it, so the cluster
-//! never hears of something a crash could take back from the ward.
+//! losses. Before a message is sent, the store's flusher has made the database durable past it
+//! (its group commit, shared with the data), so the cluster never hears of something a crash
+//! could take back from the ward.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The forwarder's parts.
 pub struct Forwarder {
     pub outbox: Arc<Outbox>,
-    pub db: sled::Db,
+    /// Its flusher makes the outbox durable (the store's group commit, shared with the data).
+    pub store: Arc<crate::store::SledStore>,
     pub servers: Vec<ServerUrl>,
     pub protocol: Protocol,
     pub login: Login,
@@ -269,7 +271,8 @@ impl Forwarder {
                     break;
                 }
                 if ready.iter().any(|e| e.seq > durable_to) {
-                    if let Err(e) = self.db.flush_async().await {
+                    let ticket = self.store.barrier();
+                    if let Err(e) = self.store.wait_durable(ticket).await {
                         return End::Lost(format!("flush before sending: {e}"));
                     }
                     durable_to = durable_to.max(last);

@@ -293,7 +293,7 @@ impl Uplink {
     /// Starts the forwarder and the timer (health messages, rollups); they stop on `cancel`.
     pub fn spawn(
         self: &Arc<Self>,
-        db: sled::Db,
+        store: Arc<SledStore>,
         cancel: CancellationToken,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, UplinkError> {
         let c = &self.config;
@@ -306,7 +306,7 @@ impl Uplink {
             .map_err(UplinkError::Config)?;
         let forwarder = forwarder::Forwarder {
             outbox: self.outbox.clone(),
-            db,
+            store,
             servers: c.connection.servers.clone(),
             protocol: c.connection.protocol,
             login,
