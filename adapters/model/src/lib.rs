@@ -14,6 +14,7 @@
 //! assert_eq!((spo2.code, spo2.unit), (150456, "%"));
 //! ```
 
+pub mod charting;
 pub mod device_status;
 pub mod duration;
 
@@ -21,6 +22,7 @@ mod clock;
 mod ids;
 mod metrics;
 mod observation;
+mod patient;
 mod reject;
 mod status;
 
@@ -28,6 +30,7 @@ pub use clock::*;
 pub use ids::*;
 pub use metrics::*;
 pub use observation::*;
+pub use patient::*;
 pub use reject::*;
 pub use status::*;
 
