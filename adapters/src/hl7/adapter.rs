@@ -14,13 +14,17 @@
 //! is working on (answering it), then closes.
 //!
 //! This file is the listener and its connections (admission, TLS, framing, timeouts);
-//! `answer` decodes, stores and answers each message.
+//! `answer` decodes, stores and answers each message. The accept loop (`accept_loop`) and
+//! the connection loop (`serve_mllp`) are shared with the ADT feed's listener
+//! ([`crate::hl7::adt_listener`]).
 
 mod answer;
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -128,31 +132,58 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
         ctx,
         ack_seq: AtomicU64::new(0),
     });
+    accept_loop(
+        NAME,
+        listener,
+        &limiter,
+        &shared.ctx,
+        |ip| shared.address_may_connect(ip),
+        "no HL7 peer is allowed from this address",
+        |stream, peer, permit| connection(shared.clone(), stream, peer, permit),
+    )
+    .await;
+    Ok(())
+}
+
+/// Accepts connections until `ctx.cancel` fires, then waits for the open ones to finish.
+/// A source `allowed` refuses (logged with `not_allowed` as the reason) and a connection
+/// over the limiter's caps are closed at once, before a byte is read.
+pub(crate) async fn accept_loop<C, F>(
+    name: &'static str,
+    listener: TcpListener,
+    limiter: &ConnectionLimiter,
+    ctx: &AdapterContext,
+    allowed: impl Fn(IpAddr) -> bool,
+    not_allowed: &'static str,
+    mut connection: C,
+) where
+    C: FnMut(TcpStream, SocketAddr, ConnectionPermit) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let tracker = TaskTracker::new();
-    let cancel = shared.ctx.cancel.clone();
     loop {
         tokio::select! {
             biased;
-            () = cancel.cancelled() => break,
+            () = ctx.cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if !shared.address_may_connect(peer.ip()) {
-                        shared.ctx.events.connection_refused(NAME, "not_allowed");
-                        tracing::warn!(adapter = NAME, %peer, "connection refused: no HL7 peer is allowed from this address");
+                    if !allowed(peer.ip()) {
+                        ctx.events.connection_refused(name, "not_allowed");
+                        tracing::warn!(adapter = name, %peer, "connection refused: {not_allowed}");
                         continue;
                     }
                     match limiter.try_acquire(peer.ip()) {
                         Ok(permit) => {
-                            tracker.spawn(connection(shared.clone(), stream, peer, permit));
+                            tracker.spawn(connection(stream, peer, permit));
                         }
                         Err(limit) => {
-                            shared.ctx.events.connection_refused(NAME, limit.as_str());
+                            ctx.events.connection_refused(name, limit.as_str());
                             tracing::warn!(
-                                adapter = NAME,
+                                adapter = name,
                                 %peer,
                                 limit = limit.as_str(),
-                                max = shared.config.max_connections,
-                                per_source = shared.config.max_connections_per_source,
+                                max = limiter.max_total(),
+                                per_source = limiter.max_per_source(),
                                 "connection refused: too many connections"
                             );
                         }
@@ -160,8 +191,8 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(adapter = NAME, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tracing::warn!(adapter = name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
         }
@@ -169,7 +200,6 @@ async fn run(adapter: Hl7MllpAdapter, ctx: AdapterContext) -> Result<(), Adapter
     drop(listener);
     tracker.close();
     tracker.wait().await;
-    Ok(())
 }
 
 async fn connection(
@@ -234,9 +264,73 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let cfg = &shared.config;
-    let cancel = &shared.ctx.cancel;
+    let conn = MllpConnection {
+        name: NAME,
+        ctx: &shared.ctx,
+        max_frame_bytes: cfg.max_frame_bytes,
+        frame_timeout: cfg.frame_timeout,
+        idle_timeout: cfg.idle_timeout,
+    };
+    let answer = OruAnswer {
+        shared,
+        peer,
+        admitted,
+    };
+    serve_mllp(&conn, stream, &answer).await
+}
+
+struct OruAnswer<'a> {
+    shared: &'a Shared,
+    peer: SocketAddr,
+    admitted: &'a Admitted,
+}
+
+impl Answer for OruAnswer<'_> {
+    async fn message(&self, frame: &[u8]) -> String {
+        self.shared.handle(frame, self.peer, self.admitted).await
+    }
+
+    fn too_large(&self, head: &[u8]) -> String {
+        self.shared.too_large(head)
+    }
+}
+
+/// One MLLP connection's face (its `adapter` label, its context) and limits.
+pub(crate) struct MllpConnection<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) ctx: &'a AdapterContext,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) frame_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+}
+
+/// What a connection answers to the frames it reads.
+pub(crate) trait Answer {
+    /// The reply (an ACK) to one complete message. The connection reads on only once it has
+    /// it, so the messages of one connection are handled one at a time, in order.
+    fn message(&self, frame: &[u8]) -> impl Future<Output = String> + Send;
+
+    /// The reply to a message over `max_frame_bytes`, of which `head` is the beginning.
+    fn too_large(&self, head: &[u8]) -> String;
+}
+
+/// Serves one MLLP connection (frames in, one framed reply each); returns why it ended:
+/// closed by the peer, a timeout (a frame must be whole within `frame_timeout` of its start,
+/// a silent connection ends after `idle_timeout`), or cancellation (the message in hand is
+/// finished and answered first; one read whole afterwards is left unanswered, so that its
+/// sender sends it again).
+pub(crate) async fn serve_mllp<S, A>(
+    conn: &MllpConnection<'_>,
+    stream: &mut S,
+    answer: &A,
+) -> &'static str
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    A: Answer + Sync,
+{
+    let cancel = &conn.ctx.cancel;
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut framer = Framer::new(cfg.max_frame_bytes);
+    let mut framer = Framer::new(conn.max_frame_bytes);
     // When the frame now being received began: it must be whole within `frame_timeout`,
     // however slowly its bytes trickle in.
     let mut frame_began: Option<tokio::time::Instant> = None;
@@ -249,20 +343,20 @@ where
                         // Not answered, so the sender will send it again.
                         return "shutting down";
                     }
-                    shared.handle(&frame, peer, admitted).await
+                    answer.message(&frame).await
                 }
                 Item::Skipped(n) => {
-                    shared.ctx.events.skipped_bytes(NAME, n);
+                    conn.ctx.events.skipped_bytes(conn.name, n);
                     continue;
                 }
                 Item::TooLarge { head } => {
                     frame_began = None;
-                    shared.too_large(&head)
+                    answer.too_large(&head)
                 }
             };
             let mut out = BytesMut::with_capacity(reply.len() + 3);
             mllp::encode(reply.as_bytes(), &mut out);
-            match tokio::time::timeout(cfg.idle_timeout, stream.write_all(&out)).await {
+            match tokio::time::timeout(conn.idle_timeout, stream.write_all(&out)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return "write failed",
                 Err(_) => return "write timed out",
@@ -275,8 +369,8 @@ where
             frame_began = Some(now);
         }
         let (deadline, why) = match frame_began {
-            Some(t) => (t + cfg.frame_timeout, "frame timeout"),
-            None => (now + cfg.idle_timeout, "idle timeout"),
+            Some(t) => (t + conn.frame_timeout, "frame timeout"),
+            None => (now + conn.idle_timeout, "idle timeout"),
         };
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
@@ -290,7 +384,7 @@ where
                 Ok(Err(_)) => return "read failed",
                 Err(_) => {
                     if frame_began.is_some() {
-                        shared.ctx.events.connection_refused(NAME, "frame_timeout");
+                        conn.ctx.events.connection_refused(conn.name, "frame_timeout");
                     }
                     return why;
                 }

@@ -1,4 +1,5 @@
-//! HL7 v2 ORU^R01 (IHE PCD-01) over MLLP.
+//! HL7 v2 over MLLP: ORU^R01 (IHE PCD-01) from devices and gateways, and the hospital's ADT
+//! feed (admit, transfer, discharge) for patient context.
 //!
 //! Layout, one file per component:
 //! - [`mllp`]: the pure MLLP framer (check → parse → advance);
@@ -7,7 +8,12 @@
 //! - [`oru`]: ORU^R01 → canonical observations, per-OBX rejects and skips, the PV1-3 bed claim;
 //! - [`codes`]: which metric an OBX-3 names, by coding system (MDC, LOINC, configured tables);
 //! - [`config`]: listen address and limits;
-//! - [`adapter`]: [`Hl7MllpAdapter`], the TCP listener.
+//! - [`adapter`]: [`Hl7MllpAdapter`], the TCP listener (its accept and connection loops
+//!   serve the ADT listener too);
+//! - [`adt`]: ADT A01/A02/A03/A04/A08/A11/A12/A13 → [`adt::AdtEvent`] (PID patient, PV1
+//!   locations), pure;
+//! - [`adt_listener`]: [`adt_listener::AdtListener`], the ADT feed's TCP listener, handing
+//!   each event to the hub's [`adt_listener::AdtHandler`] and answering once it is durable.
 //!
 //! ```
 //! use wardhub_adapters::hl7::oru::{decode, OruOptions};
@@ -20,6 +26,8 @@
 //! ```
 
 pub mod adapter;
+pub mod adt;
+pub mod adt_listener;
 pub mod codes;
 pub mod config;
 pub mod message;
