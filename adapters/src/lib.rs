@@ -6,6 +6,7 @@
 //! - [`model`] (the `wardhub-model` crate): [`Observation`], metrics (IEEE 11073 MDC codes), units,
 //!   statuses, reject reasons, time helpers;
 //! - [`adapter`]: the [`Adapter`] trait and its context (sink, bus, events);
+//! - [`emr`]: the EMR exports' pure builders (IHE PCD-01 ORU^R01, FHIR R4 Bundles);
 //! - [`mqtt_json`]: devices publishing JSON to `wardhub/v1/devices/{id}/obs`;
 //! - [`hl7`]: HL7 v2 ORU^R01 over MLLP (IHE PCD-01);
 //! - [`net`]: connection limits per face and source; [`tls`]: reloadable rustls server configs.
@@ -19,6 +20,7 @@
 //! ```
 
 pub mod adapter;
+pub mod emr;
 pub mod hl7;
 pub mod mqtt_json;
 pub mod net;
