@@ -105,7 +105,7 @@ impl std::fmt::Debug for Telemetry {
 
 mod events;
 mod register;
-pub(crate) use register::{counter, counter_vec, gauge, histogram};
+pub(crate) use register::{counter, counter_vec, gauge, gauge_vec, histogram};
 #[cfg(test)]
 mod tests;
 
