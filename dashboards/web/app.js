@@ -465,6 +465,8 @@ function tileElement(bed) {
   const parts = {
     label: h('span', { class: 'bed-label' }, bed),
     badge: h('span', { class: 'badge' }),
+    // Who is in the bed, as far as the hub's display policy lets it say.
+    patient: h('span', { class: 'patient' }),
     // IEC 60601-1-8: an ALARM OFF state is indicated for as long as it lasts.
     off: h('span', { class: 'alarm-off', hidden: true }),
     nums,
@@ -472,6 +474,7 @@ function tileElement(bed) {
   };
   const tile = h('button', { type: 'button', class: 'tile', dataset: { bed } },
     h('span', { class: 'tile-head' }, parts.label, parts.badge),
+    parts.patient,
     parts.off,
     h('span', { class: 'nums' }, numEls),
     parts.points);
@@ -529,6 +532,8 @@ function renderWard() {
     setData(tile, 'active', al ? al.active : false);
     setText(parts.badge, al ? `${PRIORITY_MARK[al.prio]} ${PRIORITY_TEXT[al.prio]}${al.count > 1 ? ` ×${al.count}` : ''}` : 'no alarm');
     const data = state.beds.get(bed);
+    setData(tile, 'admitted', Boolean(data?.admitted));
+    setText(parts.patient, patientText(data));
     const ch = data?.alarm_change;
     parts.off.hidden = !ch;
     setData(tile, 'alarmOff', ch ? (ch.off.length ? 'off' : 'widened') : 'none');
@@ -641,8 +646,14 @@ function renderPoints(container, data, offline) {
   }));
 }
 
+/** "J.S." / "Jane Smith" / "Patient admitted" / "No patient". */
+function patientText(data) {
+  if (!data?.admitted) return 'No patient';
+  return data.patient?.label || 'Patient admitted';
+}
+
 function tileLabel(bed, data, al) {
-  const bits = [`Bed ${bed}`];
+  const bits = [`Bed ${bed}`, patientText(data)];
   bits.push(al ? `${PRIORITY_TEXT[al.prio]} priority alarm` : 'no alarm');
   for (const n of TILE_NUMS) {
     const v = numeric(data, n.pick);

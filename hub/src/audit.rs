@@ -25,6 +25,10 @@ pub struct AccessRecord {
     pub bed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The patient whose data was read, when the request names one (a patient route, the
+    /// FHIR search's `patient`). The audit is patient data itself: admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
     /// `true` for ward-wide reads (every bed's data): the alarm list, the ward, the stream.
     pub ward_wide: bool,
     pub source: String,
@@ -79,8 +83,8 @@ impl AccessAudit {
     /// In memory only, so a caller can skip the store write (and its thread) for repeats.
     pub fn admit(&self, now_ms: i64, r: &AccessRecord) -> bool {
         let key = format!(
-            "{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
-            r.user, r.route, r.bed, r.device, r.source
+            "{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
+            r.user, r.route, r.bed, r.device, r.patient, r.source
         );
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent
@@ -154,6 +158,7 @@ mod tests {
             route: "/api/v1/beds/{bed}/latest".into(),
             bed: bed.map(Into::into),
             device: None,
+            patient: None,
             ward_wide,
             source: "10.0.0.1".into(),
         }

@@ -46,6 +46,12 @@ pub struct Config {
     pub adapters: Vec<AdapterConfig>,
     /// Forwarding to the hospital's clustered broker (off by default).
     pub uplink: crate::uplink::UplinkConfig,
+    /// Patient context: the ADT feed, manual association, what the dashboard shows.
+    #[serde(default)]
+    pub patients: crate::patients::PatientsConfig,
+    /// Charting to the patient record (HL7 PCD-01, FHIR R4; off by default).
+    #[serde(default)]
+    pub emr: crate::emr::EmrConfig,
 }
 
 /// One protocol adapter (`[[adapters]]`), chosen by `type`. (Few, read once at start: the
@@ -285,6 +291,9 @@ impl Config {
                 "hub.ward {:?} must be 1-64 characters of [A-Za-z0-9._-]",
                 self.hub.ward
             ));
+        }
+        if let Err(e) = self.emr.validate() {
+            return Err(ConfigError::Invalid(e));
         }
         if let Err(e) = self.uplink.validate() {
             return bad(e);

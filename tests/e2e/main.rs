@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod contract;
 mod edge;
+mod emr;
 mod events;
 mod health;
 mod hl7;

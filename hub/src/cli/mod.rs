@@ -264,6 +264,9 @@ async fn serve(args: ServeArgs, demo: bool) -> ExitCode {
     if let Some(h) = a.hl7 {
         println!("  HL7 MLLP   {h}");
     }
+    if let Some(h) = a.adt {
+        println!("  ADT feed   {h}");
+    }
     let scheme = if config.http.tls.is_some() {
         "https"
     } else {

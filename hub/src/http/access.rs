@@ -401,7 +401,17 @@ async fn audit(
             bed = s.registry.get(d).and_then(|v| v.bed);
         }
     }
-    let ward_wide = bed.is_none() && device.is_none();
+    let patient = param("patient").or_else(|| {
+        decl.path.starts_with("/fhir/").then(|| {
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == "patient" || *k == "subject")
+                    .map(|(_, v)| v.trim_start_matches("Patient/").to_owned())
+            })
+        })?
+    });
+    let ward_wide = bed.is_none() && device.is_none() && patient.is_none();
     let record = AccessRecord {
         at: wardhub_adapters::model::format_rfc3339(now),
         user: user.name.clone(),
@@ -409,6 +419,7 @@ async fn audit(
         route: decl.path.into(),
         bed,
         device,
+        patient,
         ward_wide,
         source: source.to_string(),
     };

@@ -21,7 +21,9 @@ mod admin_api;
 mod alarms_api;
 mod authenticated;
 pub mod dashboard;
+mod fhir_api;
 pub mod metrics;
+mod patients_api;
 mod registry_api;
 pub mod serve;
 mod session_api;
@@ -53,6 +55,10 @@ pub struct AppState {
     /// Served over TLS: cookies are `Secure`.
     pub tls: bool,
     pub alarms: Arc<crate::alarms::AlarmService>,
+    /// Who lies in which bed (ADT feed, manual association).
+    pub patients: Arc<crate::patients::PatientContext>,
+    /// The EMR exports, when on (their refused messages, for an admin).
+    pub emr: Option<Arc<crate::emr::Emr>>,
     pub health: Arc<crate::health::Health>,
     /// Fires when the HTTP server stops: long-lived streams end.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -115,6 +121,8 @@ fn routes() -> access::Routes {
     let r = ward_api::routes(r);
     let r = session_api::routes(r);
     let r = admin_api::routes(r);
+    let r = patients_api::routes(r);
+    let r = fhir_api::routes(r);
     registry_api::routes(r)
 }
 
@@ -143,7 +151,9 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/fhir+json")
+        });
     if is_json {
         return resp;
     }
@@ -266,7 +276,7 @@ impl From<&Rollup> for RollupJson {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RangeQuery {
+pub(crate) struct RangeQuery {
     metric: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -280,7 +290,7 @@ const MAX_LIMIT: usize = 100_000;
 const RAW_AUTO_MAX_MS: i64 = 6 * 3600 * 1000;
 
 impl RangeQuery {
-    fn range(&self, now: i64) -> ApiResult<TimeRange> {
+    pub(crate) fn range(&self, now: i64) -> ApiResult<TimeRange> {
         let parse = |name: &str, v: &Option<String>| -> ApiResult<Option<i64>> {
             v.as_deref()
                 .map(|s| {
@@ -300,7 +310,7 @@ impl RangeQuery {
         Ok(TimeRange { from, to })
     }
 
-    fn limit(&self) -> ApiResult<usize> {
+    pub(crate) fn limit(&self) -> ApiResult<usize> {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(0) => Err(ApiError::bad_request("limit must be at least 1")),

@@ -75,6 +75,12 @@ struct BedJson {
     /// indicator of the tile).
     #[serde(skip_serializing_if = "Option::is_none")]
     alarm_change: Option<crate::alarms::rules::BedChange>,
+    /// Whether a patient is in the bed (ADT feed or a nurse's association): a bed without
+    /// one is shown as such, and nothing of it is charted.
+    admitted: bool,
+    /// What `[patients] display` lets the dashboard show of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patient: Option<crate::patients::Shown>,
 }
 
 #[derive(Debug, Serialize)]
@@ -176,7 +182,10 @@ async fn ward(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let patient = s.patients.shown(&bed);
             beds.push(BedJson {
+                admitted: patient.is_some(),
+                patient,
                 latest: latest_by_metric(&obs, now),
                 alarm_change: changes.get(&bed).cloned(),
                 bed,

@@ -38,6 +38,10 @@ pub enum StartError {
     Alarms(#[from] crate::alarms::AlarmError),
     #[error(transparent)]
     Uplink(#[from] crate::uplink::UplinkError),
+    #[error(transparent)]
+    Patients(#[from] crate::patients::PatientError),
+    #[error(transparent)]
+    Emr(#[from] crate::emr::EmrError),
     /// The sessions, revocations or access audit in the hub's database.
     #[error("auth store: {0}")]
     AuthStore(#[source] sled::Error),

@@ -20,6 +20,8 @@ pub struct Addresses {
     pub metrics: SocketAddr,
     /// The HL7 MLLP listener, when that adapter is on.
     pub hl7: Option<SocketAddr>,
+    /// The ADT feed's MLLP listener, when `[patients.adt]` is configured.
+    pub adt: Option<SocketAddr>,
 }
 
 /// The hub's own listeners (the adapters bind theirs).
@@ -99,6 +101,7 @@ impl Listeners {
             http: local("HTTP", &self.http, config.http.listen)?,
             metrics: local("metrics", &self.metrics, config.metrics.listen)?,
             hl7,
+            adt: None,
         })
     }
 }

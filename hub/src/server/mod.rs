@@ -120,7 +120,7 @@ impl Hub {
                 }
             }
         }
-        let addresses = listeners.addresses(&config, hl7_addr)?;
+        let mut addresses = listeners.addresses(&config, hl7_addr)?;
 
         let mqtt_cfg = config.mqtt.clone();
         let broker = blocking("start the broker", move || Broker::start(&mqtt_cfg)).await?;
@@ -193,6 +193,53 @@ impl Hub {
         } else {
             None
         };
+        // Patient context (ADT feed, manual association) and the EMR exports: open before any
+        // data arrives, so every stored value meets the context it belongs to.
+        let patients = {
+            let (cfg, ward, store2, registry2, clock2, prom) = (
+                config.patients.clone(),
+                config.hub.ward.clone(),
+                store.clone(),
+                registry.clone(),
+                clock.clone(),
+                telemetry.registry.clone(),
+            );
+            blocking("open the patient context", move || {
+                crate::patients::PatientContext::open(cfg, &ward, store2, registry2, clock2, &prom)
+            })
+            .await?
+        };
+        if let Some(adt) = &config.patients.adt {
+            let handler =
+                patients.clone() as Arc<dyn wardhub_adapters::hl7::adt_listener::AdtHandler>;
+            let (listener, addr) =
+                wardhub_adapters::hl7::adt_listener::AdtListener::bind(adt.clone(), handler)
+                    .await
+                    .map_err(|source| StartError::Adapter {
+                        name: wardhub_adapters::hl7::adt_listener::ADT_NAME,
+                        source,
+                    })?;
+            addresses.adt = Some(addr);
+            built.push(Box::new(listener));
+        }
+        let emr = if config.emr.enabled() {
+            let (cfg, store2, patients2, prom, clock2) = (
+                config.emr.clone(),
+                store.clone(),
+                patients.clone(),
+                telemetry.registry.clone(),
+                clock.clone(),
+            );
+            let beds: Vec<String> = registry.beds(None).into_iter().map(|b| b.bed).collect();
+            Some(
+                blocking("open the EMR outbox", move || {
+                    crate::emr::Emr::open(cfg, &store2, beds, patients2, &prom, clock2)
+                })
+                .await?,
+            )
+        } else {
+            None
+        };
         let background_cancel = CancellationToken::new();
         let ticker_task = tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
 
@@ -211,6 +258,10 @@ impl Hub {
             forwarders: uplink
                 .iter()
                 .map(|u| u.clone() as Arc<dyn crate::pipeline::StoredObserver>)
+                .chain(
+                    emr.iter()
+                        .map(|e| e.clone() as Arc<dyn crate::pipeline::StoredObserver>),
+                )
                 .collect(),
             max_future_ms,
             clocks: Default::default(),
@@ -321,6 +372,11 @@ impl Hub {
             }
             None => Vec::new(),
         };
+        let emr_cancel = CancellationToken::new();
+        let emr_tasks = match &emr {
+            Some(e) => e.spawn(store.clone(), emr_cancel.clone())?,
+            None => Vec::new(),
+        };
         let health_cancel = CancellationToken::new();
         tokio::spawn(health.clone().run(health_cancel.clone()));
         let http_cancel = CancellationToken::new();
@@ -339,6 +395,8 @@ impl Hub {
             clock,
             users,
             alarms: &alarms,
+            patients: &patients,
+            emr: emr.as_ref(),
             cancel: http_cancel.clone(),
         })
         .await?;
@@ -370,6 +428,9 @@ impl Hub {
         // The uplink sends until the last alarm is announced; what it has not sent waits in
         // the outbox, and the final flush keeps what the broker acknowledged out of it.
         shutdown.stop("uplink", uplink_cancel, uplink_tasks);
+        // The EMR senders stop before the final flush too: what they had acknowledged leaves
+        // the outbox for good.
+        shutdown.stop("EMR export", emr_cancel, emr_tasks);
         shutdown.stop("final flush", flusher_cancel, [flusher_task]);
         shutdown.then("bus close", async move {
             bus.close().await;

@@ -35,6 +35,8 @@ pub(super) struct WebParts<'a> {
     pub clock: Arc<dyn Clock>,
     pub users: crate::auth::Users,
     pub alarms: &'a Arc<AlarmService>,
+    pub patients: &'a Arc<crate::patients::PatientContext>,
+    pub emr: Option<&'a Arc<crate::emr::Emr>>,
     pub cancel: CancellationToken,
 }
 
@@ -73,6 +75,8 @@ pub(super) async fn start(p: WebParts<'_>) -> Result<[JoinHandle<()>; 2], StartE
         audit: Arc::new(audit),
         tls: p.tls.is_some(),
         alarms: p.alarms.clone(),
+        patients: p.patients.clone(),
+        emr: p.emr.cloned(),
         shutdown: p.cancel.clone(),
     });
     for (what, r) in &p.reloaders {
