@@ -73,3 +73,32 @@ impl Mllp {
         }
     }
 }
+
+/// Sends MLLP-framed `msgs` with `mllp_send` (PyPI `hl7`, a peer no one here wrote); returns
+/// its standard output (one ACK per message).
+pub async fn mllp_send(addr: SocketAddr, msgs: &[String]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("msgs.hl7");
+    // mllp_send's file input is MLLP-framed messages.
+    let mut bytes = Vec::new();
+    for m in msgs {
+        bytes.push(0x0b);
+        bytes.extend_from_slice(m.as_bytes());
+        bytes.extend_from_slice(&[0x1c, 0x0d]);
+    }
+    std::fs::write(&file, bytes).unwrap();
+    let out = tokio::process::Command::new("mllp_send")
+        .arg("--file")
+        .arg(&file)
+        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
+        .output()
+        .await
+        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

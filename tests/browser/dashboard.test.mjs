@@ -132,6 +132,27 @@ test('the page loads, says it is live, and bed values appear', async () => {
   await page.screenshot({ path: `${ART}ward-1920x1080.png` });
 });
 
+test('a bed without a patient says so; a nurse\'s association shows as initials only', async () => {
+  const { page } = a;
+  await assert.doesNotReject(tile(page, 'bed-03').locator('.patient', { hasText: /^No patient$/ }).waitFor({ timeout: 10000 }));
+  assert.equal(await tile(page, 'bed-03').getAttribute('data-admitted'), 'false');
+  const r = await fetch(`${HUB}/api/v1/beds/bed-03/patient`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${NURSE_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'MRN-0042', family: 'Doe', given: 'Jane' }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  // The default display policy: initials, never the name or the identifier.
+  await assert.doesNotReject(tile(page, 'bed-03').locator('.patient', { hasText: /^J\.D\.$/ }).waitFor({ timeout: 10000 }));
+  assert.equal(await tile(page, 'bed-03').getAttribute('data-admitted'), 'true');
+  const text = await page.locator('#beds').textContent();
+  assert.equal(text.includes('Doe') || text.includes('MRN-0042'), false, 'nothing beyond initials on the ward view');
+  assert.match(await tile(page, 'bed-03').getAttribute('aria-label'), /^Bed bed-03, J\.D\., /);
+  const d = await fetch(`${HUB}/api/v1/beds/bed-03/patient`, { method: 'DELETE', headers: { authorization: `Bearer ${NURSE_TOKEN}` } });
+  assert.equal(d.status, 200, await d.text());
+  await assert.doesNotReject(tile(page, 'bed-03').locator('.patient', { hasText: /^No patient$/ }).waitFor({ timeout: 10000 }));
+});
+
 test('alarms raised through MQTT appear with their priority style', async () => {
   const { page } = a;
   await control('set b2-mon spo2 80'); // below 85: high at once

@@ -1,10 +1,9 @@
 //! Issue #5: HL7 v2 ORU^R01 over MLLP end to end — ACK AA only after a durable write, many
 //! connections, a real peer (PyPI `hl7`'s mllp_send), and nothing ACKed lost across a restart.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use wardhub_e2e::hl7::{hl7_time, oru, Mllp};
+use wardhub_e2e::hl7::{hl7_time, mllp_send, oru, Mllp};
 use wardhub_e2e::{now_ms, TestServer};
 
 const EUIS: [&str; 4] = [
@@ -172,35 +171,6 @@ async fn acked_messages_survive_a_stop_mid_stream() {
         let got = count(&server, eui, t0 - 1).await;
         assert!(got >= want, "{eui}: {got} stored < {want} acknowledged");
     }
-}
-
-/// Sends MLLP-framed `msgs` with `mllp_send` (PyPI `hl7`, a peer no one here wrote); returns
-/// its standard output (one ACK per message).
-async fn mllp_send(addr: SocketAddr, msgs: &[String]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("msgs.hl7");
-    // mllp_send's file input is MLLP-framed messages.
-    let mut bytes = Vec::new();
-    for m in msgs {
-        bytes.push(0x0b);
-        bytes.extend_from_slice(m.as_bytes());
-        bytes.extend_from_slice(&[0x1c, 0x0d]);
-    }
-    std::fs::write(&file, bytes).unwrap();
-    let out = tokio::process::Command::new("mllp_send")
-        .arg("--file")
-        .arg(&file)
-        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
-        .output()
-        .await
-        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// A peer no one here wrote: `mllp_send` from PyPI's `hl7` package.

@@ -21,6 +21,7 @@ fn fill(path: &str) -> String {
     path.replace("{id}", "mon-1")
         .replace("{bed}", "bed-01")
         .replace("{name}", "nobody-at-all")
+        .replace("{patient}", "MRN-0001")
 }
 
 fn callers() -> [(&'static str, Option<&'static str>); 5] {
@@ -78,7 +79,9 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                 .headers()
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/json"));
+                .is_some_and(|v| {
+                    v.starts_with("application/json") || v.starts_with("application/fhir+json")
+                });
             if route.path == "/api/v1/alarms/stream" && status == 200 {
                 drop(resp);
                 checked += 1;

@@ -44,6 +44,8 @@
 
 pub mod fhir;
 pub mod pcd01;
+#[cfg(test)]
+mod testing;
 
 use crate::model::charting::{ChartMethod, ChartedValue};
 use crate::model::format_rfc3339;

@@ -10,7 +10,6 @@
 //!   their identifier.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
@@ -94,19 +93,8 @@ pub(super) async fn run(
     let mut backoff = config.retry.min;
     let connected = metrics.connected.with_label_values(&[d.as_str()]);
     while !cancel.is_cancelled() {
-        let head = match outbox.oldest(d) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!(error = %e, "EMR outbox unreadable");
-                None
-            }
-        };
-        let Some((seq, entry)) = head else {
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = outbox.wait(d, Duration::from_secs(1)) => {}
-            }
-            continue;
+        let Some((seq, entry)) = outbox.next(d, &cancel).await else {
+            break;
         };
         metrics.sent.with_label_values(&[d.as_str()]).inc();
         let answer = tokio::select! {

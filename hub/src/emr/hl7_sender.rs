@@ -77,19 +77,8 @@ pub(super) async fn run(
     let mut errors: (u64, u32) = (0, 0);
     let connected = metrics.connected.with_label_values(&[d.as_str()]);
     while !cancel.is_cancelled() {
-        let head = match outbox.oldest(d) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!(error = %e, "EMR outbox unreadable");
-                None
-            }
-        };
-        let Some((seq, entry)) = head else {
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = outbox.wait(d, Duration::from_secs(1)) => {}
-            }
-            continue;
+        let Some((seq, entry)) = outbox.next(d, &cancel).await else {
+            break;
         };
         if conn.is_none() {
             match tokio::time::timeout(config.ack_timeout, TcpStream::connect(&config.connect))

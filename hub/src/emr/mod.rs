@@ -46,7 +46,7 @@ use metrics::EmrMetrics;
 use outbox::{Dest, Entry, Outbox, META_CHARTED};
 use periodic::{Closed, Key, Periodic};
 
-use crate::patients::PatientContext;
+use crate::patients::{PatientContext, Timeline};
 use crate::store::{SledStore, TimeRange};
 
 /// Most values in one message.
@@ -70,6 +70,8 @@ pub struct Emr {
     metrics: EmrMetrics,
     clock: Arc<dyn Clock>,
     periodic: Mutex<Periodic>,
+    /// The mode of each metric (by MDC code), resolved once from the config.
+    modes: BTreeMap<u32, Mode>,
     pcd01: Option<Pcd01Options>,
     fhir: Option<FhirOptions>,
 }
@@ -130,8 +132,13 @@ impl Emr {
             device_system: f.device_system.clone(),
             observation_system: f.observation_system.clone(),
         });
+        let modes = wardhub_adapters::model::METRICS
+            .iter()
+            .map(|m| (m.code, config.mode(m)))
+            .collect();
         let emr = Arc::new(Emr {
             periodic: Mutex::new(Periodic::new(period, delay, charted_to)),
+            modes,
             config,
             outbox,
             patients,
@@ -151,10 +158,11 @@ impl Emr {
                 },
                 10_000_000,
             )?;
+            let tl = emr.patients.timeline();
             let mut p = emr.periodic.lock().unwrap_or_else(|e| e.into_inner());
             for o in &page.items {
-                if matches!(emr.config.mode(o.metric), Mode::Median | Mode::Last) {
-                    emr.offer_periodic(&mut p, o, false);
+                if matches!(emr.mode(o.metric), Mode::Median | Mode::Last) {
+                    emr.offer_periodic(&tl, &mut p, o, false);
                 }
             }
         }
@@ -166,36 +174,39 @@ impl Emr {
         self.fhir.as_ref()
     }
 
+    fn mode(&self, metric: wardhub_adapters::model::Metric) -> Mode {
+        self.modes
+            .get(&metric.code)
+            .copied()
+            .unwrap_or(self.config.default)
+    }
+
     pub fn outbox(&self) -> &Arc<Outbox> {
         &self.outbox
     }
 
-    fn usable(&self, o: &Observation) -> bool {
-        matches!(o.status, Status::Valid | Status::Questionable)
-    }
-
     /// One value into its period; counts what happened (when `count`).
-    fn offer_periodic(&self, p: &mut Periodic, o: &Observation, count: bool) {
+    fn offer_periodic(&self, tl: &Timeline, p: &mut Periodic, o: &Observation, count: bool) {
         let Some(bed) = &o.bed else {
             if count {
                 self.metrics.value("no_patient", 1);
             }
             return;
         };
-        let Some((stay, _)) = self.patients.at(bed, o.received_at) else {
+        let Some(stay) = tl.at(bed, o.received_at) else {
             if count {
                 self.metrics.value("no_patient", 1);
             }
             return;
         };
-        let usable = self.usable(o);
+        let usable = is_usable(o);
         if !usable && !self.config.include_unusable {
             if count {
                 self.metrics.value("unusable", 1);
             }
             return;
         }
-        let method = match self.config.mode(o.metric) {
+        let method = match self.mode(o.metric) {
             Mode::Last => ChartMethod::Last,
             _ => ChartMethod::Median,
         };
@@ -420,41 +431,33 @@ impl crate::pipeline::StoredObserver for Emr {
     fn on_stored(&self, observations: &[Observation]) {
         let mut every: BTreeMap<(String, String, String), Vec<_>> = BTreeMap::new();
         {
+            // One look at the history for the whole batch.
+            let tl = self.patients.timeline();
             let mut p = self.periodic.lock().unwrap_or_else(|e| e.into_inner());
             for o in observations {
-                match self.config.mode(o.metric) {
+                match self.mode(o.metric) {
                     Mode::None => self.metrics.value("not_charted", 1),
-                    Mode::Median | Mode::Last => self.offer_periodic(&mut p, o, true),
+                    Mode::Median | Mode::Last => self.offer_periodic(&tl, &mut p, o, true),
                     Mode::Every => {
-                        let Some((stay, _)) = o
-                            .bed
-                            .as_deref()
-                            .and_then(|b| self.patients.at(b, o.received_at))
+                        let Some(stay) = o.bed.as_deref().and_then(|b| tl.at(b, o.received_at))
                         else {
                             self.metrics.value("no_patient", 1);
                             continue;
                         };
-                        let usable = self.usable(o);
+                        let usable = is_usable(o);
                         if !usable && !self.config.include_unusable {
                             self.metrics.value("unusable", 1);
                             continue;
                         }
                         self.metrics.value("charted", 1);
                         every
-                            .entry((stay.patient_id, stay.bed.ward, stay.bed.bed))
+                            .entry((
+                                stay.patient_id.clone(),
+                                stay.bed.ward.clone(),
+                                stay.bed.bed.clone(),
+                            ))
                             .or_default()
-                            .push(ChartedValue {
-                                id: String::new(),
-                                device_id: o.device_id.as_str().to_owned(),
-                                metric: o.metric,
-                                value: usable.then_some(o.value),
-                                status: o.status,
-                                observed_at: o.observed_at,
-                                period: None,
-                                channel: o.channel.clone(),
-                                method: ChartMethod::Every,
-                                count: 1,
-                            });
+                            .push(every_value(o, String::new()));
                     }
                 }
             }
@@ -474,6 +477,28 @@ impl crate::pipeline::StoredObserver for Emr {
             }
         }
     }
+}
+
+/// A stored value charted as it is (`every`; the read endpoint's too): a value that is not
+/// clinically usable goes as none (a data-absent reason), never as its number.
+pub fn every_value(o: &Observation, id: String) -> ChartedValue {
+    ChartedValue {
+        id,
+        device_id: o.device_id.as_str().to_owned(),
+        metric: o.metric,
+        value: is_usable(o).then_some(o.value),
+        status: o.status,
+        observed_at: o.observed_at,
+        period: None,
+        channel: o.channel.clone(),
+        method: ChartMethod::Every,
+        count: 1,
+    }
+}
+
+/// Valid or questionable: a value a clinician may read.
+fn is_usable(o: &Observation) -> bool {
+    matches!(o.status, Status::Valid | Status::Questionable)
 }
 
 /// Base 36, lower case (batch ids stay short: MSH-10 holds 20 characters).

@@ -283,9 +283,27 @@ impl Outbox {
         }
     }
 
-    /// Waits until something may have been queued for `dest` (or `max` passed).
-    pub async fn wait(&self, dest: Dest, max: std::time::Duration) {
-        let _ = tokio::time::timeout(max, self.notify[&dest].notified()).await;
+    /// The oldest message for `dest`, waiting until there is one; `None` once `cancel` fires.
+    pub async fn next(
+        &self,
+        dest: Dest,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<(u64, Entry)> {
+        loop {
+            match self.oldest(dest) {
+                Ok(Some(head)) => return Some(head),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "EMR outbox unreadable"),
+            }
+            // A queue() in between notifies: the wake-up is not lost (Notify keeps a permit).
+            tokio::select! {
+                () = cancel.cancelled() => return None,
+                _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    self.notify[&dest].notified(),
+                ) => {}
+            }
+        }
     }
 
     /// The receiver acknowledged it: it leaves the queue.

@@ -14,7 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use wardhub_adapters::emr::fhir::{self as fhirb, FhirOptions};
-use wardhub_adapters::model::charting::{ChartBatch, ChartMethod, ChartedValue};
+use wardhub_adapters::model::charting::ChartBatch;
 use wardhub_adapters::model::{parse_rfc3339, Location, Millis, Patient};
 
 use super::access::{Access, Routes};
@@ -171,23 +171,7 @@ async fn search(
                 },
                 values: obs
                     .iter()
-                    .map(|o| ChartedValue {
-                        id: read_id(o),
-                        device_id: o.device_id.as_str().to_owned(),
-                        metric: o.metric,
-                        value: matches!(
-                            o.status,
-                            wardhub_adapters::model::Status::Valid
-                                | wardhub_adapters::model::Status::Questionable
-                        )
-                        .then_some(o.value),
-                        status: o.status,
-                        observed_at: o.observed_at,
-                        period: None,
-                        channel: o.channel.clone(),
-                        method: ChartMethod::Every,
-                        count: 1,
-                    })
+                    .map(|o| crate::emr::every_value(o, read_id(o)))
                     .collect(),
                 created_at: s.clock.now_ms(),
             };

@@ -128,6 +128,22 @@ fn bed_ref(s: &AppState, bed: &str) -> ApiResult<BedRef> {
         .ok_or_else(|| ApiError::not_found(format!("no bed {bed:?} in the registry")))
 }
 
+/// Records a nurse's event (who and when), durable before the answer.
+async fn manual(
+    s: &AppState,
+    user: &str,
+    kind: Kind,
+    patient: Patient,
+    bed: BedRef,
+) -> ApiResult<()> {
+    let source = Source::Manual { user: user.into() };
+    s.patients
+        .record(kind, patient, Some(bed), true, None, source)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
 /// A nurse puts a patient in a bed (recorded as a manual admit, by this user, now).
 async fn admit(
     State(s): State<AppState>,
@@ -158,19 +174,7 @@ async fn admit(
         birth_date: body.birth_date,
         sex: body.sex,
     };
-    s.patients
-        .record(
-            Kind::Admit,
-            patient,
-            Some(place),
-            true,
-            None,
-            Source::Manual {
-                user: user.name.clone(),
-            },
-        )
-        .await
-        .map_err(|e| ApiError(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    manual(&s, &user.name, Kind::Admit, patient, place).await?;
     bed_patient(State(s), Path(bed)).await
 }
 
@@ -185,19 +189,7 @@ async fn discharge(
     let Some((stay, patient)) = s.patients.at(&bed, now) else {
         return Err(ApiError::not_found(format!("bed {bed:?} has no patient")));
     };
-    s.patients
-        .record(
-            Kind::Discharge,
-            patient,
-            Some(stay.bed),
-            true,
-            None,
-            Source::Manual {
-                user: user.name.clone(),
-            },
-        )
-        .await
-        .map_err(|e| ApiError(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    manual(&s, &user.name, Kind::Discharge, patient, stay.bed).await?;
     bed_patient(State(s), Path(bed)).await
 }
 

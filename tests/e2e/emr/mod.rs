@@ -7,9 +7,10 @@ mod peers;
 
 use std::time::Duration;
 
-use peers::{at_time, mllp_send, sample, samples, FhirServer, Hl7Receiver};
+use peers::{at_time, sample, samples, FhirServer, Hl7Receiver};
 use reqwest::Method;
 use serde_json::json;
+use wardhub_e2e::hl7::mllp_send;
 use wardhub_e2e::{now_ms, Device, TestServer, NURSE_TOKEN, VIEWER_TOKEN};
 
 const DEVICES: [(&str, &str); 3] = [
@@ -468,4 +469,122 @@ async fn fhir_export_reaches_a_fhir_server_valid_and_once() {
         .get(&format!("/Observation?subject=Patient/{pid}"))
         .await;
     assert_eq!(again["entry"].as_array().map(Vec::len), Some(5));
+}
+
+/// Guards "an acknowledgement is a promise" into the patient record: a hub whose interface
+/// engine is away is killed with SIGKILL while a device sends; started again, with the engine
+/// back (python-hl7's MLLP server), every value the device was told "received" is charted, once,
+/// to the patient in its bed — and nothing of the bed without a patient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_value_on_its_way_to_the_emr() {
+    use wardhub_e2e::load::{exact_publisher, Plan};
+    let dir = tempfile::tempdir().unwrap();
+    let (engine_port, adt_port) = (wardhub_e2e::free_port(), wardhub_e2e::free_port());
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hub]\nward = \"icu-5\"\n\
+             [[devices]]\nid = \"k1\"\nbed = \"bed-01\"\n[[devices]]\nid = \"k2\"\nbed = \"bed-02\"\n\
+             [patients.locations]\n\"W^389^1\" = \"bed-01\"\n\
+             [patients.adt]\nlisten = \"127.0.0.1:{adt_port}\"\n\
+             [emr]\ndefault = \"every\"\n\
+             [emr.hl7]\nconnect = \"127.0.0.1:{engine_port}\"\nack_timeout = \"3s\"\n\
+             retry = {{ min = \"200ms\", max = \"1s\" }}\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut hub = wardhub_e2e::spawn_hub(&config, &data);
+    // KLEINSAMPLE^BARRY of the public A01 (Wikipedia's sample) is admitted to W^389^1 = bed 1.
+    let adt = std::net::SocketAddr::from(([127, 0, 0, 1], adt_port));
+    let out = mllp_send(
+        adt,
+        &[at_time(
+            &sample("01-a01-wikipedia-elixir-hl7.hl7"),
+            now_ms() - 1000,
+        )],
+    )
+    .await;
+    assert!(out.contains("MSA|AA"), "{out}");
+    let t0 = now_ms() - 600 * 1000;
+    let mut tasks = Vec::new();
+    for (i, d) in ["k1", "k2"].iter().enumerate() {
+        let mut p = Plan::new(d, t0, 10, 8, Duration::from_secs(20));
+        p.level = if i == 0 { 4 } else { 5 };
+        p.every = Some(Duration::from_millis(20));
+        p.settle = Duration::from_secs(1);
+        tasks.push(tokio::spawn(exact_publisher(hub.mqtt, p)));
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    hub.child.kill().expect("SIGKILL");
+    let _ = hub.child.wait();
+    let mut reports = Vec::new();
+    for t in tasks {
+        reports.push(t.await.unwrap());
+    }
+    let acked = reports[0].acked_times();
+    assert!(
+        acked.len() > 100,
+        "too little load to mean anything: {}",
+        acked.len()
+    );
+
+    let receiver = Hl7Receiver::start(dir.path(), engine_port);
+    let mut again = wardhub_e2e::spawn_hub(&config, &data);
+    let metrics = format!("http://{}/metrics", again.metrics);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if wardhub_e2e::sample(&text, "wardhub_emr_outbox_messages{destination=\"hl7\"}")
+            == Some(0.0)
+            && wardhub_e2e::sample(&text, "wardhub_emr_acknowledged_total{destination=\"hl7\"}")
+                .is_some_and(|n| n > 0.0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the EMR outbox did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = Hl7Receiver::received(&receiver.out);
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|m| m["control_id"].as_str().unwrap())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no message charted twice");
+    let mut charted = std::collections::HashMap::new();
+    for m in &got {
+        assert_eq!(m["patient_id"], "56782445", "the A01's patient");
+        for obx in m["obx"].as_array().unwrap() {
+            if obx["value_type"] != "NM" {
+                continue;
+            }
+            let device = obx["device"].as_str().unwrap();
+            assert!(device.starts_with("k1"), "bed 2 has no patient: {obx}");
+            let t =
+                wardhub_adapters::hl7::message::parse_hl7_time(obx["time"].as_str().unwrap(), 0)
+                    .expect("OBX-14 is a time");
+            *charted.entry(t).or_insert(0) += 1;
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|t| !charted.contains_key(t)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged values never reached the EMR",
+        lost.len(),
+        acked.len()
+    );
+    assert!(charted.values().all(|&c| c == 1), "a value charted twice");
+    eprintln!(
+        "kill -9: {} acknowledged values, all charted once",
+        acked.len()
+    );
+    again.child.kill().ok();
+    let _ = again.child.wait();
 }

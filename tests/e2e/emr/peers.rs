@@ -3,7 +3,6 @@
 //! implementation (`tests/peers/fhir/`), PyPI `fhir.resources` as validator, and python-hl7's
 //! `mllp_send` as the ADT feed.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -157,34 +156,6 @@ pub fn validate_fhir(json: &serde_json::Value) -> String {
         "fhir.resources refused it:\n{text}\n{json:#}"
     );
     text
-}
-
-/// Sends `msgs` with `mllp_send` (PyPI `hl7`); returns its standard output, one ACK per
-/// message.
-pub async fn mllp_send(addr: SocketAddr, msgs: &[String]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("msgs.hl7");
-    let mut bytes = Vec::new();
-    for m in msgs {
-        bytes.push(0x0b);
-        bytes.extend_from_slice(m.as_bytes());
-        bytes.extend_from_slice(&[0x1c, 0x0d]);
-    }
-    std::fs::write(&file, bytes).unwrap();
-    let out = tokio::process::Command::new("mllp_send")
-        .arg("--file")
-        .arg(&file)
-        .args(["--port", &addr.port().to_string(), &addr.ip().to_string()])
-        .output()
-        .await
-        .expect("mllp_send must be installed (pip install hl7; tests/run installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// One public ADT sample (`tests/fixtures/hl7/adt/`, sources in its SOURCES.md).
