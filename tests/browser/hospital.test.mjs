@@ -153,12 +153,14 @@ test('a lost connection keeps the last data under a banner; a 401 returns to the
   const api = '**/api/v1/hospital';
   // One request at a time: with every answer 1.2 s late, polls never overlap.
   await page.bringToFront();
-  let inflight = 0;
+  // Only requests that started after the listeners count: one already in flight when they
+  // were attached ended uncounted ("0 polls at once" in CI, the count having gone to -1).
+  const open = new Set();
   let most = 0;
   let polls = 0;
   const isPoll = (r) => new URL(r.url()).pathname === '/api/v1/hospital';
-  const started = (r) => { if (isPoll(r)) { polls += 1; inflight += 1; most = Math.max(most, inflight); } };
-  const ended = (r) => { if (isPoll(r)) inflight -= 1; };
+  const started = (r) => { if (isPoll(r)) { polls += 1; open.add(r); most = Math.max(most, open.size); } };
+  const ended = (r) => { open.delete(r); };
   page.on('request', started);
   page.on('requestfinished', ended);
   page.on('requestfailed', ended);
