@@ -15,11 +15,10 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use wardhub_adapters::model::Clock;
 
-use super::backoff::sleep_or_stop as backoff_sleep;
 use super::config::FhirExport;
 use super::http_client::{BaseUrl, Client};
-use super::metrics::EmrMetrics;
-use super::outbox::{Dest, Outbox};
+use crate::outbound::backoff::sleep_or_stop as backoff_sleep;
+use crate::outbound::{Dest, OutboundMetrics, Outbox};
 use crate::store::SledStore;
 
 pub(super) fn client(c: &FhirExport) -> Result<Client, String> {
@@ -85,7 +84,7 @@ pub(super) async fn run(
     client: Client,
     outbox: Arc<Outbox>,
     store: Arc<SledStore>,
-    metrics: EmrMetrics,
+    metrics: OutboundMetrics,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) {

@@ -21,13 +21,10 @@
 //! are PUT under deterministic ids and the Patient and Devices created conditionally, so a
 //! resend changes nothing.
 
-mod backoff;
 pub mod config;
 mod fhir_sender;
-mod hl7_sender;
 pub mod http_client;
 pub mod metrics;
-pub mod outbox;
 pub mod periodic;
 
 use std::collections::BTreeMap;
@@ -40,10 +37,11 @@ use wardhub_adapters::emr::pcd01::Pcd01Options;
 use wardhub_adapters::model::charting::{ChartBatch, ChartMethod, ChartedValue};
 use wardhub_adapters::model::{Clock, Location, Millis, Observation, Patient, Status};
 
+use crate::outbound::outbox::META_CHARTED;
+use crate::outbound::{Dest, Entry, Outbox};
 pub use config::EmrConfig;
 use config::Mode;
 use metrics::EmrMetrics;
-use outbox::{Dest, Entry, Outbox, META_CHARTED};
 use periodic::{Closed, Key, Periodic};
 
 use crate::patients::{PatientContext, Timeline};
@@ -57,7 +55,7 @@ pub enum EmrError {
     #[error("emr: {0}")]
     Config(String),
     #[error(transparent)]
-    Outbox(#[from] outbox::OutboxError),
+    Outbox(#[from] crate::outbound::OutboxError),
     #[error("emr: rebuilding the open periods: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -105,7 +103,12 @@ impl Emr {
         if let Some(f) = &config.fhir {
             bounds.insert(Dest::Fhir, f.outbox_max_bytes);
         }
-        let outbox = Arc::new(Outbox::open(store.db(), bounds, metrics.clone())?);
+        let outbox = Arc::new(Outbox::open(
+            store.db(),
+            "emr.outbox",
+            bounds,
+            metrics.queue.clone(),
+        )?);
         let now = clock.now_ms();
         let (period, delay) = (ms(config.period), ms(config.delay));
         let fresh = Periodic::new(period, delay, 0);
@@ -279,7 +282,7 @@ impl Emr {
             // The periods are charted in memory already; their values are in the store.
             tracing::error!(error = %e, "EMR outbox: closed periods could not be queued");
             for d in self.destinations() {
-                self.metrics.dropped(d, "error");
+                self.metrics.queue.dropped(d, "error");
             }
         }
     }
@@ -370,11 +373,18 @@ impl Emr {
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, EmrError> {
         let mut tasks = Vec::new();
         if let Some(h) = &self.config.hl7 {
-            tasks.push(tokio::spawn(hl7_sender::run(
-                h.clone(),
+            tasks.push(tokio::spawn(crate::outbound::mllp_sender::run(
+                Dest::Hl7,
+                crate::outbound::mllp_sender::MllpSettings {
+                    connect: h.connect.clone(),
+                    ack_timeout: h.ack_timeout,
+                    error_attempts: h.error_attempts,
+                    retry_min: h.retry.min,
+                    retry_max: h.retry.max,
+                },
                 self.outbox.clone(),
                 store.clone(),
-                self.metrics.clone(),
+                self.metrics.queue.clone(),
                 self.clock.clone(),
                 cancel.clone(),
             )));
@@ -386,7 +396,7 @@ impl Emr {
                 client,
                 self.outbox.clone(),
                 store.clone(),
-                self.metrics.clone(),
+                self.metrics.queue.clone(),
                 self.clock.clone(),
                 cancel.clone(),
             )));
@@ -414,15 +424,12 @@ impl Emr {
 
     fn publish_ages(&self) {
         let now = self.clock.now_ms();
-        for d in Dest::ALL {
+        for d in self.destinations() {
             let age = self
                 .outbox
                 .oldest_queued_at(d)
                 .map_or(0, |t| ((now - t) / 1000).max(0));
-            self.metrics
-                .outbox_oldest_age
-                .with_label_values(&[d.as_str()])
-                .set(age);
+            self.metrics.queue.age(d, age);
         }
     }
 }
@@ -473,7 +480,7 @@ impl crate::pipeline::StoredObserver for Emr {
         if let Err(e) = self.outbox.queue(messages, None) {
             tracing::error!(error = %e, "EMR outbox: values could not be queued (they are stored)");
             for d in self.destinations() {
-                self.metrics.dropped(d, "error");
+                self.metrics.queue.dropped(d, "error");
             }
         }
     }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use wardhub_adapters::model::{metric_by_name, Clock, DeviceId, Observation, Patient, Status};
 
 use super::config::{FhirExport, Hl7Export};
-use super::outbox::Dest;
 use super::*;
+use crate::outbound::Dest;
 use crate::patients::{BedRef, Kind, PatientContext, PatientsConfig, Source};
 use crate::pipeline::StoredObserver;
 use crate::registry::SledRegistry;

@@ -1,4 +1,4 @@
-//! The exports' retry back-off: doubling from `retry.min` to `retry.max`, with up to 20 %
+//! The outbound senders' retry back-off: doubling from `retry.min` to `retry.max`, with up to 20 %
 //! jitter so that hubs restarted together do not retry in step.
 
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Sleeps the back-off (doubling it, up to `max`, with jitter); `true` when stopped.
-pub(super) async fn sleep_or_stop(
+pub async fn sleep_or_stop(
     cancel: &CancellationToken,
     backoff: &mut Duration,
     max: Duration,

@@ -1,6 +1,7 @@
-//! The HL7 export's sender: the outbox's oldest message, over one MLLP connection to the
-//! interface engine, then its ACK, then the next (original-mode acknowledgement: one message
-//! in flight, so the receiver's order is the outbox's).
+//! An MLLP sender: one destination's oldest message in the outbox, over one MLLP connection
+//! to its receiver (the EMR's interface engine, the alarm manager), then its ACK, then the
+//! next (original-mode acknowledgement: one message in flight, so the receiver's order is
+//! the outbox's).
 //!
 //! - AA (or CA): the message leaves the outbox, and the removal is made durable before the
 //!   next message goes, so only a crash in that moment can send it again (same MSH-10).
@@ -21,10 +22,22 @@ use wardhub_adapters::hl7::mllp::{self, Framer, Item};
 use wardhub_adapters::model::Clock;
 
 use super::backoff::sleep_or_stop;
-use super::config::Hl7Export;
-use super::metrics::EmrMetrics;
+use super::metrics::OutboundMetrics;
 use super::outbox::{Dest, Outbox};
 use crate::store::SledStore;
+
+/// Where and how an MLLP sender sends.
+#[derive(Debug, Clone)]
+pub struct MllpSettings {
+    /// `host:port` of the receiver's MLLP listener.
+    pub connect: String,
+    /// No ACK within this: the connection is closed and the message sent again.
+    pub ack_timeout: Duration,
+    /// AE answers to one message before it is set aside; an AR sets it aside at once.
+    pub error_attempts: u32,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
 
 const MAX_ACK_BYTES: usize = 1 << 20;
 
@@ -62,17 +75,18 @@ fn read_ack(frame: &[u8], control_id: &str) -> Result<Answer, String> {
     }
 }
 
-pub(super) async fn run(
-    config: Hl7Export,
+/// Sends `d`'s messages until `cancel`.
+pub async fn run(
+    d: Dest,
+    config: MllpSettings,
     outbox: Arc<Outbox>,
     store: Arc<SledStore>,
-    metrics: EmrMetrics,
+    metrics: OutboundMetrics,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) {
-    let d = Dest::Hl7;
     let mut conn: Option<TcpStream> = None;
-    let mut backoff = config.retry.min;
+    let mut backoff = config.retry_min;
     // AE answers to the message now at the head.
     let mut errors: (u64, u32) = (0, 0);
     let connected = metrics.connected.with_label_values(&[d.as_str()]);
@@ -92,8 +106,8 @@ pub(super) async fn run(
                 Ok(Err(e)) => {
                     connected.set(0);
                     metrics.retry(d, "connect");
-                    tracing::warn!(to = %config.connect, error = %e, "EMR HL7: cannot connect; will retry");
-                    if sleep_or_stop(&cancel, &mut backoff, config.retry.max).await {
+                    tracing::warn!(destination = d.as_str(), to = %config.connect, error = %e, "MLLP: cannot connect; will retry");
+                    if sleep_or_stop(&cancel, &mut backoff, config.retry_max).await {
                         break;
                     }
                     continue;
@@ -101,7 +115,7 @@ pub(super) async fn run(
                 Err(_) => {
                     connected.set(0);
                     metrics.retry(d, "timeout");
-                    if sleep_or_stop(&cancel, &mut backoff, config.retry.max).await {
+                    if sleep_or_stop(&cancel, &mut backoff, config.retry_max).await {
                         break;
                     }
                     continue;
@@ -117,11 +131,11 @@ pub(super) async fn run(
         let now = clock.now_ms();
         match outcome {
             Ok(Answer::Accepted) => {
-                backoff = config.retry.min;
+                backoff = config.retry_min;
                 errors = (0, 0);
                 metrics.acknowledged.with_label_values(&[d.as_str()]).inc();
                 if let Err(e) = outbox.acknowledged(d, seq) {
-                    tracing::error!(error = %e, "EMR outbox: an acknowledged message could not be removed");
+                    tracing::error!(error = %e, "outbox: an acknowledged message could not be removed");
                 }
                 // Durable before the next message goes: a crash cannot resend this one
                 // after its successor was accepted.
@@ -129,7 +143,7 @@ pub(super) async fn run(
             }
             Ok(Answer::Rejected(why)) => {
                 metrics.refused.with_label_values(&[d.as_str()]).inc();
-                tracing::warn!(batch = %entry.batch_id, "EMR HL7: the receiver rejected a message (AR); set aside");
+                tracing::warn!(destination = d.as_str(), batch = %entry.batch_id, "MLLP: the receiver rejected a message (AR); set aside");
                 let _ = outbox.refused(d, seq, &why, now);
                 errors = (0, 0);
             }
@@ -140,12 +154,12 @@ pub(super) async fn run(
                 errors.1 += 1;
                 if errors.1 >= config.error_attempts.max(1) {
                     metrics.refused.with_label_values(&[d.as_str()]).inc();
-                    tracing::warn!(batch = %entry.batch_id, attempts = errors.1, "EMR HL7: the receiver answered AE; set aside");
+                    tracing::warn!(destination = d.as_str(), batch = %entry.batch_id, attempts = errors.1, "MLLP: the receiver answered AE; set aside");
                     let _ = outbox.refused(d, seq, &why, now);
                     errors = (0, 0);
                 } else {
                     metrics.retry(d, "error_answer");
-                    if sleep_or_stop(&cancel, &mut backoff, config.retry.max).await {
+                    if sleep_or_stop(&cancel, &mut backoff, config.retry_max).await {
                         break;
                     }
                 }
@@ -154,8 +168,8 @@ pub(super) async fn run(
                 conn = None;
                 connected.set(0);
                 metrics.retry(d, reason);
-                tracing::warn!(to = %config.connect, reason, error = %why, "EMR HL7: no acknowledgement; will send again");
-                if sleep_or_stop(&cancel, &mut backoff, config.retry.max).await {
+                tracing::warn!(destination = d.as_str(), to = %config.connect, reason, error = %why, "MLLP: no acknowledgement; will send again");
+                if sleep_or_stop(&cancel, &mut backoff, config.retry_max).await {
                     break;
                 }
             }

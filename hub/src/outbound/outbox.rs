@@ -1,5 +1,5 @@
-//! The EMR exports' durable outbox: one sled tree (`emr.outbox`) in the hub's database, a
-//! queue per destination (HL7, FHIR) of built messages, oldest first.
+//! A durable outbox: one sled tree per integration (`emr.outbox`, `acm.outbox`) in the hub's
+//! database, a queue per destination (EMR HL7, EMR FHIR, ACM) of built messages, oldest first.
 //!
 //! Keys: `q` + destination + seq (big-endian) for what waits to be sent; `r` + destination +
 //! seq for what the receiver refused for good (kept for a person to look at, at most
@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use wardhub_adapters::model::Millis;
 
-use super::metrics::EmrMetrics;
+use super::metrics::OutboundMetrics;
 
 /// Refused messages kept per destination (older ones are deleted).
 pub const MAX_REFUSED: usize = 10_000;
@@ -30,17 +30,22 @@ pub const META_CHARTED: &[u8] = b"m/charted_to";
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dest {
+    /// The EMR's interface engine (IHE PCD-01 over MLLP).
     Hl7,
+    /// The EMR's FHIR server.
     Fhir,
+    /// The alarm manager (IHE PCD ACM, PCD-04 over MLLP).
+    Acm,
 }
 
 impl Dest {
-    pub const ALL: [Dest; 2] = [Dest::Hl7, Dest::Fhir];
+    pub const ALL: [Dest; 3] = [Dest::Hl7, Dest::Fhir, Dest::Acm];
 
     fn byte(self) -> u8 {
         match self {
             Dest::Hl7 => b'h',
             Dest::Fhir => b'f',
+            Dest::Acm => b'a',
         }
     }
 
@@ -49,6 +54,7 @@ impl Dest {
         match self {
             Dest::Hl7 => "hl7",
             Dest::Fhir => "fhir",
+            Dest::Acm => "acm",
         }
     }
 }
@@ -93,7 +99,7 @@ pub struct Outbox {
     /// Queue depth per destination (kept in memory, recounted at open).
     depth: Mutex<BTreeMap<Dest, Depth>>,
     max_bytes: BTreeMap<Dest, u64>,
-    metrics: EmrMetrics,
+    metrics: OutboundMetrics,
     notify: BTreeMap<Dest, tokio::sync::Notify>,
     /// Serialises queueing (seq order = key order) with the bound's drops.
     write: Mutex<()>,
@@ -122,12 +128,14 @@ fn seq_of(k: &[u8]) -> u64 {
 }
 
 impl Outbox {
+    /// Opens the outbox in sled tree `tree`; `max_bytes` bounds each destination used.
     pub fn open(
         db: &sled::Db,
+        tree: &str,
         max_bytes: BTreeMap<Dest, u64>,
-        metrics: EmrMetrics,
+        metrics: OutboundMetrics,
     ) -> Result<Outbox, OutboxError> {
-        let tree = db.open_tree("emr.outbox")?;
+        let tree = db.open_tree(tree)?;
         let stream = match tree.get(META_STREAM)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
@@ -293,7 +301,7 @@ impl Outbox {
             match self.oldest(dest) {
                 Ok(Some(head)) => return Some(head),
                 Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "EMR outbox unreadable"),
+                Err(e) => tracing::error!(error = %e, "outbox unreadable"),
             }
             // A queue() in between notifies: the wake-up is not lost (Notify keeps a permit).
             tokio::select! {
@@ -369,9 +377,9 @@ impl Outbox {
 
     fn publish_depth(&self) {
         let depth = self.depth.lock().unwrap_or_else(|e| e.into_inner());
-        for d in Dest::ALL {
-            let dp = depth.get(&d).copied().unwrap_or_default();
-            self.metrics.depth(d, dp.messages, dp.bytes);
+        for d in self.max_bytes.keys() {
+            let dp = depth.get(d).copied().unwrap_or_default();
+            self.metrics.depth(*d, dp.messages, dp.bytes);
         }
     }
 
@@ -397,8 +405,9 @@ mod tests {
     fn oldest_first_survives_reopen_and_acks_remove() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let m = EmrMetrics::register(&prometheus::Registry::new());
-        let o = Outbox::open(&db, BTreeMap::new(), m.clone()).unwrap();
+        let m = OutboundMetrics::register(&prometheus::Registry::new(), "t", "test", &Dest::ALL);
+        let both: BTreeMap<Dest, u64> = [(Dest::Hl7, u64::MAX), (Dest::Fhir, u64::MAX)].into();
+        let o = Outbox::open(&db, "t.outbox", both.clone(), m.clone()).unwrap();
         let (a, b) = (o.reserve(), o.reserve());
         o.queue(
             vec![
@@ -411,7 +420,7 @@ mod tests {
         .unwrap();
         let stream = o.stream().to_owned();
         drop(o);
-        let o = Outbox::open(&db, BTreeMap::new(), m).unwrap();
+        let o = Outbox::open(&db, "t.outbox", both, m).unwrap();
         assert_eq!(o.stream(), stream, "a hub keeps its stream id");
         assert!(o.reserve() > b, "numbers are never reused");
         assert_eq!(o.meta(META_CHARTED).unwrap(), Some(42));
@@ -434,8 +443,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let r = prometheus::Registry::new();
-        let m = EmrMetrics::register(&r);
-        let o = Outbox::open(&db, [(Dest::Hl7, 300)].into(), m.clone()).unwrap();
+        let m = OutboundMetrics::register(&r, "t", "test", &[Dest::Hl7]);
+        let o = Outbox::open(&db, "t.outbox", [(Dest::Hl7, 300)].into(), m.clone()).unwrap();
         for i in 0..5 {
             let s = o.reserve();
             o.queue(vec![(Dest::Hl7, s, entry(&i.to_string(), 100))], None)
