@@ -52,6 +52,9 @@ pub struct Config {
     /// Charting to the patient record (HL7 PCD-01, FHIR R4; off by default).
     #[serde(default)]
     pub emr: crate::emr::EmrConfig,
+    /// Alarms to a person: the roster and escalation chains (off by default).
+    #[serde(default)]
+    pub dissemination: crate::dissemination::DisseminationConfig,
 }
 
 /// One protocol adapter (`[[adapters]]`), chosen by `type`. (Few, read once at start: the
@@ -293,6 +296,9 @@ impl Config {
             ));
         }
         if let Err(e) = self.emr.validate() {
+            return Err(ConfigError::Invalid(e));
+        }
+        if let Err(e) = self.dissemination.chains() {
             return Err(ConfigError::Invalid(e));
         }
         if let Err(e) = self.uplink.validate() {

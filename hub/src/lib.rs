@@ -38,11 +38,13 @@ pub mod config;
 #[cfg(feature = "tools")]
 pub mod demo;
 pub mod device_messages;
+pub mod dissemination;
 pub mod emr;
 pub mod fd_budget;
 pub mod health;
 pub mod hospital;
 pub mod http;
+pub mod outbound;
 pub mod patients;
 pub mod pipeline;
 pub mod registry;

@@ -340,8 +340,9 @@ async fn dashboards_and_alert_rules_use_only_exported_metrics() {
     let loaded = Loaded::start().await;
     let mut exported = exported_names(&loaded.server.metrics().await);
     loaded.stop().await;
-    // The uplink's and the EMR export's series exist only on a hub with them on (their alert
-    // rules then mean something): one whose cluster and interface engine are not there.
+    // The uplink's, the EMR export's and the dissemination's series exist only on a hub with
+    // them on (their alert rules then mean something): one whose cluster and interface engine
+    // are not there.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
@@ -350,7 +351,7 @@ async fn dashboards_and_alert_rules_use_only_exported_metrics() {
         &format!(
             "[hub]\nward = \"icu-3\"\n[uplink]\nenabled = true\nsite = \"st-mary\"\n\
              [uplink.cluster]\nservers = [\"mqtt://{dead}\"]\n\
-             [emr.hl7]\nconnect = \"{dead}\"\n"
+             [emr.hl7]\nconnect = \"{dead}\"\n[dissemination]\nenabled = true\n"
         ),
     )
     .await;

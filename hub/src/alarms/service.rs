@@ -34,7 +34,8 @@ pub trait CommittedObserver: Send + Sync {
 
 /// The alarm engine with its store and announcer.
 pub struct AlarmService {
-    committed_to: std::sync::OnceLock<Arc<dyn CommittedObserver>>,
+    /// Told of every committed transition (the uplink, the dissemination), set at start.
+    committed_to: std::sync::RwLock<Vec<Arc<dyn CommittedObserver>>>,
     engine: Mutex<AlarmEngine>,
     store: AlarmStore,
     rules_tree: sled::Tree,
@@ -95,7 +96,7 @@ impl AlarmService {
         let (announce_tx, announce_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
         let service = Arc::new(AlarmService {
-            committed_to: std::sync::OnceLock::new(),
+            committed_to: std::sync::RwLock::new(Vec::new()),
             engine: Mutex::new(engine),
             store,
             rules_tree,
@@ -110,9 +111,12 @@ impl AlarmService {
         Ok((service, task))
     }
 
-    /// Tells `observer` of every transition committed from now on (set once, at start).
+    /// Tells `observer` of every transition committed from now on (at start).
     pub fn also_tell(&self, observer: Arc<dyn CommittedObserver>) {
-        let _ = self.committed_to.set(observer);
+        self.committed_to
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(observer);
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, AlarmEngine> {
@@ -135,7 +139,12 @@ impl AlarmService {
         for t in &transitions {
             self.count(t);
         }
-        if let Some(o) = self.committed_to.get() {
+        for o in self
+            .committed_to
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             o.committed(&transitions);
         }
         let _ = self.announce_tx.send(Pending {

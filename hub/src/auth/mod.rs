@@ -227,6 +227,14 @@ impl Users {
         self.by_hash.is_empty()
     }
 
+    /// The names of the users, sorted (the people a roster may name).
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_hash.values().map(|e| e.user.name.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// The user of a bearer token at `now_ms`, unless it is unknown, expired or revoked.
     pub fn authenticate(
         &self,

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod alarms;
+pub mod assign;
 pub mod devices;
 pub mod hospital;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Alarms(crate::cli::alarms::AlarmsArgs),
     /// The hospital view: every ward hub that uplinks to the cluster, on one page.
     Hospital(crate::cli::hospital::HospitalArgs),
+    /// The shift's roster: who is sent which bed's alarms (talks to a running hub).
+    Assign(crate::cli::assign::AssignArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +208,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Bed(a) => crate::cli::devices::run_bed(a).await,
         Command::Alarms(a) => crate::cli::alarms::run(a).await,
         Command::Hospital(a) => crate::cli::hospital::run(a).await,
+        Command::Assign(a) => crate::cli::assign::run(a).await,
         Command::Admin(a) => tokio::task::block_in_place(|| crate::cli::admin::run(a)),
         Command::Bench(b) => match crate::bench::run(b).await {
             Ok(()) => ExitCode::SUCCESS,

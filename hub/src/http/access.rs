@@ -75,6 +75,7 @@ const NOT_PATIENT_DATA: &[&str] = &[
     "/api/v1/rules",
     "/api/v1/audit",
     "/api/v1/users",
+    "/api/v1/roster",
 ];
 
 /// One route and what it needs.

@@ -24,7 +24,9 @@ pub mod dashboard;
 mod fhir_api;
 pub mod metrics;
 mod patients_api;
+mod phone_api;
 mod registry_api;
+mod roster_api;
 pub mod serve;
 mod session_api;
 pub(crate) mod ward_api;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub patients: Arc<crate::patients::PatientContext>,
     /// The EMR exports, when on (their refused messages, for an admin).
     pub emr: Option<Arc<crate::emr::Emr>>,
+    /// Alarms to a person (roster, chains), when on.
+    pub dissemination: Option<Arc<crate::dissemination::Disseminator>>,
     pub health: Arc<crate::health::Health>,
     /// Fires when the HTTP server stops: long-lived streams end.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -123,6 +127,8 @@ fn routes() -> access::Routes {
     let r = admin_api::routes(r);
     let r = patients_api::routes(r);
     let r = fhir_api::routes(r);
+    let r = roster_api::routes(r);
+    let r = phone_api::routes(r);
     registry_api::routes(r)
 }
 

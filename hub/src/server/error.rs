@@ -42,6 +42,8 @@ pub enum StartError {
     Patients(#[from] crate::patients::PatientError),
     #[error(transparent)]
     Emr(#[from] crate::emr::EmrError),
+    #[error(transparent)]
+    Dissemination(#[from] crate::dissemination::DisseminationError),
     /// The sessions, revocations or access audit in the hub's database.
     #[error("auth store: {0}")]
     AuthStore(#[source] sled::Error),

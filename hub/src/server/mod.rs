@@ -240,6 +240,22 @@ impl Hub {
         } else {
             None
         };
+        // Alarms to a person: told of every committed transition, from the first.
+        let dissemination = if config.dissemination.enabled {
+            let d = crate::dissemination::Disseminator::open(
+                &config.dissemination,
+                &config.hub.ward,
+                users.names(),
+                store.db(),
+                bus.clone() as Arc<dyn wardhub_adapters::adapter::Bus>,
+                clock.clone(),
+                &telemetry.registry,
+            )?;
+            alarms.also_tell(d.clone());
+            Some(d)
+        } else {
+            None
+        };
         let background_cancel = CancellationToken::new();
         let ticker_task = tokio::spawn(alarms.clone().run_ticker(background_cancel.clone()));
 
@@ -372,6 +388,9 @@ impl Hub {
             }
             None => Vec::new(),
         };
+        let dissemination_task = dissemination
+            .as_ref()
+            .map(|d| d.spawn(background_cancel.clone()));
         let emr_cancel = CancellationToken::new();
         let emr_tasks = match &emr {
             Some(e) => e.spawn(store.clone(), emr_cancel.clone())?,
@@ -397,6 +416,7 @@ impl Hub {
             alarms: &alarms,
             patients: &patients,
             emr: emr.as_ref(),
+            dissemination: dissemination.as_ref(),
             cancel: http_cancel.clone(),
         })
         .await?;
@@ -417,7 +437,11 @@ impl Hub {
             drop(sink);
             let _ = pipeline_task.await;
         });
-        shutdown.stop("store fold", background_cancel, [folder_task]);
+        shutdown.stop(
+            "store fold",
+            background_cancel,
+            std::iter::once(folder_task).chain(dissemination_task),
+        );
         {
             let alarms = alarms.clone();
             shutdown.then(

@@ -37,6 +37,7 @@ pub(super) struct WebParts<'a> {
     pub alarms: &'a Arc<AlarmService>,
     pub patients: &'a Arc<crate::patients::PatientContext>,
     pub emr: Option<&'a Arc<crate::emr::Emr>>,
+    pub dissemination: Option<&'a Arc<crate::dissemination::Disseminator>>,
     pub cancel: CancellationToken,
 }
 
@@ -77,6 +78,7 @@ pub(super) async fn start(p: WebParts<'_>) -> Result<[JoinHandle<()>; 2], StartE
         alarms: p.alarms.clone(),
         patients: p.patients.clone(),
         emr: p.emr.cloned(),
+        dissemination: p.dissemination.cloned(),
         shutdown: p.cancel.clone(),
     });
     for (what, r) in &p.reloaders {

@@ -123,6 +123,13 @@ impl Client {
         Ok(self.send(reqwest::Method::GET, path, None).await?.1)
     }
 
+    pub(crate) async fn put(&self, path: &str, body: Value) -> CliResult<Value> {
+        Ok(self
+            .send(reqwest::Method::PUT, path, Some(Body::Json(body)))
+            .await?
+            .1)
+    }
+
     pub(crate) async fn post(&self, path: &str, body: Value) -> CliResult<Value> {
         Ok(self
             .send(reqwest::Method::POST, path, Some(Body::Json(body)))

@@ -107,7 +107,13 @@ pub(super) async fn kpis(
     let beds = s.registry.beds(None).len().max(1);
     let alarms = s.alarms.clone();
     let k = blocking(move || Ok(alarms.kpis(from, to, now, beds)?)).await?;
-    Ok(Json(json!({ "kpis": k })))
+    // Closing the loop (with dissemination on): time to the first person told, to accepted,
+    // and alarms that reached nobody.
+    let dissemination = match s.dissemination.clone() {
+        Some(d) => Some(blocking(move || Ok(d.kpis(from, to))).await?),
+        None => None,
+    };
+    Ok(Json(json!({ "kpis": k, "dissemination": dissemination })))
 }
 
 #[derive(Debug, Deserialize)]
