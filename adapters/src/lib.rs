@@ -9,6 +9,7 @@
 //! - [`emr`]: the EMR exports' pure builders (IHE PCD-01 ORU^R01, FHIR R4 Bundles);
 //! - [`mqtt_json`]: devices publishing JSON to `wardhub/v1/devices/{id}/obs`;
 //! - [`hl7`]: HL7 v2 ORU^R01 over MLLP (IHE PCD-01);
+//! - [`acm`]: IHE PCD Alarm Communication Management (PCD-04 alarms out, PCD-05 statuses in);
 //! - [`net`]: connection limits per face and source; [`tls`]: reloadable rustls server configs.
 //!
 //! Decoders are pure and synchronous; adapters are the async loops around them.
@@ -19,6 +20,7 @@
 //! assert_eq!((spo2.code, spo2.unit), (150456, "%"));
 //! ```
 
+pub mod acm;
 pub mod adapter;
 pub mod emr;
 pub mod hl7;
