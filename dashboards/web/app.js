@@ -66,6 +66,9 @@ const state = {
   detail: null, // { bed, range, timer }
   pendingAck: null, // alarm id waiting for a login
   ackTarget: null,
+  // Alarms sent to people (GET /api/v1/dissemination): alarm id -> status; a 404 is
+  // dissemination switched off, asked again after offUntil.
+  dissemination: { byAlarm: new Map(), offUntil: 0, busy: false },
 };
 
 const hubNow = () => Date.now() + state.clockOffset;
@@ -244,11 +247,38 @@ async function pollWard() {
     state.ward = r.json.ward;
     state.beds = new Map(r.json.beds.map((b) => [b.bed, b]));
     renderWard();
+    pollDissemination();
   } catch {
     // Not live: updateLive() tells once WARD_SILENT_MS has passed.
   } finally {
     updateLive();
     state.poll.timer = setTimeout(pollWard, POLL_MS);
+  }
+}
+
+// ---------------------------------------------------------------- who has an alarm
+
+/** With the ward poll: who each open alarm was sent to and who accepted it (the alarm list
+ *  shows "Accepted by …" / "Sent to …"). Never in the way of the ward poll or liveness. */
+async function pollDissemination() {
+  const d = state.dissemination;
+  if (d.busy || !state.user || Date.now() < d.offUntil) return;
+  d.busy = true;
+  try {
+    const r = await api('/api/v1/dissemination');
+    if (r.status === 404) {
+      d.offUntil = Date.now() + 60000;
+      d.byAlarm = new Map();
+    } else if (r.ok && r.json) {
+      d.byAlarm = new Map((r.json.alarms ?? []).map((x) => [x.alarm, x]));
+    } else {
+      return;
+    }
+    renderAlarms();
+  } catch {
+    // Asked again with the next ward poll.
+  } finally {
+    d.busy = false;
   }
 }
 
@@ -369,6 +399,7 @@ function alarmElement(a) {
     text: h('div', { class: 'alarm-text' }),
     meta: h('div', { class: 'alarm-meta' }),
     ackMeta: h('div', { class: 'alarm-meta ack' }),
+    who: h('div', { class: 'alarm-meta who', hidden: true }),
     ack: h('button', { type: 'button', class: 'primary', dataset: { action: 'ack' } }, 'Acknowledge…'),
     pause: h('button', { type: 'button', dataset: { action: 'pause' }, title: 'Pause the sound of this alarm (2 min unless configured otherwise)' }, 'Pause audio'),
   };
@@ -376,7 +407,7 @@ function alarmElement(a) {
   parts.pause.addEventListener('click', () => pauseAlarm(a.id));
   const li = h('li', { class: 'alarm', dataset: { alarmId: a.id } },
     h('div', { class: 'alarm-top' }, parts.prio, parts.bed, parts.kind, parts.esc),
-    parts.text, parts.meta, parts.ackMeta,
+    parts.text, parts.meta, parts.ackMeta, parts.who,
     h('div', { class: 'alarm-actions' }, parts.ack, parts.pause));
   // Every flashing alarm flashes in phase, whenever it appeared.
   li.style.animationDelay = `-${Math.round(performance.now() % 2000)}ms`;
@@ -416,6 +447,7 @@ function renderAlarms() {
     } else {
       setText(parts.ackMeta, '');
     }
+    renderWho(li, parts.who, state.dissemination.byAlarm.get(a.id));
     parts.ack.hidden = a.state !== 'active';
     parts.pause.hidden = a.state !== 'active' || (a.audio_paused_until && a.audio_paused_until > now);
     li.setAttribute('aria-label', `${PRIORITY_TEXT[a.priority]} priority ${a.kind} alarm, ${a.bed ?? ''}: ${alarmText(a)}, ${a.state}`);
@@ -430,6 +462,21 @@ function renderAlarms() {
   }
   setText($('#alarm-count'), String(list.length));
   $('#no-alarms').hidden = list.length > 0;
+}
+
+/** Who took the alarm (data-accepted-by, for tests too), or whom it is being sent to. */
+function renderWho(li, el, d) {
+  let text = '';
+  if (d?.accepted_by) {
+    const at = Date.parse(d.accepted_at ?? '');
+    text = `Accepted by ${d.accepted_by}${Number.isFinite(at) ? ` at ${clockText(at)}` : ''}`;
+    setData(li, 'acceptedBy', d.accepted_by);
+  } else {
+    if (d?.with?.length) text = `Sent to ${d.with.join(', ')}`;
+    if ('acceptedBy' in li.dataset) delete li.dataset.acceptedBy;
+  }
+  setText(el, text);
+  el.hidden = !text;
 }
 
 // ---------------------------------------------------------------- ward tiles
@@ -697,6 +744,7 @@ function loggedOut() {
   if (state.sse.es) { state.sse.es.close(); state.sse.es = null; state.sse.open = false; }
   state.alarms = new Map();
   state.beds = new Map();
+  state.dissemination.byAlarm = new Map();
   renderAlarms();
   renderWard();
   if (was !== null && !$('#login-dialog').open) requireLogin(null);
@@ -709,6 +757,7 @@ function loggedIn(user) {
   renderUser();
   connectStream();
   pollWard();
+  openFromHash();
 }
 
 async function checkSession() {
@@ -918,6 +967,18 @@ const CHARTS = [
   { title: 'etCO₂', series: [['etco2', 'etCO₂', '#e1bee7']], limits: 'etco2', optional: true },
 ];
 
+/** A deep link to a bed's detail and trends: `/#bed=bed-01` (the phone page links here). */
+function bedFromHash() {
+  const m = /^#bed=(.+)$/.exec(location.hash);
+  if (!m) return null;
+  try { return decodeURIComponent(m[1]); } catch { return null; }
+}
+
+function openFromHash() {
+  const bed = bedFromHash();
+  if (bed && state.user && state.detail?.bed !== bed) openBed(bed);
+}
+
 function openBed(bed) {
   const d = $('#bed-dialog');
   state.detail = { bed, range: state.detail?.range ?? '1h', timer: 0, trends: null };
@@ -933,6 +994,8 @@ function openBed(bed) {
 function closeBed() {
   if (state.detail) clearTimeout(state.detail.timer);
   state.detail = null;
+  // Closed: a reload shows the ward, not the bed of the link that opened it.
+  if (bedFromHash()) history.replaceState(null, '', location.pathname + location.search);
 }
 
 async function loadDetail() {
@@ -1168,6 +1231,7 @@ function wire() {
   for (const ev of ['pointerdown', 'keydown']) {
     document.addEventListener(ev, () => { if (sound.on) { sound.ensure(); sound.render(); } }, { capture: true });
   }
+  window.addEventListener('hashchange', openFromHash);
   let resizeTimer = 0;
   window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawCharts, 150); });
 }

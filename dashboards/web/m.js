@@ -8,8 +8,8 @@
 //   `gone` for this user only; `resync`: start over). On an error the page says "connection
 //   lost" and reconnects with backoff; every new stream starts with a full snapshot.
 //   GET /api/v1/me/alarms every 20 s checks that the login is still valid and the hub there.
-// - Accept: POST /api/v1/alarms/{n}/accept; pass on: POST /api/v1/alarms/{n}/reject (n is the
-//   alarm's number: A000123 → 123). 409: no longer being sent to anyone.
+// - Accept: POST /api/v1/alarms/{id}/accept; pass on: POST /api/v1/alarms/{id}/reject.
+//   409: no longer being sent to anyone.
 // - A new notification (or a reminder) beeps (Web Audio, once a tap has allowed it) and
 //   vibrates (navigator.vibrate, where the phone allows it).
 
@@ -57,7 +57,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const state = {
   /** {name, role}; null: logged out; undefined: not known yet. */
   user: undefined,
-  /** alarm number → { n (the notification), el, parts, shownAt } */
+  /** alarm id (A000123) → { n (the notification), el, parts, shownAt } */
   items: new Map(),
   sse: { es: null, open: false, everOpen: false, retry: 0, timer: 0, nextAt: 0 },
   checkTimer: 0,
@@ -119,13 +119,6 @@ function fmtValue(name, v) {
 
 function unitText(u) { return UNIT_TEXT[u] ?? u ?? ''; }
 
-/** The alarm's number: the alarm JSON says "A000123", the dissemination API 123. */
-function alarmNum(id) {
-  if (typeof id === 'number') return id;
-  const m = /^A?0*(\d+)$/.exec(String(id));
-  return m ? Number(m[1]) : NaN;
-}
-
 /** What the alarm is, in the ward dashboard's words. */
 function alarmText(a) {
   const sources = a.sources ?? [];
@@ -147,7 +140,7 @@ function alarmText(a) {
     .filter((s) => !(s.device_id === a.device_id && s.metric?.name === m.name))
     .map((s) => `${METRIC_LABEL[s.metric?.name] ?? s.metric?.name ?? '?'} ${fmtValue(s.metric?.name, s.value)}`);
   const also = others.length ? ` · also ${others.join(', ')}` : '';
-  return `${condition}${METRIC_LABEL[m.name] ?? m.name} ${side} ${fmtValue(m.name, a.value)} ${unitText(m.unit)}${limit}${also}`;
+  return `${condition}${METRIC_LABEL[m.name] ?? m.name} ${side} ${fmtValue(m.name, a.value)}\u00a0${unitText(m.unit)}${limit}${also}`;
 }
 
 /** Every call carries the session cookie (HttpOnly: this script never sees it, nor the token). */
@@ -288,7 +281,7 @@ function cardFor(id, n) {
   };
   parts.accept.addEventListener('click', () => answer(id, 'accept'));
   parts.reject.addEventListener('click', () => answer(id, 'reject'));
-  const el = h('li', { class: 'card', dataset: { alarm: String(id), alarmId: n.alarm.id } },
+  const el = h('li', { class: 'card', dataset: { alarmId: id } },
     h('div', { class: 'card-top' }, parts.prio, parts.bed, parts.kind),
     h('div', { class: 'tags' }, parts.reminder, parts.target),
     parts.what, parts.meta, parts.sent, parts.note,
@@ -327,7 +320,8 @@ function renderCard(it) {
   if (a.bed) {
     parts.trend.hidden = false;
     parts.trend.setAttribute('href', `/#bed=${encodeURIComponent(a.bed)}`);
-    setText(parts.trend, `Bed ${a.bed}: trends on the ward dashboard ›`);
+    setText(parts.trend, `Trends of ${a.bed} ›`);
+    parts.trend.setAttribute('aria-label', `Trends of ${a.bed} on the ward dashboard`);
   } else {
     parts.trend.hidden = true;
   }
@@ -339,7 +333,7 @@ function sorted() {
   return [...state.items.entries()].sort(([xi, x], [yi, y]) =>
     (PRIORITY_RANK[y.n.alarm.priority] - PRIORITY_RANK[x.n.alarm.priority])
     || (y.n.alarm.raised_at - x.n.alarm.raised_at)
-    || (yi - xi));
+    || yi.localeCompare(xi));
 }
 
 function render() {
@@ -355,18 +349,23 @@ function render() {
     }
   });
   for (const el of [...list.children]) {
-    if (!state.items.has(Number(el.dataset.alarm)) || state.items.get(Number(el.dataset.alarm)).el !== el) el.remove();
+    if (state.items.get(el.dataset.alarmId)?.el !== el) el.remove();
   }
   const c = $('#count');
   c.hidden = items.length === 0;
   setText(c, String(items.length));
-  $('#empty').hidden = items.length > 0 || $('#off').hidden === false;
+  renderEmpty();
   document.title = items.length ? `(${items.length}) wardhub — my alarms` : 'wardhub — my alarms';
 }
 
+/** "No alarms for you" only while live: without the stream the page cannot know. */
+function renderEmpty() {
+  $('#empty').hidden = state.items.size > 0 || !$('#off').hidden || !state.sse.open;
+}
+
 function upsert(n) {
-  const id = alarmNum(n.alarm?.id);
-  if (!Number.isFinite(id)) return false;
+  const id = n.alarm?.id;
+  if (typeof id !== 'string') return false;
   const known = state.items.has(id);
   const it = cardFor(id, n);
   it.n = n;
@@ -394,7 +393,7 @@ async function answer(id, what) {
   setText(it.parts.note, '');
   state.pending.add(id);
   try {
-    const r = await api(`/api/v1/alarms/${id}/${what}`, { method: 'POST' });
+    const r = await api(`/api/v1/alarms/${encodeURIComponent(id)}/${what}`, { method: 'POST' });
     if (r.ok) {
       remove(id);
       render();
@@ -445,6 +444,7 @@ function renderLive() {
     setText($('#conn-text'), s.everOpen || s.retry > 0 ? `NOT LIVE${retry}` : 'Connecting…');
   }
   $('#lost').hidden = !loggedIn || live || offHub || !(s.everOpen || s.retry > 0);
+  renderEmpty();
 }
 
 function closeStream() {
@@ -471,8 +471,7 @@ function connect() {
     const seen = new Set();
     const fresh = [];
     for (const n of data.alarms ?? []) {
-      const id = alarmNum(n.alarm?.id);
-      seen.add(id);
+      seen.add(n.alarm?.id);
       if (upsert(n)) fresh.push(n);
     }
     for (const id of before) if (!seen.has(id)) remove(id);
@@ -494,7 +493,7 @@ function connect() {
   es.addEventListener('gone', (e) => {
     if (!mine()) return;
     const g = JSON.parse(e.data);
-    const id = alarmNum(g.alarm);
+    const id = g.alarm;
     const it = remove(id);
     render();
     if (it && !state.pending.has(id)) {

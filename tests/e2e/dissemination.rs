@@ -299,3 +299,228 @@ async fn accepted_or_acknowledged_at_the_station_at_once_the_buddy_is_never_told
         [e("notified", ""), e("stopped", "acknowledged")]
     );
 }
+
+/// The Alarm Manager of `tests/peers/acm_manager.py` (python-hl7's MLLP server and client),
+/// on `port`, answering with PCD-05 statuses to `status_to`.
+struct Manager {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl Manager {
+    fn start(dir: &std::path::Path, port: u16, status_to: std::net::SocketAddr) -> Manager {
+        let port_file = dir.join(format!("am-port-{}", wardhub_e2e::now_ms()));
+        let out = dir.join("am.jsonl");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/acm_manager.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--out")
+            .arg(&out)
+            .args(["--port", &port.to_string()])
+            .args(["--status-to", &status_to.to_string(), "--accept-after", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs tests/peers/acm_manager.py (PyPI hl7)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !port_file.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "acm_manager.py exited");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "acm_manager.py did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Manager { child, out }
+    }
+
+    /// What it received and sent, one JSON object per line.
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// IHE PCD ACM: each notification reaches the Alarm Manager (python-hl7) as a PCD-04 naming
+/// its recipient; the manager's PCD-05 "accepted" stops the chain; with the manager down for a
+/// minute, every PCD-04 of that minute arrives afterwards, once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcd04_reaches_a_python_hl7_alarm_manager_and_its_pcd05_accept_stops_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let am_port = wardhub_e2e::free_port();
+    let overlay = format!(
+        "{OVERLAY}\n[dissemination.acm]\nconnect = \"127.0.0.1:{am_port}\"\n\
+         receiving_application = \"ACM_TEST_AM\"\nack_timeout = \"3s\"\n\
+         retry = {{ min = \"200ms\", max = \"1s\" }}\n\
+         [dissemination.acm.status]\nlisten = \"127.0.0.1:0\"\n"
+    );
+    let server =
+        TestServer::start_with(&[("mon-1", "bed-01"), ("mon-2", "bed-02")], &overlay).await;
+    let status_addr = server.hub().addresses.acm_status.expect("PCD-05 listener");
+    let mut am = Manager::start(dir.path(), am_port, status_addr);
+    for bed in ["bed-01", "bed-02"] {
+        assign(
+            &server,
+            NURSE_TOKEN,
+            &[
+                "bed",
+                bed,
+                "--primary",
+                "nurse-ana",
+                "--buddy",
+                "biomed-ben",
+            ],
+        );
+    }
+    let mut d1 = Device::connect(server.mqtt(), "mon-1").await;
+    let a1 = raise(&server, &mut d1, "mon-1", "bed-01").await;
+    let n1: u64 = a1.trim_start_matches('A').parse().unwrap();
+    // The PCD-04 start for the nurse, then (after its "accepted", 1 s later) the chain stops
+    // before the buddy's step at 3 s, and the manager hears the end of it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let events = loop {
+        let h = server
+            .json(&format!("/api/v1/alarms/{a1}/dissemination"))
+            .await;
+        let events: Vec<String> = h["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["event"].as_str().unwrap().to_owned())
+            .collect();
+        if events.contains(&"stopped".to_owned()) {
+            break events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no PCD-05 accept: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        events,
+        ["notified", "delivered", "read", "accepted", "stopped"],
+        "the Alarm Manager's statuses, recorded"
+    );
+    let mine = |lines: &[Value], n: u64| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["kind"] == "alarm")
+            .filter(|l| {
+                l["alarm_id"]
+                    .as_str()
+                    .is_some_and(|a| a.split(['^', '&']).any(|p| p == n.to_string()))
+            })
+            .cloned()
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while mine(&am.lines(), n1).len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", am.lines());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = mine(&am.lines(), n1);
+    assert_eq!(got[0]["message_type"], "ORU^R40^ORU_R40");
+    assert!(
+        got[0]["profile"]
+            .as_str()
+            .unwrap()
+            .starts_with("IHE_PCD_ACM_001"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(
+        (got[0]["phase"].as_str(), got[0]["recipient"].as_str()),
+        (Some("start"), Some("nurse-ana"))
+    );
+    assert_eq!(got[0]["priority"], "PH", "{}", got[0]);
+    assert_eq!(
+        got[1]["phase"], "acknowledged",
+        "the end of the chain is reported: {}",
+        got[1]
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !am.lines().iter().any(|l| l["recipient"] == "biomed-ben"),
+        "accepted through the Alarm Manager: the buddy is never sent it"
+    );
+
+    // The manager goes away for a minute: bed 2's alarm is sent to the nurse, then the buddy,
+    // into the outbox; it comes back and gets all of it, once, in order.
+    am.kill();
+    let before = am.lines().len();
+    let mut d2 = Device::connect(server.mqtt(), "mon-2").await;
+    let a2 = raise(&server, &mut d2, "mon-2", "bed-02").await;
+    let n2: u64 = a2.trim_start_matches('A').parse().unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(
+        server
+            .metric("wardhub_acm_outbox_messages{destination=\"acm\"}")
+            .await
+            >= 2.0
+    );
+    assert!(
+        server
+            .metric("wardhub_acm_retries_total{destination=\"acm\",reason=\"connect\"}")
+            .await
+            > 0.0
+    );
+    let am = Manager::start(dir.path(), am_port, status_addr);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while server
+        .metric("wardhub_acm_outbox_messages{destination=\"acm\"}")
+        .await
+        > 0.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ACM outbox did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after: Vec<Value> = am.lines()[before..].to_vec();
+    let got = mine(&after, n2);
+    let seen: Vec<(String, String)> = got
+        .iter()
+        .map(|l| {
+            (
+                l["phase"].as_str().unwrap().to_owned(),
+                l["recipient"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen[..2],
+        [
+            ("start".to_owned(), "nurse-ana".to_owned()),
+            ("escalate".to_owned(), "biomed-ben".to_owned())
+        ],
+        "everything of the outage, in order: {seen:?}"
+    );
+    let mut ids: Vec<&str> = after
+        .iter()
+        .filter(|l| l["kind"] == "alarm")
+        .map(|l| l["control_id"].as_str().unwrap())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "nothing twice");
+}

@@ -37,6 +37,8 @@ pub struct ChainConfig {
 pub struct DisseminationConfig {
     pub enabled: bool,
     pub chains: Vec<ChainConfig>,
+    /// IHE PCD ACM to the hospital's Alarm Manager (off when absent).
+    pub acm: Option<super::acm::AcmConfig>,
 }
 
 impl Default for DisseminationConfig {
@@ -57,6 +59,7 @@ impl Default for DisseminationConfig {
         use Target::*;
         DisseminationConfig {
             enabled: false,
+            acm: None,
             chains: vec![
                 chain(
                     None,

@@ -12,8 +12,10 @@
 //!                                         ─▶ MQTT wardhub/v1/staff/{user}/alarms (QoS 1)
 //! ```
 //!
-//! Layout: [`config`], [`chain`] (the pure chains and roster), [`metrics`].
+//! Layout: [`config`], [`chain`] (the pure chains and roster), [`acm`] (IHE PCD ACM to the
+//! hospital's Alarm Manager), [`metrics`].
 
+pub mod acm;
 pub mod chain;
 pub mod config;
 pub mod metrics;
@@ -90,6 +92,17 @@ pub struct Disseminator {
     live: tokio::sync::broadcast::Sender<Arc<Live>>,
     /// Who accepted which open alarm, and when (the ward dashboard shows it).
     accepted: Mutex<BTreeMap<AlarmId, (String, Millis)>>,
+    /// Alarms this hub has disseminated (a status for another is refused).
+    known: Mutex<std::collections::BTreeSet<AlarmId>>,
+    /// IHE PCD ACM, when configured.
+    acm: Option<acm::Acm>,
+    acm_settings: Option<crate::outbound::mllp_sender::MllpSettings>,
+    acm_metrics: Option<crate::outbound::OutboundMetrics>,
+    /// The patient in an alarm's bed, for the Alarm Manager. Weak: the alarm service holds
+    /// this, and the patient context (through the registry) holds the alarm service — a
+    /// strong reference made a cycle that kept the database open after a shutdown ("could
+    /// not acquire lock" on the restart of the phone page's test).
+    patients: Option<std::sync::Weak<crate::patients::PatientContext>>,
 }
 
 /// What the ward dashboard shows of an alarm's dissemination.
@@ -154,8 +167,54 @@ impl Disseminator {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
         registry: &prometheus::Registry,
+        patients: Option<Arc<crate::patients::PatientContext>>,
     ) -> Result<Arc<Disseminator>, DisseminationError> {
         let chains = config.chains().map_err(DisseminationError::Config)?;
+        let (acm, acm_settings, acm_metrics) = match &config.acm {
+            None => (None, None, None),
+            Some(c) => {
+                if c.connect.trim().is_empty() {
+                    return Err(DisseminationError::Config(
+                        "dissemination.acm.connect: the Alarm Manager's host:port".into(),
+                    ));
+                }
+                let m = crate::outbound::OutboundMetrics::register(
+                    registry,
+                    "wardhub_acm",
+                    "alarm manager",
+                    &[crate::outbound::Dest::Acm],
+                );
+                let outbox = crate::outbound::Outbox::open(
+                    db,
+                    "acm.outbox",
+                    [(crate::outbound::Dest::Acm, c.outbox_max_bytes)].into(),
+                    m.clone(),
+                )
+                .map_err(|e| DisseminationError::Config(e.to_string()))?;
+                let opts = wardhub_adapters::acm::pcd04::Pcd04Options {
+                    sending_application: c.sending_application.clone(),
+                    sending_facility: c.sending_facility.clone(),
+                    receiving_application: c.receiving_application.clone(),
+                    receiving_facility: c.receiving_facility.clone(),
+                    patient_authority_default: c.patient_authority.clone(),
+                };
+                let settings = crate::outbound::mllp_sender::MllpSettings {
+                    connect: c.connect.clone(),
+                    ack_timeout: c.ack_timeout,
+                    error_attempts: c.error_attempts,
+                    retry_min: c.retry.min,
+                    retry_max: c.retry.max,
+                };
+                (
+                    Some(acm::Acm {
+                        outbox: Arc::new(outbox),
+                        opts,
+                    }),
+                    Some(settings),
+                    Some(m),
+                )
+            }
+        };
         let tree = db.open_tree("dissemination.roster")?;
         let audit = db.open_tree("dissemination.audit")?;
         let roster = match tree.get(b"current")? {
@@ -177,6 +236,11 @@ impl Disseminator {
             mine: Mutex::new(BTreeMap::new()),
             live: tokio::sync::broadcast::channel(1024).0,
             accepted: Mutex::new(BTreeMap::new()),
+            known: Mutex::new(Default::default()),
+            acm,
+            acm_settings,
+            acm_metrics,
+            patients: patients.as_ref().map(Arc::downgrade),
         }))
     }
 
@@ -331,9 +395,20 @@ impl Disseminator {
                         let Some((a, told)) = alarms.get_mut(&alarm) else {
                             continue;
                         };
+                        let phase = if !*told {
+                            wardhub_adapters::acm::pcd04::AcmPhase::Start
+                        } else if reminder {
+                            wardhub_adapters::acm::pcd04::AcmPhase::Update
+                        } else {
+                            wardhub_adapters::acm::pcd04::AcmPhase::Escalate
+                        };
                         if !*told {
                             *told = true;
                             self.metrics.first_delivery(a, now);
+                        }
+                        if let Some(acm) = &self.acm {
+                            let patient = self.patient_of(a);
+                            acm.queue(&acm::acm_alarm(a, phase, Some(&user), patient, now), now);
                         }
                         json!({
                             "alarm": a,
@@ -381,6 +456,18 @@ impl Disseminator {
                     });
                 }
                 Action::Stopped { alarm, why } => {
+                    if let Some(acm) = &self.acm {
+                        let alarms = self.alarms.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some((a, _)) = alarms.get(&alarm) {
+                            let phase = if why == "cleared" {
+                                wardhub_adapters::acm::pcd04::AcmPhase::End
+                            } else {
+                                wardhub_adapters::acm::pcd04::AcmPhase::Acknowledged
+                            };
+                            let patient = self.patient_of(a);
+                            acm.queue(&acm::acm_alarm(a, phase, None, patient, now), now);
+                        }
+                    }
                     self.record(Step {
                         at: format_rfc3339(now),
                         alarm,
@@ -409,6 +496,49 @@ impl Disseminator {
                 }
             }
         }
+    }
+
+    /// The patient in the alarm's bed when it was raised (for the Alarm Manager's PID).
+    fn patient_of(&self, a: &Alarm) -> Option<wardhub_adapters::model::Patient> {
+        let bed = a.bed.as_deref()?;
+        self.patients
+            .as_ref()?
+            .upgrade()?
+            .at(bed, a.raised_at)
+            .map(|(_, p)| p)
+    }
+
+    fn publish_acm_age(&self) {
+        if let (Some(acm), Some(m)) = (&self.acm, &self.acm_metrics) {
+            let now = self.clock.now_ms();
+            let age = acm
+                .outbox
+                .oldest_queued_at(crate::outbound::Dest::Acm)
+                .map_or(0, |t| ((now - t) / 1000).max(0));
+            m.age(crate::outbound::Dest::Acm, age);
+        }
+    }
+
+    /// Whether this hub disseminated the alarm (since it started).
+    fn knows(&self, alarm: AlarmId) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&alarm)
+    }
+
+    /// Records what an Alarm Manager said of an alarm (delivered, read, …).
+    fn note(&self, alarm: AlarmId, user: &str, event: &str) {
+        self.record(Step {
+            at: format_rfc3339(self.clock.now_ms()),
+            alarm,
+            event: event.to_owned(),
+            user: Some(user.to_owned()),
+            target: None,
+            step: None,
+            note: Some("alarm manager".into()),
+            after_ms: None,
+        });
     }
 
     /// The timer: steps that fell due, reminders.
@@ -554,6 +684,28 @@ impl Disseminator {
             .is_open(alarm)
     }
 
+    /// Starts the ACM sender, when configured (it stops before the final flush).
+    pub fn spawn_acm(
+        self: &Arc<Self>,
+        store: Arc<crate::store::SledStore>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let (acm, settings, metrics) = (
+            self.acm.as_ref()?,
+            self.acm_settings.clone()?,
+            self.acm_metrics.clone()?,
+        );
+        Some(tokio::spawn(crate::outbound::mllp_sender::run(
+            crate::outbound::Dest::Acm,
+            settings,
+            acm.outbox.clone(),
+            store,
+            metrics,
+            self.clock.clone(),
+            cancel,
+        )))
+    }
+
     /// Starts the timer.
     pub fn spawn(
         self: &Arc<Self>,
@@ -568,7 +720,11 @@ impl Disseminator {
                     () = cancel.cancelled() => break,
                     _ = every.tick() => {
                         let this = this.clone();
-                        let _ = tokio::task::spawn_blocking(move || this.tick()).await;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            this.tick();
+                            this.publish_acm_age();
+                        })
+                        .await;
                     }
                 }
             }
@@ -592,6 +748,16 @@ impl crate::alarms::service::CommittedObserver for Disseminator {
                 match t.event {
                     Event::Raised => {
                         alarms.insert(a.id, (a.clone(), false));
+                        {
+                            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+                            // Bounded: the oldest ids go first (a status that old is late).
+                            if known.len() >= 100_000 {
+                                if let Some(first) = known.iter().next().copied() {
+                                    known.remove(&first);
+                                }
+                            }
+                            known.insert(a.id);
+                        }
                         actions.extend(d.raised(
                             a.id,
                             a.priority,

@@ -63,6 +63,7 @@ fn an_alarm_reaches_the_bed_s_nurse_escalates_and_stops_when_accepted_all_audite
         bus.clone(),
         clock.clone(),
         &prometheus::Registry::new(),
+        None,
     )
     .unwrap();
     assert!(

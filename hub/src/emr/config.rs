@@ -114,24 +114,7 @@ impl EmrConfig {
     }
 }
 
-/// How a destination retries.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Retry {
-    #[serde(with = "humane")]
-    pub min: Duration,
-    #[serde(with = "humane")]
-    pub max: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            min: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
-    }
-}
+pub use crate::outbound::backoff::Retry;
 
 /// `[emr.hl7]`: ORU^R01 (IHE PCD-01) over MLLP to the hospital's interface engine.
 #[derive(Debug, Clone, Deserialize)]

@@ -3,7 +3,28 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
+use wardhub_adapters::duration::humane;
+
+/// How a destination retries (`retry = { min = "1s", max = "60s" }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    #[serde(with = "humane")]
+    pub min: Duration,
+    #[serde(with = "humane")]
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Sleeps the back-off (doubling it, up to `max`, with jitter); `true` when stopped.
 pub async fn sleep_or_stop(

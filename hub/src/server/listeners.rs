@@ -22,6 +22,8 @@ pub struct Addresses {
     pub hl7: Option<SocketAddr>,
     /// The ADT feed's MLLP listener, when `[patients.adt]` is configured.
     pub adt: Option<SocketAddr>,
+    /// The Alarm Manager's PCD-05 status listener, when `[dissemination.acm.status]` is set.
+    pub acm_status: Option<SocketAddr>,
 }
 
 /// The hub's own listeners (the adapters bind theirs).
@@ -102,6 +104,7 @@ impl Listeners {
             metrics: local("metrics", &self.metrics, config.metrics.listen)?,
             hl7,
             adt: None,
+            acm_status: None,
         })
     }
 }

@@ -250,8 +250,27 @@ impl Hub {
                 bus.clone() as Arc<dyn wardhub_adapters::adapter::Bus>,
                 clock.clone(),
                 &telemetry.registry,
+                Some(patients.clone()),
             )?;
             alarms.also_tell(d.clone());
+            if let Some(status) = config
+                .dissemination
+                .acm
+                .as_ref()
+                .and_then(|a| a.status.clone())
+            {
+                let handler =
+                    d.clone() as Arc<dyn wardhub_adapters::acm::status_listener::StatusHandler>;
+                let (listener, addr) =
+                    wardhub_adapters::acm::status_listener::StatusListener::bind(status, handler)
+                        .await
+                        .map_err(|source| StartError::Adapter {
+                            name: wardhub_adapters::acm::status_listener::ACM_NAME,
+                            source,
+                        })?;
+                addresses.acm_status = Some(addr);
+                built.push(Box::new(listener));
+            }
             Some(d)
         } else {
             None
@@ -392,10 +411,16 @@ impl Hub {
             .as_ref()
             .map(|d| d.spawn(background_cancel.clone()));
         let emr_cancel = CancellationToken::new();
-        let emr_tasks = match &emr {
+        let mut emr_tasks = match &emr {
             Some(e) => e.spawn(store.clone(), emr_cancel.clone())?,
             None => Vec::new(),
         };
+        // The Alarm Manager's sender stops with the EMR senders, before the final flush.
+        emr_tasks.extend(
+            dissemination
+                .as_ref()
+                .and_then(|d| d.spawn_acm(store.clone(), emr_cancel.clone())),
+        );
         let health_cancel = CancellationToken::new();
         tokio::spawn(health.clone().run(health_cancel.clone()));
         let http_cancel = CancellationToken::new();
@@ -454,7 +479,7 @@ impl Hub {
         shutdown.stop("uplink", uplink_cancel, uplink_tasks);
         // The EMR senders stop before the final flush too: what they had acknowledged leaves
         // the outbox for good.
-        shutdown.stop("EMR export", emr_cancel, emr_tasks);
+        shutdown.stop("EMR export and alarm manager", emr_cancel, emr_tasks);
         shutdown.stop("final flush", flusher_cancel, [flusher_task]);
         shutdown.then("bus close", async move {
             bus.close().await;
