@@ -221,6 +221,14 @@ impl Disseminator {
             Some(v) => serde_json::from_slice(&v)?,
             None => Roster::default(),
         };
+        let mut accepted = BTreeMap::new();
+        for kv in tree.scan_prefix(b"accepted/") {
+            let (k, v) = kv?;
+            let id = String::from_utf8_lossy(&k["accepted/".len()..]).parse::<AlarmId>();
+            if let (Ok(id), Ok((user, at))) = (id, serde_json::from_slice::<(String, Millis)>(&v)) {
+                accepted.insert(id, (user, at));
+            }
+        }
         Ok(Arc::new(Disseminator {
             ward: ward.to_owned(),
             users,
@@ -235,7 +243,7 @@ impl Disseminator {
             seq: std::sync::atomic::AtomicU64::new(0),
             mine: Mutex::new(BTreeMap::new()),
             live: tokio::sync::broadcast::channel(1024).0,
-            accepted: Mutex::new(BTreeMap::new()),
+            accepted: Mutex::new(accepted),
             known: Mutex::new(Default::default()),
             acm,
             acm_settings,
@@ -541,6 +549,58 @@ impl Disseminator {
         });
     }
 
+    /// After a restart: the alarms still open and unanswered go round their chains again
+    /// (steps already due are reached at once: nobody has taken them); accepted ones keep
+    /// who accepted them. Called once at start with the alarm service's open alarms.
+    pub fn resume(&self, open: Vec<Alarm>) {
+        let now = self.clock.now_ms();
+        let roster = self.roster();
+        let accepted: Vec<AlarmId> = self
+            .accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        let mut actions = Vec::new();
+        let mut resumed = Vec::new();
+        {
+            let mut d = self.dispatcher.lock().unwrap_or_else(|e| e.into_inner());
+            let mut alarms = self.alarms.lock().unwrap_or_else(|e| e.into_inner());
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            for a in open {
+                known.insert(a.id);
+                if a.state != AlarmState::Active || accepted.contains(&a.id) {
+                    continue;
+                }
+                resumed.push(a.id);
+                alarms.insert(a.id, (a.clone(), true));
+                actions.extend(d.raised(
+                    a.id,
+                    a.priority,
+                    a.kind,
+                    a.bed.as_deref(),
+                    a.raised_at,
+                    now,
+                    &roster,
+                ));
+            }
+        }
+        for alarm in resumed {
+            self.record(Step {
+                at: format_rfc3339(now),
+                alarm,
+                event: "resumed".into(),
+                user: None,
+                target: None,
+                step: None,
+                note: Some("the hub restarted with the alarm open and unanswered".into()),
+                after_ms: None,
+            });
+        }
+        self.act(actions);
+    }
+
     /// The timer: steps that fell due, reminders.
     pub fn tick(&self) {
         let now = self.clock.now_ms();
@@ -579,6 +639,11 @@ impl Disseminator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(alarm, (user.to_owned(), now));
+        // Kept across a restart: an accepted alarm is not sent round again.
+        let _ = self.tree.insert(
+            format!("accepted/{alarm}"),
+            serde_json::to_vec(&(user, now)).unwrap_or_default(),
+        );
         self.record(Step {
             at: format_rfc3339(now),
             alarm,
@@ -774,6 +839,7 @@ impl crate::alarms::service::CommittedObserver for Disseminator {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .remove(&a.id);
+                        let _ = self.tree.remove(format!("accepted/{}", a.id));
                         actions.extend(d.ended(a.id, "cleared"));
                     }
                     _ if a.state == AlarmState::Cleared => {

@@ -131,3 +131,69 @@ fn an_alarm_reaches_the_bed_s_nurse_escalates_and_stops_when_accepted_all_audite
     );
     assert_eq!(d.history(Some(AlarmId(0)), 10)[0].event, "roster_changed");
 }
+
+/// Guards "after a hub restart an alarm that is still open is sent to nobody": the
+/// dissemination state was in memory only.
+#[test]
+fn after_a_restart_open_unanswered_alarms_go_round_again_and_accepted_ones_stay_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(0)));
+    let open = |bus: Arc<Captured>| {
+        Disseminator::open(
+            &DisseminationConfig::default(),
+            "icu",
+            ["ann", "bob", "cat"].map(String::from).to_vec(),
+            &db,
+            bus,
+            clock.clone(),
+            &prometheus::Registry::new(),
+            None,
+        )
+        .unwrap()
+    };
+    let bus = Arc::new(Captured::default());
+    let d = open(bus.clone());
+    d.assign("bed-01", Some("ann".into()), Some("bob".into()), "admin")
+        .unwrap();
+    let ts = desaturation();
+    let raised = ts
+        .iter()
+        .find(|t| t.event == Event::Raised)
+        .unwrap()
+        .alarm
+        .clone();
+    clock.0.store(raised.raised_at, Ordering::Relaxed);
+    d.committed(&ts);
+    drop(d);
+    // Restarted 40 s later with the alarm still active: the nurse and (past 30 s) the buddy.
+    clock.0.store(raised.raised_at + 40 * S, Ordering::Relaxed);
+    let bus2 = Arc::new(Captured::default());
+    let d = open(bus2.clone());
+    d.resume(vec![raised.clone()]);
+    let topics: Vec<String> = bus2
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert_eq!(
+        topics,
+        ["wardhub/v1/staff/ann/alarms", "wardhub/v1/staff/bob/alarms"]
+    );
+    assert!(d.is_running(raised.id));
+    d.accept(raised.id, "bob").unwrap();
+    drop(d);
+    let bus3 = Arc::new(Captured::default());
+    let d = open(bus3.clone());
+    d.resume(vec![raised.clone()]);
+    assert!(
+        bus3.0.lock().unwrap().is_empty(),
+        "accepted before the restart: not again"
+    );
+    assert_eq!(
+        d.status(&[raised.id])[0].accepted_by.as_deref(),
+        Some("bob")
+    );
+}

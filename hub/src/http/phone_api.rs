@@ -52,9 +52,14 @@ async fn my_alarms(
     ))
 }
 
+/// How often an open stream checks that its login is still good (a logout, an expiry or a
+/// revocation ends it, as the ward dashboard's stream does).
+const CREDENTIAL_RECHECK: Duration = Duration::from_secs(5);
+
 async fn my_stream(
     State(s): State<AppState>,
     Authenticated(user): Authenticated,
+    credential: Option<axum::Extension<crate::http::access::Credential>>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let d = s
         .dissemination
@@ -71,6 +76,9 @@ async fn my_stream(
         user: String,
         done: bool,
         cancel: tokio_util::sync::CancellationToken,
+        credential: Option<crate::http::access::Credential>,
+        state: AppState,
+        checked: tokio::time::Instant,
     }
     let st = St {
         rx,
@@ -78,6 +86,9 @@ async fn my_stream(
         user: user.name.clone(),
         done: false,
         cancel: s.shutdown.clone(),
+        credential: credential.map(|c| c.0),
+        state: s.clone(),
+        checked: tokio::time::Instant::now(),
     };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if let Some(f) = st.first.take() {
@@ -87,9 +98,17 @@ async fn my_stream(
             return None;
         }
         loop {
+            let recheck = st.checked + CREDENTIAL_RECHECK;
             let r = tokio::select! {
                 r = st.rx.recv() => r,
                 _ = st.cancel.cancelled() => return None,
+                _ = tokio::time::sleep_until(recheck) => {
+                    st.checked = tokio::time::Instant::now();
+                    if st.credential.as_ref().is_some_and(|c| !c.still_valid(&st.state)) {
+                        return None;
+                    }
+                    continue;
+                }
             };
             let ev = match r {
                 Ok(live) if live.user() == st.user => match &*live {

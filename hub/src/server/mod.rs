@@ -253,6 +253,7 @@ impl Hub {
                 Some(patients.clone()),
             )?;
             alarms.also_tell(d.clone());
+            d.resume(alarms.open_alarms());
             if let Some(status) = config
                 .dissemination
                 .acm
