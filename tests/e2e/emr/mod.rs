@@ -452,6 +452,18 @@ async fn fhir_export_reaches_a_fhir_server_valid_and_once() {
     assert_eq!(status, 200, "{bundle}");
     assert_eq!(bundle["type"], "searchset");
     peers::validate_fhir(&bundle);
+    // The read is in the access audit with the patient it named (the query's `patient`).
+    let (_, audit) = server
+        .send(Method::GET, "/api/v1/audit", Some(wardhub_e2e::ADMIN_TOKEN), None)
+        .await;
+    assert!(
+        audit["accesses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["route"] == "/fhir/Observation" && r["patient"] == "MRN-0042"),
+        "{audit}"
+    );
     let (unauth, _) = server
         .send(
             Method::GET,
