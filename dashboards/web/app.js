@@ -69,6 +69,15 @@ const state = {
   // Alarms sent to people (GET /api/v1/dissemination): alarm id -> status; a 404 is
   // dissemination switched off, asked again after offUntil.
   dissemination: { byAlarm: new Map(), offUntil: 0, busy: false },
+  // The shift's roster (GET /api/v1/roster): `data` its last reply, null until known or with
+  // dissemination off (`off`, a 404, asked again after offUntil). `gen` counts the replies
+  // of our own writes: a poll that began before one is stale. `editing`: beds whose row is
+  // being edited (a poll does not overwrite what is typed); `users`: for an admin, the
+  // hub's users (GET /api/v1/users) offered as names.
+  roster: {
+    data: null, off: false, offUntil: 0, busy: false, at: 0, gen: 0,
+    editing: new Set(), shiftEditing: false, users: null,
+  },
 };
 
 const hubNow = () => Date.now() + state.clockOffset;
@@ -124,8 +133,30 @@ async function loadKpis(hours) {
     h('tr', { dataset: { name: c.name } }, h('td', {}, name(c.name)), h('td', {}, String(c.raised)), h('td', {}, String(c.high))));
   $('#kpi-causes tbody').replaceChildren(...rows(k.top_causes, causeText));
   $('#kpi-beds tbody').replaceChildren(...rows(k.top_beds, (b) => b));
+  renderDisseminationKpis(r.json.dissemination ?? k.dissemination ?? null);
   setText($('#kpi-status'), `Alarms raised in the last ${hours >= 48 ? `${hours / 24} days` : `${hours} h`}, ${k.beds} beds.`);
   box.dataset.loaded = String(hours);
+}
+
+/** "Alarms to people" (dissemination on): sent, accepted, reached nobody, and how long to the
+ *  first person told and to someone accepting. Hidden when dissemination is off (null). */
+function renderDisseminationKpis(d) {
+  const box = $('#kpi-dissem');
+  box.hidden = !d;
+  if (!d) { $('#kpi-dissem-summary').replaceChildren(); return; }
+  const s = (x) => (x == null ? '—' : x < 10 ? `${x.toFixed(1)} s` : `${Math.round(x)} s`);
+  const pair = (p) => `${s(p?.p50)} / ${s(p?.p90)}`;
+  const nobody = d.reached_nobody ?? 0;
+  const items = [
+    ['sent', 'Alarms sent to people', String(d.alarms_sent ?? 0)],
+    ['accepted', 'Accepted by someone', String(d.accepted ?? 0)],
+    ['reached-nobody', nobody > 0 ? '⚠ Reached nobody: check the roster' : 'Reached nobody', String(nobody)],
+    ['first-told', 'Time to the first person told (median / 90 %)', pair(d.first_delivery_s)],
+    ['accepted-time', 'Time to accepted (median / 90 %)', pair(d.accepted_s)],
+  ];
+  $('#kpi-dissem-summary').replaceChildren(...items.map(([key, label, value]) =>
+    h('div', { class: 'kpi', dataset: key === 'reached-nobody' && nobody > 0 ? { kpi: key, alert: 'true' } : { kpi: key } },
+      h('b', {}, value), label)));
 }
 
 function h(tag, attrs = {}, ...children) {
@@ -248,6 +279,7 @@ async function pollWard() {
     state.beds = new Map(r.json.beds.map((b) => [b.bed, b]));
     renderWard();
     pollDissemination();
+    pollRoster();
   } catch {
     // Not live: updateLive() tells once WARD_SILENT_MS has passed.
   } finally {
@@ -280,6 +312,361 @@ async function pollDissemination() {
   } finally {
     d.busy = false;
   }
+}
+
+// ---------------------------------------------------------------- roster (who is told)
+
+/** How often the ward poll also asks for the roster (the tiles' "unassigned" tags). */
+const ROSTER_POLL_MS = 5000;
+/** Roles that may assign a bed's nurses (PUT /api/v1/beds/{bed}/assignment). */
+const ASSIGN_ROLES = new Set(['nurse', 'biomed', 'admin']);
+const canAssign = () => ASSIGN_ROLES.has(state.user?.role);
+/** Only an admin replaces the whole roster (charge nurse, team: PUT /api/v1/roster). */
+const isAdmin = () => state.user?.role === 'admin';
+const UNASSIGNED_TEXT = 'unassigned — alarms go to the charge nurse';
+
+/** Whether a bed has no primary nurse; false while the roster is unknown or dissemination
+ *  is off (then nobody is sent alarms, and nothing is "unassigned"). */
+function bedUnassigned(bed) {
+  const r = state.roster.data?.roster;
+  return Boolean(r) && !r.beds?.[bed]?.primary;
+}
+
+/** With the ward poll, at most every ROSTER_POLL_MS (`force`: now, the view opened). */
+async function pollRoster(force = false) {
+  const ro = state.roster;
+  if (ro.busy || !state.user) return;
+  const now = Date.now();
+  if (!force && (now < ro.offUntil || now - ro.at < ROSTER_POLL_MS)) return;
+  ro.busy = true;
+  const gen = ro.gen;
+  try {
+    const r = await api('/api/v1/roster');
+    ro.at = Date.now();
+    if (gen !== ro.gen || !state.user) return; // one of our writes answered meanwhile
+    if (r.status === 404) {
+      rosterOff();
+    } else if (r.ok && r.json?.roster) {
+      rosterKnown(r.json);
+    } else if ($('#roster-dialog').open) {
+      setText($('#roster-status'), r.status === 401 ? 'Log in to see the roster.'
+        : `The roster could not be loaded: the hub answered ${r.status}.`);
+    }
+  } catch {
+    if ($('#roster-dialog').open) setText($('#roster-status'), 'The hub cannot be reached: the roster shown may be out of date.');
+  } finally {
+    ro.busy = false;
+  }
+}
+
+function rosterOff() {
+  const ro = state.roster;
+  ro.off = true;
+  ro.data = null;
+  ro.offUntil = Date.now() + 60000;
+  ro.editing.clear();
+  ro.shiftEditing = false;
+  renderWard();
+  renderRoster();
+}
+
+/** A roster reply (of a poll or of a write). */
+function rosterKnown(json) {
+  const ro = state.roster;
+  ro.off = false;
+  ro.offUntil = 0;
+  ro.data = json;
+  renderWard();
+  renderRoster();
+}
+
+function forgetRoster() {
+  const ro = state.roster;
+  ro.data = null;
+  ro.off = false;
+  ro.offUntil = 0;
+  ro.at = 0;
+  ro.users = null;
+  ro.editing.clear();
+  ro.shiftEditing = false;
+  ro.gen += 1;
+  renderRoster();
+}
+
+function openRoster() {
+  if (!state.user) { requireLogin(() => openRoster()); return; }
+  const d = $('#roster-dialog');
+  if (!state.roster.data && !state.roster.off) setText($('#roster-status'), 'Loading…');
+  renderRoster();
+  openDialog(d);
+  pollRoster(true);
+  if (isAdmin() && !state.roster.users) loadRosterUsers();
+}
+
+/** For an admin: the hub's users who may take alarms, as the names the inputs offer. */
+async function loadRosterUsers() {
+  try {
+    const r = await api('/api/v1/users');
+    if (!r.ok || !Array.isArray(r.json?.users)) return;
+    state.roster.users = r.json.users.filter((u) => u.role !== 'viewer' && !u.revoked);
+    renderRosterNames();
+  } catch { /* the names on the roster are offered still */ }
+}
+
+/** The beds of the ward view, then any other the roster or the hub names. */
+function rosterBeds() {
+  const out = [...state.beds.keys()];
+  const seen = new Set(out);
+  const more = [...Object.keys(state.roster.data?.roster?.beds ?? {}), ...(state.roster.data?.unassigned_beds ?? [])]
+    .filter((b) => !seen.has(b) && seen.add(b))
+    .sort();
+  return out.concat(more);
+}
+
+const rosterRows = new Map(); // bed -> { tr, parts }
+
+function rosterRow(bed) {
+  let e = rosterRows.get(bed);
+  if (e) return e;
+  const id = `roster-${bed.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const input = (field, label) => h('input', {
+    type: 'text', list: 'roster-names', autocomplete: 'off', spellcheck: 'false', class: 'roster-input',
+    id: `${id}-${field}`, 'aria-label': `${label} of ${bed}`, 'aria-describedby': `${id}-msg`,
+    maxlength: 100, hidden: true, dataset: { field },
+  });
+  const parts = {
+    primaryText: h('span', { class: 'roster-who' }),
+    buddyText: h('span', { class: 'roster-who' }),
+    primary: input('primary', 'Primary nurse'),
+    buddy: input('buddy', 'Buddy'),
+    edit: h('button', { type: 'button', dataset: { action: 'edit' }, 'aria-label': `Change the nurses of ${bed}` }, 'Change'),
+    save: h('button', { type: 'button', class: 'primary', dataset: { action: 'save' }, hidden: true, 'aria-label': `Save the nurses of ${bed}` }, 'Save'),
+    cancel: h('button', { type: 'button', class: 'secondary', dataset: { action: 'cancel' }, hidden: true, 'aria-label': `Cancel changing the nurses of ${bed}` }, 'Cancel'),
+    msg: h('span', { class: 'roster-msg', id: `${id}-msg`, role: 'status' }),
+  };
+  parts.edit.addEventListener('click', () => startAssign(bed));
+  parts.cancel.addEventListener('click', () => stopAssign(bed, true));
+  parts.save.addEventListener('click', () => saveAssign(bed));
+  for (const el of [parts.primary, parts.buddy]) {
+    el.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') { ev.preventDefault(); saveAssign(bed); }
+      // Escape leaves the row, not the whole view.
+      if (ev.key === 'Escape') { ev.preventDefault(); stopAssign(bed, true); }
+    });
+  }
+  const tr = h('tr', { dataset: { bed } },
+    h('th', { scope: 'row' }, bed),
+    h('td', { dataset: { col: 'primary' } }, parts.primaryText, parts.primary),
+    h('td', { dataset: { col: 'buddy' } }, parts.buddyText, parts.buddy),
+    h('td', { class: 'roster-actions' }, parts.edit, parts.save, parts.cancel),
+    h('td', { class: 'roster-msg-cell' }, parts.msg));
+  e = { tr, parts };
+  rosterRows.set(bed, e);
+  return e;
+}
+
+function renderRoster() {
+  const d = $('#roster-dialog');
+  const ro = state.roster;
+  $('#roster-off').hidden = !ro.off;
+  $('#roster-body').hidden = !ro.data;
+  setData(d, 'state', ro.off ? 'off' : ro.data ? 'on' : 'unknown');
+  if (ro.off) { setText($('#roster-status'), ''); return; }
+  if (!ro.data) return;
+  const r = ro.data.roster;
+  const beds = rosterBeds();
+  const body = $('#roster-beds tbody');
+  const wanted = new Set(beds);
+  for (const [bed, e] of rosterRows) {
+    if (!wanted.has(bed) && !ro.editing.has(bed)) { e.tr.remove(); rosterRows.delete(bed); }
+  }
+  beds.forEach((bed, i) => {
+    const { tr, parts } = rosterRow(bed);
+    // In order; a row already in place is not moved (moving it would take its focus).
+    if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null);
+    renderRosterRow(bed, parts, tr, r);
+  });
+  const unassigned = beds.filter(bedUnassigned);
+  setText($('#roster-status'), unassigned.length
+    ? `${unassigned.length} of ${beds.length} beds without a primary nurse: ${unassigned.join(', ')}.`
+    : `Every bed has a primary nurse (${beds.length} beds).`);
+  setText($('#roster-help'), canAssign()
+    ? `Alarms go to a bed's primary nurse, then to the buddy, the charge nurse and the team. “Change” edits a bed's nurses (Enter saves, Escape cancels).${isAdmin() ? '' : ' An admin sets the charge nurse and the team.'}`
+    : 'Alarms go to a bed\'s primary nurse, then to the buddy, the charge nurse and the team. Nurses change the roster (your role may only read it).');
+  renderShift(r);
+  renderRosterNames();
+}
+
+function renderRosterRow(bed, parts, tr, r) {
+  const a = r.beds?.[bed] ?? {};
+  const editing = state.roster.editing.has(bed);
+  const unassigned = !a.primary;
+  setData(tr, 'unassigned', unassigned);
+  setData(tr, 'editing', editing);
+  setData(parts.primaryText, 'unassigned', unassigned);
+  setText(parts.primaryText, a.primary ?? `${UNASSIGNED_TEXT}${r.charge ? ` (${r.charge})` : ', and no charge nurse is set'}`);
+  setText(parts.buddyText, a.buddy ?? 'none');
+  setData(parts.buddyText, 'none', !a.buddy);
+  for (const el of [parts.primaryText, parts.buddyText]) el.hidden = editing;
+  for (const el of [parts.primary, parts.buddy, parts.save, parts.cancel]) el.hidden = !editing;
+  parts.edit.hidden = editing || !canAssign();
+}
+
+function startAssign(bed) {
+  const e = rosterRows.get(bed);
+  const r = state.roster.data?.roster;
+  if (!e || !r || !canAssign()) return;
+  state.roster.editing.add(bed);
+  const a = r.beds?.[bed] ?? {};
+  e.parts.primary.value = a.primary ?? '';
+  e.parts.buddy.value = a.buddy ?? '';
+  for (const el of [e.parts.primary, e.parts.buddy]) el.removeAttribute('aria-invalid');
+  setText(e.parts.msg, '');
+  setData(e.tr, 'error', false);
+  renderRosterRow(bed, e.parts, e.tr, r);
+  e.parts.primary.focus();
+}
+
+function stopAssign(bed, refocus) {
+  const e = rosterRows.get(bed);
+  state.roster.editing.delete(bed);
+  if (!e) return;
+  const r = state.roster.data?.roster;
+  if (r) renderRosterRow(bed, e.parts, e.tr, r);
+  else e.tr.remove();
+  if (refocus && !e.parts.edit.hidden) e.parts.edit.focus();
+}
+
+/** The message of a refused roster write, in the words a nurse reads. */
+function rosterError(r) {
+  if (r.status === 401) return 'Your login is no longer valid: log in again.';
+  if (r.status === 403) return 'Your role may not change the roster.';
+  return r.json?.error ? `Not saved: ${r.json.error}.` : `Not saved: the hub answered ${r.status}.`;
+}
+
+/** Marks the inputs whose name the hub refused (409 names it: "x" is not a user …). */
+function markRefused(inputs, error) {
+  const named = /"([^"]*)"/.exec(error ?? '')?.[1];
+  for (const el of inputs) {
+    const bad = named !== undefined && el.value.split(',').map((v) => v.trim()).includes(named);
+    if (bad) el.setAttribute('aria-invalid', 'true'); else el.removeAttribute('aria-invalid');
+  }
+}
+
+async function saveAssign(bed) {
+  const e = rosterRows.get(bed);
+  if (!e || !state.roster.editing.has(bed) || e.parts.save.disabled) return;
+  const value = (el) => el.value.trim() || null;
+  const body = { primary: value(e.parts.primary), buddy: value(e.parts.buddy) };
+  e.parts.save.disabled = true;
+  setText(e.parts.msg, 'Saving…');
+  setData(e.tr, 'error', false);
+  try {
+    const r = await api(`/api/v1/beds/${encodeURIComponent(bed)}/assignment`, { method: 'PUT', body });
+    if (r.ok && r.json?.roster) {
+      state.roster.gen += 1;
+      state.roster.editing.delete(bed);
+      rosterKnown(r.json);
+      setText(e.parts.msg, 'Saved.');
+      e.parts.edit.focus();
+      return;
+    }
+    if (r.status === 404 && !r.json?.error?.includes('bed')) { rosterOff(); return; }
+    setText(e.parts.msg, rosterError(r));
+    setData(e.tr, 'error', true);
+    markRefused([e.parts.primary, e.parts.buddy], r.json?.error);
+    ($('[aria-invalid="true"]', e.tr) ?? e.parts.primary).focus();
+  } catch {
+    setText(e.parts.msg, 'The hub cannot be reached: not saved.');
+    setData(e.tr, 'error', true);
+  } finally {
+    e.parts.save.disabled = false;
+  }
+}
+
+function renderShift(r) {
+  const ro = state.roster;
+  const charge = $('#roster-charge');
+  setText(charge, r.charge ?? 'None set: alarms of unassigned beds reach nobody until the team is told');
+  setData(charge, 'none', !r.charge);
+  setText($('#roster-team'), r.team?.length ? r.team.join(', ') : 'Nobody');
+  $('#roster-shift-form').hidden = !ro.shiftEditing;
+  $('#roster-shift-edit').hidden = ro.shiftEditing || !isAdmin();
+}
+
+function startShiftEdit() {
+  const r = state.roster.data?.roster;
+  if (!r || !isAdmin()) return;
+  state.roster.shiftEditing = true;
+  $('#roster-charge-input').value = r.charge ?? '';
+  $('#roster-team-input').value = (r.team ?? []).join(', ');
+  for (const el of [$('#roster-charge-input'), $('#roster-team-input')]) el.removeAttribute('aria-invalid');
+  setText($('#roster-shift-msg'), '');
+  setData($('#roster-shift-msg'), 'error', false);
+  renderShift(r);
+  $('#roster-charge-input').focus();
+}
+
+function stopShiftEdit(refocus) {
+  state.roster.shiftEditing = false;
+  const r = state.roster.data?.roster;
+  if (r) renderShift(r);
+  if (refocus && !$('#roster-shift-edit').hidden) $('#roster-shift-edit').focus();
+}
+
+async function saveShift(ev) {
+  ev.preventDefault();
+  const btn = $('#roster-shift-save');
+  if (btn.disabled || !state.roster.shiftEditing) return;
+  const msg = $('#roster-shift-msg');
+  const charge = $('#roster-charge-input').value.trim() || null;
+  const team = [...new Set($('#roster-team-input').value.split(',').map((x) => x.trim()).filter(Boolean))];
+  btn.disabled = true;
+  setText(msg, 'Saving…');
+  setData(msg, 'error', false);
+  try {
+    // PUT replaces the whole roster: start from the hub's beds as they are now, so that a
+    // bed assigned since this page last asked is kept.
+    const cur = await api('/api/v1/roster');
+    if (cur.status === 404) { rosterOff(); return; }
+    if (!cur.ok || !cur.json?.roster) { setText(msg, rosterError(cur)); setData(msg, 'error', true); return; }
+    const r = await api('/api/v1/roster', { method: 'PUT', body: { beds: cur.json.roster.beds ?? {}, charge, team } });
+    if (r.ok && r.json?.roster) {
+      state.roster.gen += 1;
+      state.roster.shiftEditing = false;
+      rosterKnown(r.json);
+      setText(msg, 'Saved.');
+      $('#roster-shift-edit').focus();
+      return;
+    }
+    if (r.status === 404) { rosterOff(); return; }
+    setText(msg, rosterError(r));
+    setData(msg, 'error', true);
+    markRefused([$('#roster-charge-input'), $('#roster-team-input')], r.json?.error);
+    ($('#roster-shift-form [aria-invalid="true"]') ?? $('#roster-charge-input')).focus();
+  } catch {
+    setText(msg, 'The hub cannot be reached: not saved.');
+    setData(msg, 'error', true);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+/** The names the inputs offer: everyone on the roster, this user, and (an admin) the hub's
+ *  users who may take alarms. Free text still: the hub checks the name. */
+function renderRosterNames() {
+  const r = state.roster.data?.roster;
+  const names = new Map(); // name -> role, if known
+  for (const u of state.roster.users ?? []) names.set(u.name, u.role);
+  if (state.user?.name && state.user.role !== 'viewer') names.set(state.user.name, state.user.role);
+  for (const a of Object.values(r?.beds ?? {})) for (const n of [a.primary, a.buddy]) if (n && !names.has(n)) names.set(n, null);
+  for (const n of [r?.charge, ...(r?.team ?? [])]) if (n && !names.has(n)) names.set(n, null);
+  const list = $('#roster-names');
+  const sorted = [...names].sort((x, y) => x[0].localeCompare(y[0]));
+  const key = JSON.stringify(sorted);
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...sorted.map(([name, role]) => h('option', { value: name, label: role ?? undefined })));
 }
 
 // ---------------------------------------------------------------- alarm stream
@@ -516,12 +903,14 @@ function tileElement(bed) {
     patient: h('span', { class: 'patient' }),
     // IEC 60601-1-8: an ALARM OFF state is indicated for as long as it lasts.
     off: h('span', { class: 'alarm-off', hidden: true }),
+    // No primary nurse on the roster (dissemination on): its alarms go to the charge nurse.
+    unassigned: h('span', { class: 'unassigned-tag', hidden: true, title: UNASSIGNED_TEXT }, 'unassigned'),
     nums,
     points: h('span', { class: 'points' }),
   };
   const tile = h('button', { type: 'button', class: 'tile', dataset: { bed } },
     h('span', { class: 'tile-head' }, parts.label, parts.badge),
-    parts.patient,
+    h('span', { class: 'tile-sub' }, parts.patient, parts.unassigned),
     parts.off,
     h('span', { class: 'nums' }, numEls),
     parts.points);
@@ -585,6 +974,9 @@ function renderWard() {
     parts.off.hidden = !ch;
     setData(tile, 'alarmOff', ch ? (ch.off.length ? 'off' : 'widened') : 'none');
     if (ch) setText(parts.off, changeText(ch));
+    const unassigned = bedUnassigned(bed);
+    parts.unassigned.hidden = !unassigned;
+    setData(tile, 'unassigned', unassigned);
     renderNums(parts, data, al);
     renderPoints(parts.points, data, al?.offline);
     tile.setAttribute('aria-label', tileLabel(bed, data, al));
@@ -710,6 +1102,7 @@ function tileLabel(bed, data, al) {
   }
   const offline = (data?.slots ?? []).filter((s) => s.connection === 'offline').map((s) => SLOT_NAME[s.kind] ?? s.kind);
   if (offline.length) bits.push(`offline: ${offline.join(', ')}`);
+  if (bedUnassigned(bed)) bits.push('no nurse assigned, alarms go to the charge nurse');
   return `${bits.join(', ')}. Open details.`;
 }
 
@@ -745,6 +1138,7 @@ function loggedOut() {
   state.alarms = new Map();
   state.beds = new Map();
   state.dissemination.byAlarm = new Map();
+  forgetRoster();
   renderAlarms();
   renderWard();
   if (was !== null && !$('#login-dialog').open) requireLogin(null);
@@ -1226,6 +1620,18 @@ function wire() {
       loadKpis(parseInt(b.dataset.period, 10));
     });
   }
+  $('#roster-btn').addEventListener('click', () => openRoster());
+  $('#roster-shift-edit').addEventListener('click', startShiftEdit);
+  $('#roster-shift-cancel').addEventListener('click', () => stopShiftEdit(true));
+  $('#roster-shift-form').addEventListener('submit', saveShift);
+  $('#roster-shift-form').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') { ev.preventDefault(); stopShiftEdit(true); }
+  });
+  // Closed with edits under way: they are dropped (the roster is as the hub has it).
+  $('#roster-dialog').addEventListener('close', () => {
+    for (const bed of [...state.roster.editing]) stopAssign(bed, false);
+    stopShiftEdit(false);
+  });
   $('#sound-toggle').addEventListener('click', () => sound.toggle());
   // Browsers start audio only after a user gesture.
   for (const ev of ['pointerdown', 'keydown']) {

@@ -4,6 +4,7 @@
 //   WARDHUB_CONTROL      host:port of its control socket (set / status / stop / start)
 //   WARDHUB_NURSE_TOKEN  a nurse's bearer token
 //   WARDHUB_VIEWER_TOKEN a viewer's (wall display) bearer token
+//   WARDHUB_ADMIN_TOKEN  an admin's bearer token
 //   WARDHUB_CHROMIUM     the browser (default /usr/bin/chromium)
 // Screenshots are written to ./artifacts/.
 
@@ -17,6 +18,9 @@ const HUB = process.env.WARDHUB_URL;
 const CONTROL = process.env.WARDHUB_CONTROL;
 const NURSE_TOKEN = process.env.WARDHUB_NURSE_TOKEN;
 const VIEWER_TOKEN = process.env.WARDHUB_VIEWER_TOKEN;
+const ADMIN_TOKEN = process.env.WARDHUB_ADMIN_TOKEN;
+/** The users of tests/lib.rs test_users(). */
+const NURSE = 'nurse-ana';
 const ART = new URL('./artifacts/', import.meta.url).pathname;
 
 if (!HUB || !CONTROL || !NURSE_TOKEN || !VIEWER_TOKEN) {
@@ -41,9 +45,11 @@ let browser;
 /** Page errors of every page: a dashboard that throws fails the test. */
 const pageErrors = [];
 
-/** Opens a dashboard and logs in with `token` (nothing of the ward shows before). */
-async function openDashboard(viewport, options = {}, token = VIEWER_TOKEN) {
+/** Opens a dashboard and logs in with `token` (nothing of the ward shows before);
+ *  `setup(context)` runs before the page loads (routes). */
+async function openDashboard(viewport, options = {}, token = VIEWER_TOKEN, setup = null) {
   const context = await browser.newContext({ viewport, ...options });
+  if (setup) await setup(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|EventSource|401|429/.test(m.text())) pageErrors.push(m.text()); });
@@ -408,5 +414,258 @@ test('a bed whose alarm is switched off says so on its tile and above the alarm 
   });
   assert.equal(del.status, 204);
   await off.waitFor({ state: 'hidden', timeout: 10000 });
+  assert.deepEqual(pageErrors, []);
+});
+
+// ---------------------------------------------------------------- the roster (alarms to people)
+
+const rosterRow = (page, bed) => page.locator(`#roster-beds tr[data-bed="${bed}"]`);
+const BEDS = ['bed-01', 'bed-02', 'bed-03', 'bed-04'];
+
+/** Opens the roster view and waits for the hub's roster in it. */
+async function openRosterView(page) {
+  await page.click('#roster-btn');
+  await page.locator('#roster-dialog').waitFor({ state: 'visible' });
+  await page.waitForSelector('#roster-dialog[data-state="on"]', { timeout: 10000 });
+}
+
+async function closeRosterView(page) {
+  await page.locator('#roster-dialog [data-close]').click();
+  await page.locator('#roster-dialog').waitFor({ state: 'hidden' });
+}
+
+const hubRoster = (page) => page.evaluate(async () => (await fetch('/api/v1/roster')).json());
+
+test('the roster view lists the ward\'s beds; those without a nurse are marked, on their tiles too', async () => {
+  const { page } = a;
+  // Nobody is assigned yet: every tile carries the small tag (dissemination is on).
+  for (const bed of BEDS) {
+    await tile(page, bed).locator('.unassigned-tag:not([hidden])').waitFor({ timeout: 10000 });
+    assert.equal(await tile(page, bed).getAttribute('data-unassigned'), 'true');
+    assert.match(await tile(page, bed).getAttribute('aria-label'), /no nurse assigned, alarms go to the charge nurse/);
+  }
+  await openRosterView(page);
+  const r = await hubRoster(page);
+  assert.deepEqual([...r.unassigned_beds].sort(), BEDS);
+  assert.equal(await page.locator('#roster-beds tbody tr').count(), 4);
+  for (const bed of r.unassigned_beds) {
+    assert.equal(await rosterRow(page, bed).getAttribute('data-unassigned'), 'true');
+    assert.match(await rosterRow(page, bed).locator('[data-col="primary"]').textContent(),
+      /^unassigned — alarms go to the charge nurse, and no charge nurse is set$/);
+  }
+  assert.match(await page.locator('#roster-status').textContent(), /^4 of 4 beds without a primary nurse: bed-01, bed-02, bed-03, bed-04\.$/);
+  assert.equal(await page.locator('#roster-off').isHidden(), true);
+  // A nurse may change the beds' nurses, not the charge nurse and the team (an admin's).
+  assert.equal(await rosterRow(page, 'bed-01').locator('button[data-action="edit"]').isVisible(), true);
+  assert.equal(await page.locator('#roster-shift-edit').isHidden(), true);
+  assert.match(await page.locator('#roster-charge').textContent(), /^None set/);
+  await page.screenshot({ path: `${ART}roster-1920x1080.png` });
+  await closeRosterView(page);
+
+  // The wall display reads the roster, and changes nothing.
+  await openRosterView(b.page);
+  assert.equal(await rosterRow(b.page, 'bed-02').getAttribute('data-unassigned'), 'true');
+  assert.equal(await b.page.locator('#roster-beds button[data-action="edit"]:visible').count(), 0);
+  assert.match(await b.page.locator('#roster-help').textContent(), /your role may only read it/);
+  await closeRosterView(b.page);
+});
+
+test('a nurse assigns bed-02\'s primary nurse inline, by keyboard; the tile\'s tag goes', async () => {
+  const { page } = a;
+  await openRosterView(page);
+  const row = rosterRow(page, 'bed-02');
+  await row.locator('button[data-action="edit"]').focus();
+  await page.keyboard.press('Enter');
+  const primary = row.locator('input[data-field="primary"]');
+  await primary.waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.field), 'primary', 'the primary input has the focus');
+  assert.equal(await primary.getAttribute('aria-label'), 'Primary nurse of bed-02');
+  assert.equal(await row.locator('input[data-field="buddy"]').getAttribute('aria-label'), 'Buddy of bed-02');
+  // The names offered: at least the nurse herself (free text still).
+  assert.ok((await page.$$eval('#roster-names option', (os) => os.map((o) => o.value))).includes(NURSE));
+  await page.keyboard.type(NURSE);
+  await page.keyboard.press('Enter');
+  await row.locator('[data-col="primary"] .roster-who', { hasText: new RegExp(`^${NURSE}$`) }).waitFor({ timeout: 5000 });
+  assert.equal(await row.getAttribute('data-unassigned'), 'false');
+  assert.equal(await row.locator('[data-col="buddy"]').textContent(), 'none');
+  assert.equal(await row.locator('.roster-msg').textContent(), 'Saved.');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.action), 'edit', 'the focus is back on the row\'s button');
+  assert.match(await page.locator('#roster-status').textContent(), /^3 of 4 beds without a primary nurse: bed-01, bed-03, bed-04\.$/);
+  // The hub has it.
+  const r = await hubRoster(page);
+  assert.deepEqual(r.roster.beds['bed-02'], { primary: NURSE, buddy: null });
+  assert.equal(r.unassigned_beds.includes('bed-02'), false);
+  await page.screenshot({ path: `${ART}roster-assigned-1920x1080.png` });
+  await closeRosterView(page);
+  // The tile's tag goes at once here, and on the tablet with its next roster poll.
+  assert.equal(await tile(page, 'bed-02').locator('.unassigned-tag').isHidden(), true);
+  assert.equal(await tile(page, 'bed-02').getAttribute('data-unassigned'), 'false');
+  assert.equal(await tile(page, 'bed-01').locator('.unassigned-tag').isVisible(), true);
+  await b.page.waitForSelector('.tile[data-bed="bed-02"][data-unassigned="false"]', { timeout: 10000 });
+  assert.equal(await tile(b.page, 'bed-02').locator('.unassigned-tag').isHidden(), true);
+});
+
+test('a name the hub does not know is refused: its message shows next to the row', async () => {
+  const { page } = a;
+  await openRosterView(page);
+  const row = rosterRow(page, 'bed-03');
+  await row.locator('button[data-action="edit"]').click();
+  const primary = row.locator('input[data-field="primary"]');
+  await primary.fill('nurse-nobody');
+  await row.locator('button[data-action="save"]').click();
+  await row.locator('.roster-msg', { hasText: 'Not saved: "nurse-nobody" is not a user of this hub' }).waitFor({ timeout: 5000 });
+  assert.equal(await row.getAttribute('data-error'), 'true');
+  assert.equal(await row.getAttribute('data-editing'), 'true', 'still editing: the name can be corrected');
+  assert.equal(await primary.getAttribute('aria-invalid'), 'true');
+  assert.equal(await primary.inputValue(), 'nurse-nobody');
+  // The message describes the input (read out with it).
+  const msgId = await row.locator('.roster-msg').getAttribute('id');
+  assert.equal(await primary.getAttribute('aria-describedby'), msgId);
+  await page.screenshot({ path: `${ART}roster-refused-1920x1080.png` });
+  // What the page showed is the hub's 409.
+  const put = await fetch(`${HUB}/api/v1/beds/bed-03/assignment`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${NURSE_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ primary: 'nurse-nobody', buddy: null }),
+  });
+  assert.equal(put.status, 409);
+  assert.match((await put.json()).error, /"nurse-nobody" is not a user of this hub/);
+  // Nothing changed; Escape leaves the row (not the view).
+  await primary.focus();
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('#roster-dialog').isVisible(), true);
+  assert.equal(await row.getAttribute('data-editing'), 'false');
+  assert.match(await row.locator('[data-col="primary"]').textContent(), /^unassigned — alarms go to the charge nurse/);
+  assert.equal((await hubRoster(page)).roster.beds['bed-03'], undefined);
+  assert.equal(await tile(page, 'bed-03').getAttribute('data-unassigned'), 'true');
+  await closeRosterView(page);
+});
+
+test('an admin sets the charge nurse and the team; the beds\' nurses are kept', async () => {
+  const admin = await openDashboard({ width: 1920, height: 1080 }, {}, ADMIN_TOKEN);
+  const { page } = admin;
+  await page.waitForSelector('body[data-live="true"]', { timeout: 10000 });
+  await openRosterView(page);
+  // An admin's names: the hub's users who may take alarms (GET /api/v1/users), not the wall display.
+  await page.waitForFunction(() => [...document.querySelectorAll('#roster-names option')].some((o) => o.value === 'biomed-ben'), null, { timeout: 5000 });
+  const names = await page.$$eval('#roster-names option', (os) => os.map((o) => o.value));
+  assert.ok(names.includes(NURSE) && names.includes('admin-ada'), names.join(' '));
+  assert.equal(names.includes('wall-display'), false);
+  await page.click('#roster-shift-edit');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'roster-charge-input');
+  await page.fill('#roster-charge-input', NURSE);
+  // An unknown name in the team: refused, the message next to the form.
+  await page.fill('#roster-team-input', `${NURSE}, ghost-nurse`);
+  await page.click('#roster-shift-save');
+  await page.locator('#roster-shift-msg', { hasText: '"ghost-nurse" is not a user of this hub' }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('#roster-team-input').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.locator('#roster-charge-input').getAttribute('aria-invalid'), null);
+  await page.fill('#roster-team-input', `${NURSE}, biomed-ben`);
+  await page.click('#roster-shift-save');
+  await page.locator('#roster-charge', { hasText: new RegExp(`^${NURSE}$`) }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('#roster-team').textContent(), `biomed-ben, ${NURSE}`);
+  assert.equal(await page.locator('#roster-shift-form').isHidden(), true);
+  // bed-02's nurse (assigned on another dashboard) is kept; an unassigned bed names the charge nurse.
+  const r = await hubRoster(page);
+  assert.equal(r.roster.charge, NURSE);
+  assert.deepEqual(r.roster.team, ['biomed-ben', NURSE]);
+  assert.equal(r.roster.beds['bed-02'].primary, NURSE);
+  assert.equal(await rosterRow(page, 'bed-01').locator('[data-col="primary"]').textContent(), `unassigned — alarms go to the charge nurse (${NURSE})`);
+  await page.screenshot({ path: `${ART}roster-admin-1920x1080.png` });
+  await admin.context.close();
+});
+
+test('the alarm load shows "Alarms to people": sent, accepted, reached nobody, time to first told and to accepted', async () => {
+  const { page } = a;
+  // A new alarm of bed-02, now nurse-ana's: it is sent to her, and she accepts it.
+  await control('set b2-mon hr 135');
+  const tachy = alarmOf(page, 'bed-02', '[data-prio="medium"]');
+  await tachy.waitFor({ timeout: 10000 });
+  await tachy.locator('.who', { hasText: `Sent to ${NURSE}` }).waitFor({ timeout: 10000 });
+  const id = await tachy.getAttribute('data-alarm-id');
+  const acc = await fetch(`${HUB}/api/v1/alarms/${id}/accept`, { method: 'POST', headers: { Authorization: `Bearer ${NURSE_TOKEN}` } });
+  assert.equal(acc.status, 200, await acc.text());
+  await alarmOf(page, 'bed-02', `[data-accepted-by="${NURSE}"]`).waitFor({ timeout: 10000 });
+
+  // (Re)loads the last 24 h, waiting for that load (not an older one).
+  const open = async () => {
+    if (!await page.locator('#kpi-dialog').isVisible()) {
+      await page.click('#kpi-btn');
+      await page.waitForSelector('#kpi-dialog[data-loaded]', { timeout: 10000 });
+    }
+    await page.evaluate(() => { delete document.querySelector('#kpi-dialog').dataset.loaded; });
+    await page.click('#kpi-dialog [data-period="24"]');
+    await page.waitForSelector('#kpi-dialog[data-loaded="24"]', { timeout: 10000 });
+  };
+  await open();
+  const d = await page.evaluate(async () => (await (await fetch('/api/v1/alarms/kpis')).json()).dissemination);
+  assert.ok(d, 'dissemination KPIs with dissemination on');
+  assert.ok(d.alarms_sent >= 1 && d.accepted >= 1, JSON.stringify(d));
+  const section = page.locator('#kpi-dissem');
+  assert.equal(await section.isVisible(), true);
+  assert.equal(await section.locator('h3').textContent(), 'Alarms to people');
+  const value = (key) => section.locator(`[data-kpi="${key}"] b`).textContent();
+  assert.equal(await value('sent'), String(d.alarms_sent));
+  assert.equal(await value('accepted'), String(d.accepted));
+  assert.equal(await value('reached-nobody'), String(d.reached_nobody));
+  const s = (x) => (x == null ? '—' : x < 10 ? `${x.toFixed(1)} s` : `${Math.round(x)} s`);
+  assert.equal(await value('first-told'), `${s(d.first_delivery_s.p50)} / ${s(d.first_delivery_s.p90)}`);
+  assert.equal(await value('accepted-time'), `${s(d.accepted_s.p50)} / ${s(d.accepted_s.p90)}`);
+  assert.match(await value('first-told'), /^\d+(\.\d)? s \/ \d+(\.\d)? s$/);
+  assert.match(await section.locator('[data-kpi="accepted-time"]').textContent(), /Time to accepted \(median \/ 90 %\)/);
+  await page.screenshot({ path: `${ART}alarm-load-people-1920x1080.png` });
+
+  // Reached nobody stands out, in words too (the hub's reply with 2 such alarms).
+  const kpis = (url) => url.pathname === '/api/v1/alarms/kpis';
+  const twoNobody = async (route) => {
+    const resp = await route.fetch();
+    const json = await resp.json();
+    json.dissemination.reached_nobody = 2;
+    await route.fulfill({ response: resp, json });
+  };
+  await page.route(kpis, twoNobody);
+  await open();
+  const nobody = section.locator('[data-kpi="reached-nobody"]');
+  assert.equal(await nobody.getAttribute('data-alert'), 'true');
+  assert.match(await nobody.textContent(), /^2⚠ Reached nobody: check the roster$/);
+  assert.equal(await nobody.evaluate((el) => getComputedStyle(el).borderTopColor), 'rgb(255, 42, 42)');
+  await page.unroute(kpis, twoNobody);
+  // With dissemination off (null) the section is not there.
+  const off = async (route) => {
+    const resp = await route.fetch();
+    const json = await resp.json();
+    json.dissemination = null;
+    await route.fulfill({ response: resp, json });
+  };
+  await page.route(kpis, off);
+  await open();
+  assert.equal(await section.isHidden(), true);
+  await page.unroute(kpis, off);
+  await open();
+  assert.equal(await section.isVisible(), true);
+  assert.equal(await section.locator('[data-kpi="reached-nobody"]').getAttribute('data-alert'), d.reached_nobody > 0 ? 'true' : null);
+  await page.keyboard.press('Escape');
+  await page.locator('#kpi-dialog').waitFor({ state: 'hidden' });
+  await control('set b2-mon hr 73');
+});
+
+test('with dissemination off the roster view says so, and no tile is tagged', async () => {
+  // The hub's answer with `[dissemination] enabled = false`.
+  const off = await openDashboard({ width: 1024, height: 768 }, {}, VIEWER_TOKEN, (context) => context.route('**/api/v1/roster', (route) => route.fulfill({
+    status: 404, contentType: 'application/json',
+    body: JSON.stringify({ error: 'alarm dissemination is off ([dissemination] enabled = false)' }),
+  })));
+  const { page } = off;
+  await page.waitForSelector('body[data-live="true"]', { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll('.tile').length >= 4, null, { timeout: 10000 });
+  await page.click('#roster-btn');
+  await page.waitForSelector('#roster-dialog[data-state="off"]', { timeout: 10000 });
+  assert.match(await page.locator('#roster-off').textContent(), /^Alarm dissemination is off on this hub/);
+  assert.equal(await page.locator('#roster-body').isHidden(), true);
+  assert.equal(await page.locator('.unassigned-tag:not([hidden])').count(), 0);
+  assert.equal(await tile(page, 'bed-01').getAttribute('data-unassigned'), 'false');
+  await page.screenshot({ path: `${ART}roster-off-1024x768.png` });
+  await page.keyboard.press('Escape');
+  await off.context.close();
   assert.deepEqual(pageErrors, []);
 });

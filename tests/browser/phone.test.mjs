@@ -328,6 +328,8 @@ test('the card\'s link opens the bed\'s trends on the ward dashboard', async () 
   await page.screenshot({ path: `${ART}ward-deep-link-1920x1080.png` });
   await page.keyboard.press('Escape');
   await page.locator('#bed-dialog').waitFor({ state: 'hidden' });
+  // The dialog's close handler clears the hash just after it hides (it once raced this check).
+  await page.waitForFunction(() => location.hash === '', null, { timeout: 5000 }).catch(() => {});
   assert.equal(await page.evaluate(() => location.hash), '', 'closed: the link is spent');
 });
 

@@ -27,6 +27,11 @@ const OVERLAY: &str = r#"
 [hub]
 ward = "icu-3"
 
+# Alarms to people (the default chains): the roster view, and "Alarms to people" on the
+# alarm load.
+[dissemination]
+enabled = true
+
 [[devices]]
 id = "b1-mon"
 bed = "bed-01"

@@ -227,9 +227,15 @@ impl Users {
         self.by_hash.is_empty()
     }
 
-    /// The names of the users, sorted (the people a roster may name).
-    pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_hash.values().map(|e| e.user.name.clone()).collect();
+    /// The names of the users whose role allows `p`, sorted (the people a roster may name:
+    /// those who may take an alarm).
+    pub fn names_with(&self, p: Permission) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .by_hash
+            .values()
+            .filter(|e| e.user.role.allows(p))
+            .map(|e| e.user.name.clone())
+            .collect();
         v.sort();
         v.dedup();
         v

@@ -259,8 +259,24 @@ impl Disseminator {
             .clone()
     }
 
-    /// Replaces the roster (a new shift), recorded with who did it.
+    /// Replaces the roster (a new shift), recorded with who did it and what it says.
     pub fn set_roster(&self, roster: Roster, by: &str) -> Result<(), DisseminationError> {
+        let mut current = self.roster.write().unwrap_or_else(|e| e.into_inner());
+        self.store_roster(&mut current, roster, by)
+    }
+
+    /// Checks and stores `roster` over `current` (its lock held: read-modify-write of one
+    /// bed cannot lose another's).
+    fn store_roster(
+        &self,
+        current: &mut Roster,
+        mut roster: Roster,
+        by: &str,
+    ) -> Result<(), DisseminationError> {
+        // A bed with nobody is a bed without an entry.
+        roster
+            .beds
+            .retain(|_, a| a.primary.is_some() || a.buddy.is_some());
         for name in roster
             .beds
             .values()
@@ -271,12 +287,13 @@ impl Disseminator {
         {
             if !self.users.iter().any(|u| u == name) {
                 return Err(DisseminationError::Invalid(format!(
-                    "{name:?} is not a user of this hub"
+                    "{name:?} is not a user of this hub who may take alarms (nurse, biomed, admin)"
                 )));
             }
         }
         self.tree.insert(b"current", serde_json::to_vec(&roster)?)?;
-        *self.roster.write().unwrap_or_else(|e| e.into_inner()) = roster;
+        let summary = serde_json::to_string(&roster).unwrap_or_default();
+        *current = roster;
         self.record(Step {
             at: format_rfc3339(self.clock.now_ms()),
             alarm: AlarmId(0),
@@ -284,7 +301,7 @@ impl Disseminator {
             user: Some(by.to_owned()),
             target: None,
             step: None,
-            note: None,
+            note: Some(summary.chars().take(4096).collect()),
             after_ms: None,
         });
         Ok(())
@@ -298,11 +315,12 @@ impl Disseminator {
         buddy: Option<String>,
         by: &str,
     ) -> Result<Roster, DisseminationError> {
-        let mut r = self.roster();
+        let mut current = self.roster.write().unwrap_or_else(|e| e.into_inner());
+        let mut r = current.clone();
         r.beds
             .insert(bed.to_owned(), chain::Assignment { primary, buddy });
-        self.set_roster(r.clone(), by)?;
-        Ok(r)
+        self.store_roster(&mut current, r, by)?;
+        Ok(current.clone())
     }
 
     fn record(&self, step: Step) {

@@ -74,8 +74,13 @@ async fn put_roster(
     Json(r): Json<Roster>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let d = service(&s)?;
-    d.set_roster(r.clone(), &user.name).map_err(refused)?;
-    Ok(Json(roster_json(&s, &r)))
+    if let Some(bed) = r.beds.keys().find(|b| s.registry.beds_named(b).is_empty()) {
+        return Err(ApiError::not_found(format!(
+            "no bed {bed:?} in the registry"
+        )));
+    }
+    d.set_roster(r, &user.name).map_err(refused)?;
+    Ok(Json(roster_json(&s, &d.roster())))
 }
 
 async fn assign(

@@ -245,7 +245,7 @@ impl Hub {
             let d = crate::dissemination::Disseminator::open(
                 &config.dissemination,
                 &config.hub.ward,
-                users.names(),
+                users.names_with(crate::auth::Permission::Acknowledge),
                 store.db(),
                 bus.clone() as Arc<dyn wardhub_adapters::adapter::Bus>,
                 clock.clone(),

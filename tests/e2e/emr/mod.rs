@@ -454,7 +454,12 @@ async fn fhir_export_reaches_a_fhir_server_valid_and_once() {
     peers::validate_fhir(&bundle);
     // The read is in the access audit with the patient it named (the query's `patient`).
     let (_, audit) = server
-        .send(Method::GET, "/api/v1/audit", Some(wardhub_e2e::ADMIN_TOKEN), None)
+        .send(
+            Method::GET,
+            "/api/v1/audit",
+            Some(wardhub_e2e::ADMIN_TOKEN),
+            None,
+        )
         .await;
     assert!(
         audit["accesses"]
