@@ -14,10 +14,12 @@ use std::borrow::Cow;
 mod ack;
 mod datetime;
 mod escape;
+mod fields;
 
 pub use ack::{build_ack, AckCode, AckError, AckSender};
 pub use datetime::{format_hl7_time, parse_hl7_time};
 pub use escape::{escape, unescape};
+pub use fields::{hl7_date, number};
 
 /// Why a byte string is not an HL7 v2 message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

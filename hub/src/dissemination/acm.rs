@@ -125,8 +125,7 @@ pub(super) fn acm_alarm(
 impl Acm {
     /// Queues one PCD-04 (built now: the outbox holds what goes on the wire).
     pub fn queue(&self, alarm: &AcmAlarm, now: Millis) {
-        let seq = self.outbox.reserve();
-        let control_id = format!("{}{}", self.outbox.stream(), base36(seq));
+        let (seq, control_id) = self.outbox.next_id();
         let payload = build_report_alarm(alarm, &control_id, now, &self.opts);
         let entry = Entry {
             queued_at: now,
@@ -137,20 +136,6 @@ impl Acm {
             tracing::error!(error = %e, alarm = alarm.id, "ACM outbox: a PCD-04 could not be queued");
         }
     }
-}
-
-fn base36(mut n: u64) -> String {
-    const D: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(D[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).expect("ASCII digits")
 }
 
 impl StatusHandler for Disseminator {

@@ -319,8 +319,7 @@ impl Emr {
             });
         let mut out = Vec::new();
         for chunk in values.chunks(MAX_PER_BATCH) {
-            let seq = self.outbox.reserve();
-            let id = format!("{}{}", self.outbox.stream(), base36(seq));
+            let (seq, id) = self.outbox.next_id();
             let batch = ChartBatch {
                 id: id.clone(),
                 patient: patient.clone(),
@@ -506,21 +505,6 @@ pub fn every_value(o: &Observation, id: String) -> ChartedValue {
 /// Valid or questionable: a value a clinician may read.
 fn is_usable(o: &Observation) -> bool {
     matches!(o.status, Status::Valid | Status::Questionable)
-}
-
-/// Base 36, lower case (batch ids stay short: MSH-10 holds 20 characters).
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).expect("ASCII digits")
 }
 
 #[cfg(test)]

@@ -195,6 +195,13 @@ impl Outbox {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A new batch number and the id a message carries for it: this hub's stream and the
+    /// number in base 36 (short: MSH-10 holds 20 characters), unique per data directory.
+    pub fn next_id(&self) -> (u64, String) {
+        let seq = self.reserve();
+        (seq, format!("{}{}", self.stream, base36(seq)))
+    }
+
     pub fn meta(&self, key: &[u8]) -> Result<Option<i64>, OutboxError> {
         Ok(self.tree.get(key)?.map(|v| {
             let mut b = [0u8; 8];
@@ -387,6 +394,21 @@ impl Outbox {
     pub fn oldest_queued_at(&self, dest: Dest) -> Option<Millis> {
         self.oldest(dest).ok().flatten().map(|(_, e)| e.queued_at)
     }
+}
+
+/// Base 36, lower case.
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII digits")
 }
 
 #[cfg(test)]
